@@ -1,0 +1,108 @@
+"""The ``bright4b`` command line. Bad input exits 2 with one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import BadInputError
+from .models.config import PRESETS, total_parameters
+from .models.registry import ModelEntry, list_models, resolve, user_models_dir
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _describe(entry: ModelEntry) -> dict:
+    if entry.is_preset:
+        preset = PRESETS[entry.name]
+        config, head = preset.config, preset.head
+        described = {"name": entry.name, "source": "preset", "summary": preset.summary}
+        described.update(config=config.to_dict(), head=head.to_dict())
+    else:
+        config, head = entry.card.config, entry.card.head
+        described = {"name": entry.name, "source": entry.source, "path": str(entry.path), **entry.card.to_dict()}
+    components = config.parameter_counts()
+    components["head"] = head.parameter_count(config.decoder_features)
+    described["components"] = components
+    described["params"] = total_parameters(config, head)
+    return described
+
+
+def _human(n: int) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    entries = list_models()
+    if args.json:
+        rows = [
+            {"name": e.name, "source": e.source, "path": str(e.path), "task": e.card.head.task if e.card else None,
+             "error": e.error}
+            for e in entries
+        ]
+        print(json.dumps({"models": rows, "presets": list(PRESETS), "user_dir": str(user_models_dir())}, indent=2))
+        return 0
+    if not entries:
+        print("no checkpoints found")
+    for e in entries:
+        what = f"ERROR: {e.error}" if e.error else f"{e.card.head.task} {list(e.card.head.class_names)}"
+        print(f"{e.name:32s} {e.source:8s} {what}")
+    print(f"presets (random weights): {', '.join(PRESETS)}")
+    print(f"user model folder: {user_models_dir()}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = _describe(resolve(args.model))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['name']} ({info['source']})")
+    if "summary" in info:
+        print(f"  {info['summary']}")
+    for key in ("task", "modality", "voxel_size", "tile"):
+        value = info.get(key, info["head"].get(key))
+        if value is not None:
+            print(f"  {key:12s} {value}")
+    print(f"  classes      {info['head']['class_names']}")
+    print("  parameters:")
+    for name, count in info["components"].items():
+        print(f"    {name:20s} {count:>15,d}  ({_human(count)})")
+    print(f"    {'total':20s} {info['params']:>15,d}  ({_human(info['params'])})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bright4b", description="3D foundation models for label-free microscopy.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    models = sub.add_parser("models", help="list bundled and user models")
+    models.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    models.set_defaults(run=cmd_models)
+    info = sub.add_parser("info", help="show a model card and parameter counts")
+    info.add_argument("model", help="registry name, .safetensors path or preset (nano, small, base, full-4b)")
+    info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    info.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except BadInputError as err:
+        print(f"bright4b: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The Bright-4B backbone: anisotropic patch embed -> L x [DHC(NSA-3D), DHC(Soft MoE)] -> UNETR.
+
+Every hidden state lives on the unit hypersphere. Inputs of any shape are mirror-padded
+to a multiple of ``patch * brick`` and outputs are cropped back to the input shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from ..nn.decoder import UnetrDecoder
+from ..nn.hyper_connections import DynamicHyperConnection
+from ..nn.hypersphere import l2norm
+from ..nn.padding import crop_to, pad_to_multiple
+from ..nn.patch_embed import AnisotropicPatchEmbed
+from ..nn.soft_moe import HypersphericalSoftMoE
+from ..nn.sparse_attention import NativeSparseAttention3D
+from ..nn.token_lattice import BlockLattice
+from .config import Bright4BConfig, HeadConfig
+from .heads import build_head
+
+
+class Bright4BBlock(nn.Module):
+    """One layer: NSA-3D then Soft MoE, each wrapped in a Dynamic Hyper-Connection."""
+
+    def __init__(self, config: Bright4BConfig):
+        super().__init__()
+        c = config
+        self.attention = NativeSparseAttention3D(
+            c.dim, c.heads, c.kv_heads, c.head_dim, c.block_size, c.kappa, c.window_radius, c.compress_hidden,
+            mode=c.attention,
+        )
+        self.moe = HypersphericalSoftMoE(
+            c.dim, c.num_experts, c.slots_per_expert, c.expert_hidden, balance_weight=c.balance_weight
+        )
+        self.attention_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)
+        self.moe_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)
+
+    def forward(self, streams: torch.Tensor, lattice: BlockLattice) -> torch.Tensor:
+        """``streams (B, E, N, dim)`` unit-norm, block-major -> same shape."""
+        streams = self.attention_connection(streams, partial(self.attention, lattice=lattice))
+        return self.moe_connection(streams, self.moe)
+
+
+@dataclass
+class EncoderOutput:
+    """Unit-norm token states after each layer, ``(B, N, dim)`` in raster order."""
+
+    lattice: BlockLattice
+    layers: list[torch.Tensor]
+
+    def token_map(self, index: int) -> torch.Tensor:
+        """Layer ``index`` (0-based) as ``(B, dim, D', H', W')``."""
+        tokens = self.layers[index]
+        b, _, d = tokens.shape
+        return tokens.transpose(1, 2).reshape(b, d, *self.lattice.shape)
+
+
+class Bright4B(nn.Module):
+    """``(B, C, D, H, W)`` -> ``(B, classes, D, H, W)`` logits for any spatial shape."""
+
+    def __init__(self, config: Bright4BConfig, head: HeadConfig):
+        super().__init__()
+        self.config, self.head_config = config, head
+        self.embed = AnisotropicPatchEmbed(config.in_channels, config.dim, config.patch)
+        self.blocks = nn.ModuleList(Bright4BBlock(config) for _ in range(config.depth))
+        self.decoder = UnetrDecoder(config.in_channels, config.dim, config.decoder_features, config.patch)
+        self.head = build_head(config.decoder_features, head)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 5 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"expected input (B, {self.config.in_channels}, D, H, W), got shape {tuple(x.shape)}"
+            )
+
+    def encode(self, padded: torch.Tensor) -> EncoderOutput:
+        """Token states of every layer for an input already padded to ``spatial_multiple``."""
+        tokens = self.embed(padded)
+        b, *lattice_shape, d = tokens.shape
+        lattice = BlockLattice(tuple(lattice_shape), self.config.brick)
+        raster = tokens.reshape(b, -1, d)
+        streams = lattice.to_blocks(raster)[:, None].expand(b, self.config.streams, -1, d)
+        layers = []
+        for block in self.blocks:
+            streams = block(streams, lattice)
+            layers.append(lattice.to_raster(l2norm(streams.mean(1))))
+        return EncoderOutput(lattice, layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        shape = x.shape[-3:]
+        padded = pad_to_multiple(x, self.config.spatial_multiple)
+        encoded = self.encode(padded)
+        taps = [encoded.token_map(i - 1) for i in self.config.taps]
+        features = self.decoder(padded, taps)
+        return crop_to(self.head(features), shape)
+
+    def balance_loss(self) -> torch.Tensor:
+        """Sum of the Soft-MoE balancing losses of the last forward pass."""
+        return sum(block.moe.balance_loss for block in self.blocks)

@@ -1,0 +1,167 @@
+"""Safe checkpoints: one ``.safetensors`` file holding the tensors and the model card.
+
+Nothing is ever unpickled. A file is refused, with a message that names the problem,
+if it is a pickle or zip (``.pt``/``.pth``), truncated, has a malformed header or card,
+or if its tensors do not match the model its card describes. Saving is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..errors import CheckpointError
+from .bright4b import Bright4B
+from .card import ModelCard
+
+CARD_KEY = "bright4b_card"
+_HEADER_LIMIT = 100 * 1024 * 1024
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    card: ModelCard
+    tensors: dict[str, TensorInfo]
+
+
+def _sniff(path: Path, head: bytes) -> None:
+    if head[:2] == b"PK":
+        raise CheckpointError(
+            f"{path.name} is a zip archive (a PyTorch .pt/.pth file?); bright4b only loads .safetensors "
+            "checkpoints and never unpickles files"
+        )
+    if head[:1] == b"\x80" or path.suffix.lower() in (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"):
+        raise CheckpointError(
+            f"{path.name} looks like a pickle file; bright4b only loads .safetensors checkpoints and never "
+            "unpickles files"
+        )
+
+
+def read_header(path: str | os.PathLike) -> CheckpointHeader:
+    """Parse and validate a checkpoint's header and card without loading any tensor."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        _sniff(path, head)
+        if len(head) < 8:
+            raise CheckpointError(f"{path.name} is truncated: {size} bytes is too short for a safetensors file")
+        (length,) = struct.unpack("<Q", head)
+        if length > min(_HEADER_LIMIT, size - 8):
+            raise CheckpointError(f"{path.name} is truncated or not a safetensors file (header length {length})")
+        try:
+            header = json.loads(fh.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{path.name} has a malformed safetensors header: {err}") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path.name} has a malformed safetensors header")
+    metadata = header.pop("__metadata__", None) or {}
+    if CARD_KEY not in metadata:
+        raise CheckpointError(f"{path.name} has no bright4b model card (metadata key '{CARD_KEY}')")
+    try:
+        card_data = json.loads(metadata[CARD_KEY])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path.name}: model card is not valid JSON: {err}") from None
+    card = ModelCard.from_dict(card_data)
+    tensors, data_end = {}, 0
+    for name, info in header.items():
+        try:
+            dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{path.name}: malformed header entry for tensor '{name}'") from None
+        tensors[name] = TensorInfo(dtype, shape)
+        data_end = max(data_end, end)
+    if 8 + length + data_end > size:
+        raise CheckpointError(
+            f"{path.name} is truncated: its header describes {8 + length + data_end} bytes but the file has {size}"
+        )
+    return CheckpointHeader(card, tensors)
+
+
+def build_model(card: ModelCard, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Bright4B:
+    """A freshly initialised model for ``card`` (random weights)."""
+    previous = torch.get_default_dtype()
+    try:
+        if dtype is not None:
+            torch.set_default_dtype(dtype)
+        with torch.device(device):
+            return Bright4B(card.config, card.head)
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def check_tensors(card: ModelCard, tensors: dict[str, TensorInfo], source: str) -> None:
+    """Refuse tensors that do not match the model described by ``card``."""
+    expected = {k: tuple(v.shape) for k, v in build_model(card, "meta").state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing:
+        raise CheckpointError(f"{source}: tensor '{missing[0]}' required by the model card's config is missing")
+    if unexpected:
+        raise CheckpointError(f"{source}: tensor '{unexpected[0]}' is not part of the model the card describes")
+    for name, shape in expected.items():
+        info = tensors[name]
+        if info.shape != shape:
+            raise CheckpointError(
+                f"{source}: tensor '{name}' has shape {list(info.shape)} but the card's config needs {list(shape)}"
+            )
+        if info.dtype not in _DTYPES:
+            raise CheckpointError(f"{source}: tensor '{name}' has unsupported dtype {info.dtype}")
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+) -> tuple[Bright4B, ModelCard]:
+    """Load a validated model in eval mode, without ever materialising random weights."""
+    path = Path(path)
+    header = read_header(path)
+    check_tensors(header.card, header.tensors, path.name)
+    state = {}
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as fh:
+            for name in fh.keys():
+                tensor = fh.get_tensor(name)
+                state[name] = tensor.to(dtype) if dtype is not None else tensor
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path.name} could not be read: {err}") from None
+    model = build_model(header.card, "meta")
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval(), header.card
+
+
+def save_checkpoint(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> Path:
+    """Write ``model`` and ``card`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoint path must end in .safetensors, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {"format": "pt", CARD_KEY: json.dumps(card.to_dict())}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

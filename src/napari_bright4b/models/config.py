@@ -1,0 +1,208 @@
+"""Configurations of the Bright-4B backbone and its heads, named presets, parameter counts.
+
+Parameter counts are computed from the configuration by formula (no model is built),
+so ``bright4b info full-4b`` is instant; tests check the formula against real models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from math import prod
+
+Triple = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Bright4BConfig:
+    """Hyper-parameters of the Bright-4B backbone.
+
+    ``patch`` is the anisotropic patch (z, y, x) in voxels; ``brick`` the NSA block
+    as a brick of tokens; ``window_radius`` the sliding window in bricks.
+    """
+
+    in_channels: int = 1
+    dim: int = 512
+    depth: int = 12
+    heads: int = 8
+    kv_heads: int = 2
+    head_dim: int = 64
+    patch: Triple = (2, 16, 16)
+    brick: Triple = (2, 4, 4)
+    kappa: int = 4
+    window_radius: Triple = (1, 1, 1)
+    compress_hidden: int = 256
+    num_experts: int = 72
+    slots_per_expert: int = 1
+    expert_hidden: int = 4096
+    streams: int = 2
+    decoder_features: int = 64
+    step_init: float = 0.05
+    balance_weight: float = 0.01
+    attention: str = "nsa"
+
+    def __post_init__(self):
+        for name in ("patch", "brick", "window_radius"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        if self.depth < 4 or self.depth % 4:
+            raise ValueError(f"depth must be a positive multiple of 4 (the decoder taps L/4..L), got {self.depth}")
+        if self.heads % self.kv_heads:
+            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+
+    @property
+    def block_size(self) -> int:
+        return prod(self.brick)
+
+    @property
+    def spatial_multiple(self) -> Triple:
+        """Inputs are padded to multiples of this (voxels): patch times brick."""
+        return tuple(p * b for p, b in zip(self.patch, self.brick))
+
+    @property
+    def taps(self) -> tuple[int, ...]:
+        """1-based encoder layers feeding the decoder: L/4, L/2, 3L/4, L."""
+        return tuple(self.depth * i // 4 for i in range(1, 5))
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Bright4BConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown backbone config keys: {sorted(unknown)}")
+        return cls(**data)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per component, by formula."""
+        d, c = self.dim, self.in_channels
+        pz, py, px = self.patch
+        heads, kv, dh, bs, ch = self.heads, self.kv_heads, self.head_dim, self.block_size, self.compress_hidden
+        compressor = bs * dh + bs * dh * ch + ch + ch * dh + dh
+        attention = 2 * d * heads * dh + 2 * d * kv * dh + dh + 2 * compressor + heads * dh * 3 + heads * 3
+        slots = self.num_experts * self.slots_per_expert
+        moe = d * slots + 1 + 2 * self.num_experts * d * self.expert_hidden
+        e = self.streams
+        hyper = e * e + d * e + 1 + e * d * d + 1 + d
+        return {
+            "patch_embed": c * pz + py * px * c * d,
+            "attention": self.depth * attention,
+            "moe": self.depth * moe,
+            "hyper_connections": self.depth * 2 * hyper,
+            "decoder": unetr_decoder_params(c, d, self.decoder_features, self.patch),
+        }
+
+
+def _res_block(cin: int, cout: int) -> int:
+    """MONAI UnetResBlock, 3x3x3, bias-free, instance norm without affine."""
+    return 27 * cin * cout + 27 * cout * cout + (cin * cout if cin != cout else 0)
+
+
+def _up_block(cin: int, cout: int, stage: Triple) -> int:
+    """MONAI UnetrUpBlock: transposed conv then a residual block on the concatenation."""
+    return cin * cout * prod(stage) + _res_block(2 * cout, cout)
+
+
+def _pr_up_block(cin: int, cout: int, layers: int, stage: Triple) -> int:
+    """MONAI UnetrPrUpBlock: a transposed conv, then ``layers`` x (transposed conv + residual block)."""
+    k = prod(stage)
+    return cin * cout * k + layers * (cout * cout * k + _res_block(cout, cout))
+
+
+def unetr_decoder_params(in_channels: int, dim: int, f: int, patch: Triple) -> int:
+    xy, last = (1, 2, 2), (patch[0], 2, 2)
+    return (
+        _res_block(in_channels, f)
+        + _pr_up_block(dim, 2 * f, 2, xy)
+        + _pr_up_block(dim, 4 * f, 1, xy)
+        + _pr_up_block(dim, 8 * f, 0, xy)
+        + _up_block(dim, 8 * f, xy)
+        + _up_block(8 * f, 4 * f, xy)
+        + _up_block(4 * f, 2 * f, xy)
+        + _up_block(2 * f, f, last)
+    )
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """A task head on the decoder features.
+
+    ``task``: ``segment``; ``activation``: ``sigmoid`` (overlapping structures, one
+    channel per class) or ``softmax`` (exclusive classes, channel 0 = background).
+    """
+
+    task: str = "segment"
+    class_names: tuple[str, ...] = ("foreground",)
+    activation: str = "sigmoid"
+
+    def __post_init__(self):
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        if self.task not in TASKS:
+            raise ValueError(f"head task must be one of {TASKS}, got {self.task!r}")
+        if self.activation not in ("sigmoid", "softmax"):
+            raise ValueError(f"head activation must be 'sigmoid' or 'softmax', got {self.activation!r}")
+        if not self.class_names or not all(isinstance(n, str) and n for n in self.class_names):
+            raise ValueError(f"head class_names must be non-empty strings, got {self.class_names!r}")
+
+    @property
+    def channels(self) -> int:
+        return len(self.class_names)
+
+    def parameter_count(self, features: int) -> int:
+        return features * self.channels + self.channels
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "class_names": list(self.class_names), "activation": self.activation}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HeadConfig:
+        return cls(**data)
+
+
+TASKS = ("segment",)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named backbone size with a default head, for building models from scratch."""
+
+    name: str
+    config: Bright4BConfig
+    head: HeadConfig = field(default_factory=HeadConfig)
+    summary: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "nano",
+            Bright4BConfig(
+                dim=64, depth=4, heads=4, kv_heads=2, head_dim=16, compress_hidden=64, num_experts=4,
+                slots_per_expert=2, expert_hidden=192, decoder_features=4,
+            ),
+            summary="about 1M parameters: CPU tests and the bundled models",
+        ),
+        Preset(
+            "small",
+            Bright4BConfig(
+                dim=384, depth=8, heads=6, kv_heads=2, head_dim=64, compress_hidden=256, num_experts=8,
+                slots_per_expert=2, expert_hidden=1536, decoder_features=32,
+            ),
+            summary="about 100M parameters",
+        ),
+        Preset(
+            "base",
+            Bright4BConfig(
+                dim=512, depth=12, heads=8, kv_heads=2, head_dim=64, num_experts=16, slots_per_expert=2,
+                expert_hidden=2048, decoder_features=48,
+            ),
+            summary="about 450M parameters",
+        ),
+        Preset("full-4b", Bright4BConfig(), summary="the paper's model (h=512, 12 layers, 72 experts, E=2): about 3.7B parameters"),
+    )
+}
+
+
+def total_parameters(config: Bright4BConfig, head: HeadConfig) -> int:
+    return sum(config.parameter_counts().values()) + head.parameter_count(config.decoder_features)

@@ -1,0 +1,102 @@
+"""Soft Mixture of Experts on the hypersphere (Bright-4B section 3.4, D.2 eq. 15-17).
+
+With tokens ``X (m, d)`` and slot keys ``Phi (d, s)``, both unit-normalized along
+``d``, the logits are ``L = scale * norm(X) norm(Phi)``. Dispatch ``D`` is the softmax
+of ``L`` over tokens (each slot is a convex combination of tokens), combine ``C`` the
+softmax over slots (each token is a convex combination of slot outputs). ``s`` is fixed
+whatever the number of tokens. The ``n`` experts are stacked weights run with one
+batched matmul.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .hypersphere import l2norm, mark_unit_norm
+
+
+def mean_entropy(probs: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean entropy (nats) of the distributions along ``dim`` of ``probs``."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(dim).mean()
+
+
+@dataclass
+class Routing:
+    """Routing tensors of one forward pass: ``dispatch``/``combine`` are ``(B, m, s)``."""
+
+    dispatch: torch.Tensor
+    combine: torch.Tensor
+    num_experts: int
+
+
+class HypersphericalSoftMoE(nn.Module):
+    """Soft MoE over ``(B, m, dim)`` tokens with ``num_experts * slots_per_expert`` slots.
+
+    After each forward ``balance_loss`` holds eq. 17 with the sign chosen so that
+    minimizing it raises routing entropy (as the paper intends):
+    ``weight * ((1 - H_row(C) / log s) + (1 - H_col(D) / log m))``, each term in [0, 1].
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_experts: int,
+        slots_per_expert: int,
+        expert_hidden: int,
+        balance_weight: float = 0.01,
+        logit_scale: float = 10.0,
+    ):
+        super().__init__()
+        self.num_experts, self.slots_per_expert = num_experts, slots_per_expert
+        self.balance_weight = balance_weight
+        slots = num_experts * slots_per_expert
+        self.slot_keys = nn.Parameter(torch.randn(dim, slots))
+        self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)))
+        self.w_in = nn.Parameter(torch.randn(num_experts, dim, expert_hidden))
+        self.w_out = nn.Parameter(torch.randn(num_experts, expert_hidden, dim))
+        mark_unit_norm(self, "slot_keys", dim=0)
+        mark_unit_norm(self, "w_in", dim=1)
+        mark_unit_norm(self, "w_out", dim=2)
+        self.capture = False
+        self.last_routing: Routing | None = None
+        self.balance_loss = torch.zeros(())
+
+    @property
+    def num_slots(self) -> int:
+        return self.num_experts * self.slots_per_expert
+
+    def routing(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dispatch and combine weights ``(B, m, s)`` for tokens ``x (B, m, dim)``."""
+        logits = (l2norm(x) @ l2norm(self.slot_keys, 0).to(x.dtype)).float() * self.logit_scale
+        return logits.softmax(dim=1), logits.softmax(dim=2)
+
+    def experts(self, slots: torch.Tensor) -> torch.Tensor:
+        """Apply expert ``e`` to its slots: ``(B, s, dim) -> (B, s, dim)``, one bmm per layer."""
+        b, s, d = slots.shape
+        per_expert = slots.view(b, self.num_experts, self.slots_per_expert, d).transpose(0, 1)
+        per_expert = per_expert.reshape(self.num_experts, b * self.slots_per_expert, d)
+        # Unit slots against unit columns give cosines; sqrt(d) restores unit-variance inputs.
+        hidden = F.gelu(torch.bmm(per_expert, self.w_in.to(slots.dtype)) * math.sqrt(d))
+        out = torch.bmm(hidden, self.w_out.to(slots.dtype))
+        return out.view(self.num_experts, b, self.slots_per_expert, d).transpose(0, 1).reshape(b, s, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dispatch, combine = self.routing(x)
+        slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch.to(x.dtype), x))
+        y = torch.einsum("bms,bsd->bmd", combine.to(x.dtype), self.experts(slots))
+        self.balance_loss = self.balance_weight * self.entropy_deficit(dispatch, combine)
+        if self.capture:
+            self.last_routing = Routing(dispatch.detach(), combine.detach(), self.num_experts)
+        return y
+
+    def entropy_deficit(self, dispatch: torch.Tensor, combine: torch.Tensor) -> torch.Tensor:
+        """``(1 - H_row(C)/log s) + (1 - H_col(D)/log m)``: 0 for uniform routing."""
+        m, s = dispatch.shape[1], dispatch.shape[2]
+        row = mean_entropy(combine, dim=2) / math.log(s) if s > 1 else combine.new_zeros(())
+        col = mean_entropy(dispatch, dim=1) / math.log(m) if m > 1 else dispatch.new_zeros(())
+        return (1 - row) + (1 - col)
