@@ -1,4 +1,8 @@
-"""napari-bright4b: 3D foundation models for label-free microscopy, in napari and headless."""
+"""napari-bright4b: 3D foundation models for label-free microscopy, in napari and headless.
+
+The public API is imported lazily so that ``bright4b info`` and ``bright4b models``
+start without importing torch.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -7,6 +11,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from .api import load_model  # noqa: E402
-
 __all__ = ["__version__", "load_model"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'napari_bright4b' has no attribute {name!r}")

@@ -45,8 +45,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     entries = list_models()
     if args.json:
         rows = [
-            {"name": e.name, "source": e.source, "path": str(e.path), "task": e.card.head.task if e.card else None,
-             "error": e.error}
+            {
+                "name": e.name,
+                "source": e.source,
+                "path": str(e.path),
+                "task": e.card.head.task if e.card else None,
+                "error": e.error,
+            }
             for e in entries
         ]
         print(json.dumps({"models": rows, "presets": list(PRESETS), "user_dir": str(user_models_dir())}, indent=2))

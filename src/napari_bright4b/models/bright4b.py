@@ -31,7 +31,14 @@ class Bright4BBlock(nn.Module):
         super().__init__()
         c = config
         self.attention = NativeSparseAttention3D(
-            c.dim, c.heads, c.kv_heads, c.head_dim, c.block_size, c.kappa, c.window_radius, c.compress_hidden,
+            c.dim,
+            c.heads,
+            c.kv_heads,
+            c.head_dim,
+            c.block_size,
+            c.kappa,
+            c.window_radius,
+            c.compress_hidden,
             mode=c.attention,
         )
         self.moe = HypersphericalSoftMoE(
@@ -73,9 +80,7 @@ class Bright4B(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 5 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"expected input (B, {self.config.in_channels}, D, H, W), got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected input (B, {self.config.in_channels}, D, H, W), got shape {tuple(x.shape)}")
 
     def encode(self, padded: torch.Tensor) -> EncoderOutput:
         """Token states of every layer for an input already padded to ``spatial_multiple``."""

@@ -121,7 +121,10 @@ def _positive_triple(data: dict, key: str, kind: type) -> tuple:
 
 def _normalization(value: dict) -> dict[str, float]:
     low, high = value.get("low"), value.get("high")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or not 0 <= low < high <= 100:
+    if (
+        not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+        or not 0 <= low < high <= 100
+    ):
         raise CheckpointError(
             f"model card field 'normalization' must be {{'low': p, 'high': q}} with 0 <= p < q <= 100, got {value!r}"
         )

@@ -15,8 +15,8 @@ import platformdirs
 
 from ..errors import BadInputError, CheckpointError
 from .card import ModelCard
-from .checkpoint import read_header
 from .config import PRESETS
+from .header import read_header
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
 ENV_MODELS_DIR = "BRIGHT4B_MODELS_DIR"
@@ -79,4 +79,6 @@ def resolve(spec: str | os.PathLike, allow_presets: bool = True) -> ModelEntry:
     if allow_presets and text in PRESETS:
         return ModelEntry(text, "preset")
     known = [e.name for e in list_models() if not e.error] + (list(PRESETS) if allow_presets else [])
-    raise BadInputError(f"unknown model {text!r}; known models: {', '.join(known) or 'none'} (or give a .safetensors path)")
+    raise BadInputError(
+        f"unknown model {text!r}; known models: {', '.join(known) or 'none'} (or give a .safetensors path)"
+    )

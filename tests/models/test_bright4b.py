@@ -1,0 +1,79 @@
+import dataclasses
+
+import pytest
+import torch
+
+from napari_bright4b.models.bright4b import Bright4B
+from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.nn.hypersphere import renormalize_
+
+NANO = PRESETS["nano"].config
+HEAD = HeadConfig(class_names=("nuclei", "nucleoli"))
+
+
+@pytest.fixture(scope="module")
+def nano():
+    torch.manual_seed(0)
+    return Bright4B(NANO, HEAD)
+
+
+def test_token_states_are_unit_norm_after_every_block(nano):
+    outputs = []
+    hooks = [block.register_forward_hook(lambda m, i, o: outputs.append(o)) for block in nano.blocks]
+    try:
+        with torch.no_grad():
+            nano(torch.randn(1, 1, 8, 64, 64))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(outputs) == NANO.depth
+    for streams in outputs:
+        assert streams.shape[1] == NANO.streams
+        assert torch.allclose(streams.norm(dim=-1), torch.ones(streams.shape[:-1]), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(1, 17, 33), (5, 64, 70), (3, 16, 16), (9, 100, 31)])
+def test_any_input_shape_round_trips(nano, shape):
+    with torch.no_grad():
+        out = nano(torch.randn(2, 1, *shape))
+    assert out.shape == (2, 2, *shape)
+    assert torch.isfinite(out).all()
+
+
+def test_encoder_lattice_follows_the_padded_input(nano):
+    with torch.no_grad():
+        encoded = nano.encode(torch.randn(1, 1, 8, 64, 128))
+    assert encoded.lattice.shape == (4, 4, 8)
+    assert encoded.token_map(0).shape == (1, NANO.dim, 4, 4, 8)
+
+
+def test_rejects_wrong_channel_count(nano):
+    with pytest.raises(ValueError, match="expected input"):
+        nano(torch.randn(1, 2, 4, 64, 64))
+
+
+def test_training_step_decreases_the_loss_and_reaches_every_parameter():
+    torch.manual_seed(1)
+    model = Bright4B(NANO, HeadConfig())
+    x = torch.randn(1, 1, 4, 128, 64)  # 2 NSA blocks: with one, compressed keys cannot matter
+    target = (x > 0.5).float()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(6):
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target) + model.balance_loss()
+        loss.backward()
+        if step == 0:
+            for name, param in model.named_parameters():
+                assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient for {name}"
+        optimizer.step()
+        renormalize_(model)
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_dense_attention_variant_builds_and_runs():
+    model = Bright4B(dataclasses.replace(NANO, attention="dense"), HEAD)
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 4, 64, 64)).shape == (1, 2, 4, 64, 64)

@@ -1,0 +1,156 @@
+import json
+import os
+import pickle
+import struct
+
+import pytest
+import torch
+
+from napari_bright4b.errors import CheckpointError
+from napari_bright4b.models.card import ModelCard
+from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
+from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.header import CARD_KEY, read_header
+
+HEAD = HeadConfig(class_names=("nuclei", "mitochondria"))
+
+
+@pytest.fixture(scope="module")
+def card():
+    return ModelCard(
+        name="test-nano",
+        config=PRESETS["nano"].config,
+        head=HEAD,
+        voxel_size=(0.29, 0.108, 0.108),
+        provenance={"steps": 3, "date": "2026-11-21"},
+        metrics={"dice": {"nuclei": 0.9}},
+    )
+
+
+@pytest.fixture(scope="module")
+def saved(card, tmp_path_factory):
+    model = build_model(card).eval()
+    path = save_checkpoint(model, card, tmp_path_factory.mktemp("ckpt") / "model.safetensors")
+    return model, path
+
+
+def rewrite_card(src, dst, mutate):
+    """Copy a checkpoint, editing its card JSON with ``mutate(dict)`` (tensors untouched)."""
+    raw = src.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    card = json.loads(header["__metadata__"][CARD_KEY])
+    mutate(card)
+    header["__metadata__"][CARD_KEY] = json.dumps(card)
+    blob = json.dumps(header).encode()
+    dst.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + length :])
+    return dst
+
+
+def test_round_trip_gives_identical_outputs_and_card(saved, card):
+    model, path = saved
+    loaded, loaded_card = load_checkpoint(path)
+    assert loaded_card.to_dict() == card.to_dict()
+    x = torch.randn(1, 1, 5, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    assert not loaded.training
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(saved, card, tmp_path, monkeypatch):
+    model, _ = saved
+    target = tmp_path / "m.safetensors"
+    save_checkpoint(model, card, target)
+    before = target.read_bytes()
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("napari_bright4b.models.checkpoint.save_file", explode)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(model, card, target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def test_pickle_files_are_refused_without_being_unpickled(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for name in ("evil.pt", "evil.safetensors"):
+        path = tmp_path / name
+        path.write_bytes(pickle.dumps(Payload(), protocol=4))
+        with pytest.raises(CheckpointError, match="never unpickles"):
+            load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_zip_style_torch_files_are_refused(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    with pytest.raises(CheckpointError, match="zip archive"):
+        read_header(path)
+
+
+def test_truncated_file_is_refused(saved, tmp_path):
+    _, path = saved
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(cut)
+    tiny = tmp_path / "tiny.safetensors"
+    tiny.write_bytes(b"\x01\x02")
+    with pytest.raises(CheckpointError, match="truncated"):
+        read_header(tiny)
+
+
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda c: c.update(format_version=99), "format_version"),
+        (lambda c: c.pop("voxel_size"), "voxel_size"),
+        (lambda c: c.update(voxel_size=[0.3, -1, 0.1]), "voxel_size"),
+        (lambda c: c.update(tile=[32, 128]), "tile"),
+        (lambda c: c.update(modality="x-ray"), "modality"),
+        (lambda c: c.update(name=""), "name"),
+        (lambda c: c.update(normalization={"low": 99, "high": 1}), "normalization"),
+        (lambda c: c["config"].update(colour=1), "config"),
+        (lambda c: c["head"].update(activation="tanh"), "head"),
+        (lambda c: c.update(metrics=[1, 2]), "metrics"),
+    ],
+)
+def test_malformed_cards_are_refused_naming_the_field(saved, tmp_path, mutate, field):
+    _, path = saved
+    bad = rewrite_card(path, tmp_path / "bad.safetensors", mutate)
+    with pytest.raises(CheckpointError, match=f"'{field}'"):
+        load_checkpoint(bad)
+
+
+def test_config_tensor_mismatch_names_the_tensor(saved, tmp_path):
+    _, path = saved
+    wider = rewrite_card(path, tmp_path / "wide.safetensors", lambda c: c["config"].update(dim=96))
+    with pytest.raises(CheckpointError, match="tensor '.*' has shape"):
+        load_checkpoint(wider)
+    more_classes = rewrite_card(
+        path, tmp_path / "cls.safetensors", lambda c: c["head"].update(class_names=["a", "b", "c"])
+    )
+    with pytest.raises(CheckpointError, match="head.out.conv"):
+        load_checkpoint(more_classes)
+
+
+def test_file_without_a_card_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+    with pytest.raises(CheckpointError, match="no bright4b model card"):
+        read_header(path)
+
+
+def test_save_requires_the_safetensors_suffix(saved, card, tmp_path):
+    with pytest.raises(CheckpointError, match=".safetensors"):
+        save_checkpoint(saved[0], card, tmp_path / "model.pt")
+    assert os.listdir(tmp_path) == []

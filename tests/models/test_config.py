@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from napari_bright4b.models.bright4b import Bright4B
+from napari_bright4b.models.config import PRESETS, Bright4BConfig, HeadConfig, total_parameters
+
+
+@pytest.mark.parametrize("name", ["nano", "small"])
+def test_formula_matches_a_real_model(name):
+    preset = PRESETS[name]
+    model = Bright4B(preset.config, preset.head)
+    assert sum(p.numel() for p in model.parameters()) == total_parameters(preset.config, preset.head)
+    counts = preset.config.parameter_counts()
+    assert sum(p.numel() for p in model.decoder.parameters()) == counts["decoder"]
+    assert sum(p.numel() for b in model.blocks for p in b.moe.parameters()) == counts["moe"]
+    assert sum(p.numel() for b in model.blocks for p in b.attention.parameters()) == counts["attention"]
+
+
+@pytest.mark.parametrize("name", ["base", "full-4b"])
+def test_formula_matches_large_models_built_on_the_meta_device(name):
+    preset = PRESETS[name]
+    with torch.device("meta"):
+        model = Bright4B(preset.config, preset.head)
+    assert sum(p.numel() for p in model.parameters()) == total_parameters(preset.config, preset.head)
+
+
+def test_preset_sizes():
+    sizes = {name: total_parameters(p.config, p.head) for name, p in PRESETS.items()}
+    assert 0.7e6 <= sizes["nano"] <= 1.3e6
+    assert 80e6 <= sizes["small"] <= 130e6
+    assert sizes["small"] < sizes["base"] < sizes["full-4b"]
+    assert 3.5e9 <= sizes["full-4b"] <= 4.1e9
+    full = PRESETS["full-4b"].config
+    assert (full.dim, full.depth, full.heads, full.num_experts, full.expert_hidden, full.streams) == (
+        512,
+        12,
+        8,
+        72,
+        4096,
+        2,
+    )
+
+
+def test_config_round_trips_and_rejects_bad_values():
+    config = PRESETS["nano"].config
+    assert Bright4BConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown backbone config keys"):
+        Bright4BConfig.from_dict({**config.to_dict(), "colour": 3})
+    with pytest.raises(ValueError, match="multiple of 4"):
+        Bright4BConfig(depth=6)
+    with pytest.raises(ValueError, match="activation"):
+        HeadConfig(activation="relu")

@@ -1,0 +1,66 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from napari_bright4b.nn.hypersphere import l2norm
+from napari_bright4b.nn.soft_moe import HypersphericalSoftMoE
+
+
+def make_moe(**kw):
+    return HypersphericalSoftMoE(dim=16, num_experts=3, slots_per_expert=2, expert_hidden=24, **kw)
+
+
+def test_dispatch_columns_and_combine_rows_are_convex_weights():
+    moe = make_moe()
+    dispatch, combine = moe.routing(l2norm(torch.randn(2, 50, 16)))
+    assert dispatch.shape == combine.shape == (2, 50, 6)
+    assert (dispatch >= 0).all() and (combine >= 0).all()
+    assert torch.allclose(dispatch.sum(1), torch.ones(2, 6), atol=1e-5)  # each slot averages tokens
+    assert torch.allclose(combine.sum(2), torch.ones(2, 50), atol=1e-5)  # each token averages slots
+
+
+def test_slot_count_is_fixed_as_tokens_grow():
+    moe = make_moe()
+    for m in (7, 70, 700):
+        dispatch, _ = moe.routing(torch.randn(1, m, 16))
+        assert dispatch.shape[-1] == moe.num_slots == 6
+
+
+def test_batched_experts_equal_a_loop_over_experts():
+    moe = make_moe()
+    slots = torch.randn(2, 6, 16)
+    expected = torch.empty_like(slots)
+    for e in range(3):
+        chunk = slots[:, 2 * e : 2 * e + 2]
+        hidden = F.gelu(chunk @ moe.w_in[e] * math.sqrt(16))
+        expected[:, 2 * e : 2 * e + 2] = hidden @ moe.w_out[e]
+    assert torch.allclose(moe.experts(slots), expected, atol=1e-5)
+
+
+def test_output_is_the_combine_weighted_average_of_expert_outputs():
+    moe = make_moe()
+    x = l2norm(torch.randn(1, 20, 16))
+    dispatch, combine = moe.routing(x)
+    slots = l2norm(dispatch.transpose(1, 2) @ x)
+    assert torch.allclose(moe(x), combine @ moe.experts(slots), atol=1e-5)
+
+
+def test_balance_loss_is_zero_for_uniform_routing_and_bounded():
+    moe = make_moe(balance_weight=0.5)
+    with torch.no_grad():
+        moe.logit_scale.zero_()
+    moe(torch.randn(2, 40, 16))
+    assert abs(moe.balance_loss.item()) < 1e-6
+    sharp = make_moe(balance_weight=0.5, logit_scale=200.0)
+    sharp(torch.randn(2, 40, 16))
+    assert 0.0 < sharp.balance_loss.item() <= 1.0  # weight * (two deficits in [0, 1])
+
+
+def test_routing_is_captured_only_on_request():
+    moe = make_moe()
+    moe(torch.randn(1, 10, 16))
+    assert moe.last_routing is None
+    moe.capture = True
+    moe(torch.randn(1, 10, 16))
+    assert moe.last_routing.dispatch.shape == (1, 10, 6) and moe.last_routing.num_experts == 3
