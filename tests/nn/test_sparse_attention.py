@@ -30,13 +30,17 @@ def only(path: str):
 
 
 def reference_attention(q, k, v, scale, allowed=None):
-    """Textbook attention with key/value heads repeated for their query group."""
+    """Textbook attention with key/value heads repeated for their query group.
+
+    Inputs are ``(B, N, heads, dh)`` as the module produces them; returns the same layout.
+    """
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
     groups = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
     logits = q @ k.transpose(-1, -2) * scale
     if allowed is not None:
         logits = logits.masked_fill(~allowed, float("-inf"))
-    return logits.softmax(-1) @ v
+    return (logits.softmax(-1) @ v).transpose(1, 2)
 
 
 def tokens(n=LATTICE.num_blocks * LATTICE.block_size, batch=2):
@@ -66,14 +70,16 @@ def test_window_path_equals_masked_dense_reference():
     assert torch.allclose(attention.sparse(q, k, v, LATTICE), expected, atol=1e-5)
 
 
-def test_compression_scores_are_distributions_over_blocks():
+def test_compression_path_and_block_scores_match_their_definitions():
     attention = make_attention()
-    q, k, v = attention.project(tokens())
-    q_tiles = q.view(2, 2, 2, 8, 32, 8).permute(0, 1, 3, 2, 4, 5).reshape(2, 2, 8, 64, 8)
-    k_cmp = attention.compress_k(k.view(2, 2, 8, 32, 8))
-    _, scores = attention.compressed(q_tiles, k_cmp, attention.compress_v(v.view(2, 2, 8, 32, 8)))
-    assert scores.shape == (2, 2, 8, 8)
-    assert (scores >= 0).all() and torch.allclose(scores.sum(-1), torch.ones(2, 2, 8), atol=1e-5)
+    q_tiles, k_blocks, v_blocks = attention.tiles(*attention.project(tokens()), LATTICE)
+    assert q_tiles.shape == (4, 8, 64, 8) and k_blocks.shape == (4, 8, 32, 8)
+    k_cmp, v_cmp = attention.compress_k(k_blocks), attention.compress_v(v_blocks)
+    logits = q_tiles @ k_cmp[:, None].transpose(-1, -2) * attention.softmax_scale
+    assert torch.allclose(attention.compressed(q_tiles, k_cmp, v_cmp), logits.softmax(-1) @ v_cmp[:, None], atol=1e-5)
+    scores = attention.block_scores(q_tiles, k_cmp)
+    assert scores.shape == (4, 8, 8)
+    assert (scores >= 0).all() and torch.allclose(scores.sum(-1), torch.ones(4, 8), atol=1e-5)
 
 
 def test_sparse_selection_differs_from_dense_when_kappa_is_small():
@@ -83,12 +89,14 @@ def test_sparse_selection_differs_from_dense_when_kappa_is_small():
     assert not torch.allclose(attention.sparse(q, k, v, LATTICE), attention.dense(q, k, v), atol=1e-3)
 
 
-def test_chunking_over_query_blocks_does_not_change_the_output(monkeypatch):
+def test_chunking_and_reused_buffers_do_not_change_the_output(monkeypatch):
     attention = make_attention(kappa=3)
     x = tokens()
     full = attention(x, LATTICE)
     monkeypatch.setattr(nsa_module, "_CHUNK_ELEMENTS", 1)
     assert torch.allclose(attention(x, LATTICE), full, atol=1e-6)
+    with torch.no_grad():  # the inference path gathers into reused buffers
+        assert torch.allclose(attention(x, LATTICE), full, atol=1e-6)
 
 
 def test_every_parameter_gets_a_gradient():
@@ -109,7 +117,7 @@ def test_gates_are_per_head_sigmoids_favouring_the_window_at_init():
     attention = make_attention()
     q, _, _ = attention.project(tokens())
     gates = attention.gates(q)
-    assert gates.shape == (2, 4, 256, 3)
+    assert gates.shape == (2, 256, 4, 3)
     assert ((gates > 0) & (gates < 1)).all()
     assert (gates[..., 2].mean() > gates[..., 0].mean()) and (gates[..., 2].mean() > gates[..., 1].mean())
 
@@ -119,7 +127,7 @@ def test_dense_mode_and_validation():
     x = tokens(batch=1)
     q, k, v = dense.project(x)
     expected = reference_attention(q, k, v, math.sqrt(8))
-    out = dense.o_proj(expected.transpose(1, 2).reshape(1, 256, 32))
+    out = dense.o_proj(expected.reshape(1, 256, 32))
     assert torch.allclose(dense(x, LATTICE), out, atol=1e-5)
     with pytest.raises(ValueError, match="multiple of kv_heads"):
         NativeSparseAttention3D(32, 3, 2, 8, 32, 2, (1, 1, 1), 16)

@@ -17,7 +17,9 @@ class Bright4BConfig:
     """Hyper-parameters of the Bright-4B backbone.
 
     ``patch`` is the anisotropic patch (z, y, x) in voxels; ``brick`` the NSA block
-    as a brick of tokens; ``window_radius`` the sliding window in bricks.
+    as a brick of tokens; ``window_radius`` the sliding window in bricks. The default
+    window, the brick and its 8 in-plane neighbours (288 tokens), matches the paper's
+    W = 128-token radius; small presets afford a full 3x3x3-brick window.
     """
 
     in_channels: int = 1
@@ -29,7 +31,7 @@ class Bright4BConfig:
     patch: Triple = (2, 16, 16)
     brick: Triple = (2, 4, 4)
     kappa: int = 4
-    window_radius: Triple = (1, 1, 1)
+    window_radius: Triple = (0, 1, 1)
     compress_hidden: int = 256
     num_experts: int = 72
     slots_per_expert: int = 1
@@ -180,6 +182,7 @@ PRESETS: dict[str, Preset] = {
             Bright4BConfig(
                 dim=64,
                 depth=4,
+                window_radius=(1, 1, 1),
                 heads=4,
                 kv_heads=2,
                 head_dim=16,

@@ -6,9 +6,9 @@ query mixes three paths with a per-head sigmoid gate computed from the query:
 
 - compression: each key/value block is mapped by an MLP ``phi`` to one key/value;
   queries attend to all compressed blocks (coarse global context);
-- selection: the compressed attention probabilities, averaged over a query block and
-  over the query heads of a GQA group, pick the top ``kappa`` key blocks, which are
-  attended at token resolution. A straight-through factor (1 in the forward pass)
+- selection: the compressed attention scores of each query tile (a block of queries
+  and the query heads of a GQA group, scored by their mean query) pick the top
+  ``kappa`` key blocks, which are attended at token resolution. A straight-through factor (1 in the forward pass)
   carries gradients back into the block scores;
 - window: the blocks within ``window_radius`` bricks of the query's block.
 
@@ -30,7 +30,7 @@ from .hypersphere import LearnedScale, l2norm, mark_unit_norm
 from .token_lattice import BlockLattice
 
 # Query blocks are processed in chunks so that gathered keys stay near this many elements.
-_CHUNK_ELEMENTS = 1 << 23
+_CHUNK_ELEMENTS = 1 << 20
 
 
 def grouped_attention(
@@ -108,79 +108,105 @@ class NativeSparseAttention3D(nn.Module):
         return math.sqrt(self.head_dim)
 
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Normalized, scaled ``q (B, H, N, dh)``, ``k (B, Hkv, N, dh)`` and ``v (B, Hkv, N, dh)``."""
+        """Normalized, scaled ``q (B, N, H, dh)``, ``k (B, N, Hkv, dh)`` and ``v (B, N, Hkv, dh)``."""
         b, n, _ = x.shape
-        q = self.q_proj(x).view(b, n, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x).view(b, n, self.heads, self.head_dim)
+        k = self.k_proj(x).view(b, n, self.kv_heads, self.head_dim)
+        v = self.v_proj(x).view(b, n, self.kv_heads, self.head_dim)
         return self.qk_scale(l2norm(q)), self.qk_scale(l2norm(k)), v
 
     def gates(self, q: torch.Tensor) -> torch.Tensor:
-        """Per-head sigmoid gates ``(B, H, N, 3)`` from the unit query direction."""
-        logits = torch.einsum("bhnd,hdp->bhnp", l2norm(q), self.gate_weight.to(q.dtype))
-        return torch.sigmoid(logits + self.gate_bias.to(q.dtype)[None, :, None])
+        """Per-head sigmoid gates ``(B, N, H, 3)`` from the unit query direction."""
+        logits = torch.einsum("bnhd,hdp->bnhp", l2norm(q), self.gate_weight.to(q.dtype))
+        return torch.sigmoid(logits + self.gate_bias.to(q.dtype))
 
     def forward(self, x: torch.Tensor, lattice: BlockLattice) -> torch.Tensor:
         q, k, v = self.project(x)
-        if self.mode == "dense":
-            out = self.dense(q, k, v)
-        else:
-            out = self.sparse(q, k, v, lattice)
-        b, _, n, _ = out.shape
-        return self.o_proj(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+        out = self.dense(q, k, v) if self.mode == "dense" else self.sparse(q, k, v, lattice)
+        b, n = x.shape[:2]
+        return self.o_proj(out.reshape(b, n, self.heads * self.head_dim))
 
     def dense(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Dense attention ``(B, H, N, dh)``: every query sees every key."""
-        b, _, n, dh = q.shape
+        """Dense attention ``(B, N, H, dh)``: every query sees every key."""
+        b, n, _, dh = q.shape
         groups = self.heads // self.kv_heads
-        out = grouped_attention(q.view(b, self.kv_heads, groups, n, dh), k, v, self.softmax_scale)
-        return out.reshape(b, self.heads, n, dh)
+        grouped = q.view(b, n, self.kv_heads, groups, dh).permute(0, 2, 3, 1, 4)
+        out = grouped_attention(grouped, k.transpose(1, 2), v.transpose(1, 2), self.softmax_scale)
+        return out.permute(0, 3, 1, 2, 4).reshape(b, n, self.heads, dh)
+
+    def tiles(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lattice: BlockLattice
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Block layouts with ``BH = B * Hkv`` leading: query tiles ``(BH, nb, G * bs, dh)``
+        (the queries of a block and of a GQA group side by side) and key/value blocks
+        ``(BH, nb, bs, dh)``, all contiguous."""
+        b, _, _, dh = q.shape
+        hkv, groups = self.kv_heads, self.heads // self.kv_heads
+        nb, bs = lattice.num_blocks, lattice.block_size
+        q_tiles = q.view(b, nb, bs, hkv, groups, dh).permute(0, 3, 1, 4, 2, 5).reshape(b * hkv, nb, groups * bs, dh)
+        q_tiles = q_tiles.contiguous()
+        k_blocks = k.view(b, nb, bs, hkv, dh).permute(0, 3, 1, 2, 4).reshape(b * hkv, nb, bs, dh).contiguous()
+        v_blocks = v.view(b, nb, bs, hkv, dh).permute(0, 3, 1, 2, 4).reshape(b * hkv, nb, bs, dh).contiguous()
+        return q_tiles, k_blocks, v_blocks
 
     def sparse(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lattice: BlockLattice) -> torch.Tensor:
-        """The gated three-path NSA output ``(B, H, N, dh)``."""
-        b, _, n, dh = q.shape
+        """The gated three-path NSA output ``(B, N, H, dh)``."""
+        b, n, _, dh = q.shape
         hkv, groups = self.kv_heads, self.heads // self.kv_heads
         nb, bs = lattice.num_blocks, lattice.block_size
         gates = self.gates(q)
         if self.capture:
             self.last_gates = gates.detach()
-        # (B, Hkv, nb, G * bs, dh): the queries of a block and of a GQA group, side by side.
-        q_tiles = q.view(b, hkv, groups, nb, bs, dh).permute(0, 1, 3, 2, 4, 5).reshape(b, hkv, nb, groups * bs, dh)
-        g_tiles = gates.view(b, hkv, groups, nb, bs, 3).permute(0, 1, 3, 2, 4, 5).reshape(b, hkv, nb, groups * bs, 3)
-        k_blocks = k.view(b, hkv, nb, bs, dh)
-        v_blocks = v.view(b, hkv, nb, bs, dh)
+        g_tiles = gates.view(b, nb, bs, hkv, groups, 3).permute(0, 3, 1, 4, 2, 5).reshape(b * hkv, nb, groups * bs, 3)
+        q_tiles, k_blocks, v_blocks = self.tiles(q, k, v, lattice)
         k_cmp = self.qk_scale(l2norm(self.compress_k(k_blocks)))
         v_cmp = self.compress_v(v_blocks)
-        window_index, window_valid = lattice.neighbours(self.window_radius)
-        window_index, window_valid = window_index.to(q.device), window_valid.to(q.device)
+        window_index, window_mask = lattice.window(self.window_radius)
+        window_index = window_index.to(q.device).expand(b * hkv, *window_index.shape)
+        window_mask = None if window_mask is None else window_mask.to(device=q.device, dtype=q.dtype)
         kappa = min(self.kappa, nb)
-        keys_per_block = (kappa + window_index.shape[1]) * bs * dh * hkv * b
-        chunk = max(1, _CHUNK_ELEMENTS // keys_per_block)
-        outputs = []
+        scores = self.block_scores(q_tiles, k_cmp)
+        # Bound the per-chunk temporaries: gathered keys and values.
+        per_block = 2 * (kappa + window_index.shape[-1]) * bs * dh * hkv * b
+        chunk = max(1, _CHUNK_ELEMENTS // per_block)
+        # Chunks are written straight into the (B, N, H, dh) result through a block view.
+        out = q.new_empty(b, n, self.heads, dh)
+        out_blocks = out.view(b, nb, bs, hkv, groups, dh).permute(0, 3, 1, 4, 2, 5)
+        # Without autograd, gathered blocks land in buffers reused by every chunk.
+        width = chunk * max(kappa, window_index.shape[-1]) * b * hkv * bs * dh
+        buffers = [None] * 4 if torch.is_grad_enabled() else [k_blocks.new_empty(width) for _ in range(4)]
         for start in range(0, nb, chunk):
             blocks = slice(start, min(start + chunk, nb))
-            qc = q_tiles[:, :, blocks]
-            o_cmp, scores = self.compressed(qc, k_cmp, v_cmp)
-            o_sel = self.selected(qc, k_blocks, v_blocks, scores, kappa)
-            o_win = self.windowed(qc, k_blocks, v_blocks, window_index[blocks], window_valid[blocks])
-            g = g_tiles[:, :, blocks]
-            outputs.append(g[..., 0:1] * o_cmp + g[..., 1:2] * o_sel + g[..., 2:3] * o_win)
-        out = torch.cat(outputs, dim=2).view(b, hkv, nb, groups, bs, dh)
-        return out.permute(0, 1, 3, 2, 4, 5).reshape(b, self.heads, n, dh)
+            qc = q_tiles[:, blocks]
+            o_cmp = self.compressed(qc, k_cmp, v_cmp)
+            o_sel = self.selected(qc, k_blocks, v_blocks, scores[:, blocks], kappa, buffers[:2])
+            mask = None if window_mask is None else window_mask[None, blocks, None, :]
+            o_win = self.attend(
+                qc,
+                gather_blocks(k_blocks, window_index[:, blocks], buffers[2]),
+                gather_blocks(v_blocks, window_index[:, blocks], buffers[3]),
+                mask,
+            )
+            g = g_tiles[:, blocks]
+            mixed = g[..., 0:1] * o_cmp + g[..., 1:2] * o_sel + g[..., 2:3] * o_win
+            out_blocks[:, :, blocks] = mixed.view(b, hkv, -1, groups, bs, dh)
+        return out
 
-    def compressed(
-        self, q_tiles: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attention over compressed blocks.
+    def compressed(self, q_tiles: torch.Tensor, k_cmp: torch.Tensor, v_cmp: torch.Tensor) -> torch.Tensor:
+        """Attention of query tiles ``(BH, nq, Lq, dh)`` over all compressed blocks
+        ``k_cmp``/``v_cmp (BH, nb, dh)``; returns ``(BH, nq, Lq, dh)``."""
+        bh, nq, lq, dh = q_tiles.shape
+        out = F.scaled_dot_product_attention(
+            q_tiles.reshape(bh, 1, nq * lq, dh), k_cmp[:, None], v_cmp[:, None], scale=self.softmax_scale
+        )
+        return out.view(bh, nq, lq, dh)
 
-        ``q_tiles (B, Hkv, nq, Lq, dh)``, ``k_cmp``/``v_cmp (B, Hkv, nb, dh)``. Returns the
-        output ``(B, Hkv, nq, Lq, dh)`` and block scores ``(B, Hkv, nq, nb)``: the
-        attention probabilities averaged over each query tile (rows sum to 1).
-        """
-        logits = torch.einsum("bhqld,bhkd->bhqlk", q_tiles, k_cmp) * self.softmax_scale
-        probs = logits.float().softmax(-1).to(q_tiles.dtype)
-        out = torch.einsum("bhqlk,bhkd->bhqld", probs, v_cmp)
-        return out, probs.mean(-2)
+    def block_scores(self, q_tiles: torch.Tensor, k_cmp: torch.Tensor) -> torch.Tensor:
+        """Selection scores ``(BH, nb, nb)``: the compressed attention of each query tile's
+        mean query (a tile spans a block and a GQA group, so it shares one selection);
+        rows sum to 1."""
+        logits = q_tiles.mean(2) @ k_cmp.transpose(1, 2) * self.softmax_scale
+        return logits.softmax(-1, dtype=torch.float32).to(q_tiles.dtype)
 
     def selected(
         self,
@@ -189,53 +215,48 @@ class NativeSparseAttention3D(nn.Module):
         v_blocks: torch.Tensor,
         scores: torch.Tensor,
         kappa: int,
+        buffers: list[torch.Tensor | None],
     ) -> torch.Tensor:
         """Token-resolution attention over the top-``kappa`` blocks of each query tile.
 
-        ``k_blocks``/``v_blocks (B, Hkv, nb, bs, dh)``; ``scores (B, Hkv, nq, nb)``.
+        ``k_blocks``/``v_blocks (BH, nb, bs, dh)``; ``scores (BH, nq, nb)``; ``buffers``:
+        optional flat tensors for the gathered keys and values (see :func:`gather_blocks`).
         """
         top_scores, top = scores.topk(kappa, dim=-1)
-        k_sel = gather_blocks(k_blocks, top)
-        # Straight-through: the factor is 1 forward but passes gradients to the scores.
-        straight_through = (1.0 + top_scores - top_scores.detach())[..., None, None]
-        v_sel = gather_blocks(v_blocks, top) * straight_through
-        return self.attend_blocks(q_tiles, k_sel, v_sel, None)
+        keys = gather_blocks(k_blocks, top, buffers[0])
+        values = gather_blocks(v_blocks, top, buffers[1])
+        if top_scores.requires_grad:
+            # Straight-through: the factor is 1 forward but passes gradients to the scores.
+            bh, nq, _ = scores.shape
+            bs, dh = k_blocks.shape[2:]
+            factor = (1.0 + top_scores - top_scores.detach())[..., None, None]
+            values = (values.view(bh, nq, kappa, bs, dh) * factor).view(bh, nq, kappa * bs, dh)
+        return self.attend(q_tiles, keys, values, None)
 
-    def windowed(
-        self,
-        q_tiles: torch.Tensor,
-        k_blocks: torch.Tensor,
-        v_blocks: torch.Tensor,
-        index: torch.Tensor,
-        valid: torch.Tensor,
+    def attend(
+        self, q_tiles: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """Attention over each query tile's neighbourhood of blocks (``index``/``valid (nq, W)``)."""
-        b, hkv = k_blocks.shape[:2]
-        expanded = index.expand(b, hkv, *index.shape)
-        bs = k_blocks.shape[3]
-        mask = None if bool(valid.all()) else valid.repeat_interleave(bs, dim=-1)[None, :, None, :]
-        return self.attend_blocks(q_tiles, gather_blocks(k_blocks, expanded), gather_blocks(v_blocks, expanded), mask)
+        """Each query tile ``(BH, nq, Lq, dh)`` attends its own keys/values ``(BH, nq, Lk, dh)``.
 
-    def attend_blocks(
-        self, q_tiles: torch.Tensor, k_sel: torch.Tensor, v_sel: torch.Tensor, mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Each query tile ``(B, Hkv, nq, Lq, dh)`` attends its own blocks ``(B, Hkv, nq, m, bs, dh)``.
-
-        ``mask``: boolean ``(1, nq, 1, m * bs)`` or None. Batch and heads are folded so
-        that SDPA sees 4D tensors and can use its fused kernels.
+        ``mask``: additive, broadcastable to ``(BH, nq, Lq, Lk)``, or None.
         """
-        b, hkv, nq, lq, dh = q_tiles.shape
-        flat_k = k_sel.reshape(b * hkv, nq, -1, dh)
-        flat_v = v_sel.reshape(b * hkv, nq, -1, dh)
-        out = F.scaled_dot_product_attention(
-            q_tiles.reshape(b * hkv, nq, lq, dh), flat_k, flat_v, attn_mask=mask, scale=self.softmax_scale
-        )
-        return out.view(b, hkv, nq, lq, dh)
+        return F.scaled_dot_product_attention(q_tiles, keys, values, attn_mask=mask, scale=self.softmax_scale)
 
 
-def gather_blocks(blocks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``blocks (B, Hkv, nb, bs, dh)``, ``index (B, Hkv, nq, m)`` -> ``(B, Hkv, nq, m, bs, dh)``."""
-    b, hkv, nb, bs, dh = blocks.shape
-    nq, m = index.shape[2:]
-    flat = index.reshape(b, hkv, nq * m, 1, 1).expand(b, hkv, nq * m, bs, dh)
-    return blocks.gather(2, flat).view(b, hkv, nq, m, bs, dh)
+def gather_blocks(blocks: torch.Tensor, index: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``blocks (BH, nb, bs, dh)``, ``index (BH, nq, m)`` -> keys ``(BH, nq, m * bs, dh)``.
+
+    A row gather (``index_select`` on a flat view) rather than ``gather``: it copies
+    whole blocks and needs no index tensor as large as its output. ``out``: an optional
+    flat buffer (at least as large as the result) to write into instead of allocating.
+    """
+    bh, nb, bs, dh = blocks.shape
+    nq, m = index.shape[1:]
+    offsets = torch.arange(bh, device=index.device).view(bh, 1, 1) * nb
+    rows = (index + offsets).reshape(-1)
+    flat = blocks.reshape(bh * nb, bs * dh)
+    if out is None:
+        gathered = flat.index_select(0, rows)
+    else:
+        gathered = torch.index_select(flat, 0, rows, out=out[: rows.numel() * bs * dh].view(rows.numel(), bs * dh))
+    return gathered.view(bh, nq, m * bs, dh)

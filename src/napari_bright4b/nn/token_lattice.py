@@ -9,7 +9,7 @@ bricks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import product
 
 import torch
@@ -86,3 +86,18 @@ class BlockLattice:
         valid = ((neighbour >= 0) & (neighbour < grid)).all(-1)
         flat = (neighbour[..., 0] * grid[1] + neighbour[..., 1]) * grid[2] + neighbour[..., 2]
         return torch.where(valid, flat, torch.zeros_like(flat)), valid
+
+    def window(self, radius: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Cached window of every block: ``index (num_blocks, W)`` and an additive float mask
+        ``(num_blocks, W * block_size)`` (0 inside, ``-inf`` outside the lattice), or None
+        when every window lies inside the lattice."""
+        return _window(self, tuple(radius))
+
+
+@lru_cache(maxsize=64)
+def _window(lattice: BlockLattice, radius: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    index, valid = lattice.neighbours(radius)
+    if bool(valid.all()):
+        return index, None
+    mask = torch.zeros(valid.shape).masked_fill(~valid, float("-inf"))
+    return index, mask.repeat_interleave(lattice.block_size, dim=-1)
