@@ -74,6 +74,9 @@ class Bright4B(nn.Module):
         super().__init__()
         self.config, self.head_config = config, head
         self.embed = AnisotropicPatchEmbed(config.in_channels, config.dim, config.patch)
+        # Identical streams would stay identical (mixing them only rescales, which the
+        # normalization undoes), so each stream starts from the tokens plus its own offset.
+        self.stream_offsets = nn.Parameter(torch.randn(config.streams, config.dim) * 0.1 / config.dim**0.5)
         self.blocks = nn.ModuleList(Bright4BBlock(config) for _ in range(config.depth))
         self.decoder = UnetrDecoder(config.in_channels, config.dim, config.decoder_features, config.patch)
         self.head = build_head(config.decoder_features, head)
@@ -88,7 +91,7 @@ class Bright4B(nn.Module):
         b, *lattice_shape, d = tokens.shape
         lattice = BlockLattice(tuple(lattice_shape), self.config.brick)
         raster = tokens.reshape(b, -1, d)
-        streams = lattice.to_blocks(raster)[:, None].expand(b, self.config.streams, -1, d)
+        streams = l2norm(lattice.to_blocks(raster)[:, None] + self.stream_offsets[None, :, None].to(tokens.dtype))
         layers = []
         for block in self.blocks:
             streams = block(streams, lattice)

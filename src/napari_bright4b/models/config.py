@@ -90,7 +90,7 @@ class Bright4BConfig:
             "patch_embed": c * pz + py * px * c * d,
             "attention": self.depth * attention,
             "moe": self.depth * moe,
-            "hyper_connections": self.depth * 2 * hyper,
+            "hyper_connections": self.depth * 2 * hyper + e * d,
             "decoder": unetr_decoder_params(c, d, self.decoder_features, self.patch),
         }
 
