@@ -22,6 +22,14 @@ def l2norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return (x.float() / norm).to(x.dtype)
 
 
+@torch.no_grad()
+def _normalize_(param: torch.Tensor, dim: int) -> None:
+    """In-place ``l2norm`` of a weight: the norm is accumulated in float32 without a
+    float32 copy of the weight (billions of bfloat16 weights stay bfloat16)."""
+    norm = torch.linalg.vector_norm(param, dim=dim, keepdim=True, dtype=torch.float32).clamp_min(EPS)
+    param.div_(norm.to(param.dtype))
+
+
 class LearnedScale(nn.Module):
     """A learned per-channel scale ``s`` (shape ``(dim,)``), initialised to ``init``."""
 
@@ -50,8 +58,7 @@ def mark_unit_norm(module: nn.Module, name: str, dim: int) -> None:
     """
     marks = module.__dict__.setdefault(_UNIT_NORM_DIMS, {})
     marks[name] = dim
-    param = getattr(module, name)
-    param.copy_(l2norm(param, dim))
+    _normalize_(getattr(module, name), dim)
 
 
 @torch.no_grad()
@@ -63,7 +70,6 @@ def renormalize_(model: nn.Module) -> int:
     count = 0
     for module in model.modules():
         for name, dim in module.__dict__.get(_UNIT_NORM_DIMS, {}).items():
-            param = getattr(module, name)
-            param.copy_(l2norm(param, dim))
+            _normalize_(getattr(module, name), dim)
             count += 1
     return count
