@@ -19,7 +19,6 @@ import statistics
 import time
 
 import torch
-
 from _common import current_rss_mb, environment, peak_rss_mb, run_isolated, write_json
 
 LATTICES = {1024: (16, 8, 8), 4096: (16, 16, 16), 8192: (32, 16, 16), 16384: (16, 32, 32), 32768: (32, 32, 32)}

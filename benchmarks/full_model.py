@@ -13,7 +13,6 @@ import argparse
 import time
 
 import torch
-
 from _common import environment, peak_rss_mb, write_json
 
 

@@ -3,18 +3,24 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from napari_bright4b.cli import main
-from napari_bright4b.models.config import PRESETS, total_parameters
+from napari_bright4b.models.bright4b import Bright4B
+from napari_bright4b.models.config import PRESETS
+from tests.models.test_checkpoint import rewrite_card
 from tests.models.test_registry import save_nano
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_info_reports_the_formula_parameter_counts(name, capsys, models_dir):
+def test_info_reports_parameter_counts_per_component(name, capsys, models_dir):
     assert main(["info", name, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     preset = PRESETS[name]
-    assert info["params"] == total_parameters(preset.config, preset.head) == sum(info["components"].values())
+    with torch.device("meta"):
+        model = Bright4B(preset.config, preset.head)
+    assert info["params"] == sum(p.numel() for p in model.parameters()) == sum(info["components"].values())
+    assert info["components"]["head"] == sum(p.numel() for p in model.head.parameters())
 
 
 def test_info_on_a_checkpoint_prints_its_card(capsys, models_dir):
@@ -32,10 +38,19 @@ def test_models_lists_user_checkpoints(capsys, models_dir):
     assert listing["presets"] == list(PRESETS)
 
 
+def test_info_keeps_the_registry_name_and_reaches_dotted_names(capsys, models_dir):
+    save_nano(models_dir / "nuclei.v2.safetensors", name="card-name")
+    assert main(["info", "nuclei.v2", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "nuclei.v2" and info["card_name"] == "card-name"
+
+
 def test_bad_input_exits_2_with_one_line(tmp_path, models_dir):
     evil = tmp_path / "model.pt"
     evil.write_bytes(b"\x80\x04junk")
-    for args in (["info", "nope"], ["info", str(evil)], ["info"], ["frobnicate"]):
+    good = save_nano(tmp_path / "good.safetensors")
+    broken = rewrite_card(good, tmp_path / "broken.safetensors", lambda c: c["config"].update(kv_heads=0))
+    for args in (["info", "nope"], ["info", str(evil)], ["info", str(broken)], ["info"], ["frobnicate"]):
         result = subprocess.run(
             [sys.executable, "-m", "napari_bright4b.cli", *args],
             capture_output=True,

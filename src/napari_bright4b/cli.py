@@ -26,7 +26,8 @@ def _describe(entry: ModelEntry) -> dict:
         described.update(config=config.to_dict(), head=head.to_dict())
     else:
         config, head = entry.card.config, entry.card.head
-        described = {"name": entry.name, "source": entry.source, "path": str(entry.path), **entry.card.to_dict()}
+        described = {**entry.card.to_dict(), "card_name": entry.card.name}
+        described.update(name=entry.name, source=entry.source, path=str(entry.path))
     components = config.parameter_counts()
     components["head"] = head.parameter_count(config.decoder_features)
     described["components"] = components

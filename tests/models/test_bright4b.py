@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 import torch
 
+from napari_bright4b.errors import BadInputError
 from napari_bright4b.models.bright4b import Bright4B
 from napari_bright4b.models.config import PRESETS, HeadConfig
 from napari_bright4b.nn.hypersphere import renormalize_
@@ -47,9 +48,13 @@ def test_encoder_lattice_follows_the_padded_input(nano):
     assert encoded.token_map(0).shape == (1, NANO.dim, 4, 4, 8)
 
 
-def test_rejects_wrong_channel_count(nano):
-    with pytest.raises(ValueError, match="expected input"):
+def test_rejects_inputs_it_cannot_use(nano):
+    with pytest.raises(BadInputError, match="expected a non-empty input"):
         nano(torch.randn(1, 2, 4, 64, 64))
+    with pytest.raises(BadInputError, match="expected a non-empty input"):
+        nano(torch.randn(1, 1, 0, 64, 64))
+    with pytest.raises(BadInputError, match="torch.float64"):
+        nano(torch.randn(1, 1, 4, 64, 64, dtype=torch.float64))
 
 
 def test_training_step_decreases_the_loss_and_reaches_every_parameter():

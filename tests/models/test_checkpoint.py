@@ -34,17 +34,29 @@ def saved(card, tmp_path_factory):
     return model, path
 
 
-def rewrite_card(src, dst, mutate):
-    """Copy a checkpoint, editing its card JSON with ``mutate(dict)`` (tensors untouched)."""
+def rewrite_header(src, dst, mutate_header, length_low_byte=None):
+    """Copy a checkpoint, editing its header dict (tensors untouched); optionally pad the
+    header with spaces until its length's low byte is ``length_low_byte``."""
     raw = src.read_bytes()
     (length,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + length])
-    card = json.loads(header["__metadata__"][CARD_KEY])
-    mutate(card)
-    header["__metadata__"][CARD_KEY] = json.dumps(card)
+    mutate_header(header)
     blob = json.dumps(header).encode()
+    while length_low_byte is not None and len(blob) % 256 != length_low_byte:
+        blob += b" "
     dst.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + length :])
     return dst
+
+
+def rewrite_card(src, dst, mutate):
+    """Copy a checkpoint, editing its card JSON with ``mutate(dict)``."""
+
+    def edit(header):
+        card = json.loads(header["__metadata__"][CARD_KEY])
+        mutate(card)
+        header["__metadata__"][CARD_KEY] = json.dumps(card)
+
+    return rewrite_header(src, dst, edit)
 
 
 def test_round_trip_gives_identical_outputs_and_card(saved, card):
@@ -120,6 +132,13 @@ def test_truncated_file_is_refused(saved, tmp_path):
         (lambda c: c["config"].update(colour=1), "config"),
         (lambda c: c["head"].update(activation="tanh"), "head"),
         (lambda c: c.update(metrics=[1, 2]), "metrics"),
+        (lambda c: c.update(voxel_size=[10**400, 1, 1]), "voxel_size"),
+        (lambda c: c["config"].update(kv_heads=0), "config"),
+        (lambda c: c["config"].update(kappa=0), "config"),
+        (lambda c: c["config"].update(brick=[2, 0, 4]), "config"),
+        (lambda c: c["config"].update(depth=4.0), "config"),
+        (lambda c: c["config"].update(patch=[2, 8, 8]), "config"),
+        (lambda c: c["head"].update(class_names="nuclei"), "head"),
     ],
 )
 def test_malformed_cards_are_refused_naming_the_field(saved, tmp_path, mutate, field):
@@ -154,3 +173,36 @@ def test_save_requires_the_safetensors_suffix(saved, card, tmp_path):
     with pytest.raises(CheckpointError, match=".safetensors"):
         save_checkpoint(saved[0], card, tmp_path / "model.pt")
     assert os.listdir(tmp_path) == []
+
+
+def test_header_lengths_that_start_like_pickle_or_zip_still_load(saved, tmp_path):
+    _, path = saved
+    for low_byte in (0x80, 0x50):
+        copy = rewrite_header(path, tmp_path / f"pad{low_byte}.safetensors", lambda h: None, low_byte)
+        assert copy.read_bytes()[0] == low_byte
+        load_checkpoint(copy)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda h: h[next(k for k in h if k != "__metadata__")].update(data_offsets=["a", "b"]),
+        lambda h: h[next(k for k in h if k != "__metadata__")].update(data_offsets=[10, 2]),
+        lambda h: h[next(k for k in h if k != "__metadata__")].update(shape=[-1]),
+        lambda h: h.update(__metadata__="card"),
+        lambda h: h["__metadata__"].update({CARD_KEY: "[" * 100000}),
+    ],
+)
+def test_malformed_headers_are_refused_cleanly(saved, tmp_path, mutate):
+    _, path = saved
+    with pytest.raises(CheckpointError):
+        read_header(rewrite_header(path, tmp_path / "bad.safetensors", mutate))
+
+
+def test_loads_into_a_requested_dtype(saved):
+    model, path = saved
+    loaded, _ = load_checkpoint(path, dtype=torch.bfloat16)
+    assert {p.dtype for p in loaded.parameters()} == {torch.bfloat16}
+    x = torch.randn(1, 1, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x.bfloat16()).float(), model(x), atol=0.1)

@@ -50,3 +50,10 @@ def test_config_round_trips_and_rejects_bad_values():
         Bright4BConfig(depth=6)
     with pytest.raises(ValueError, match="activation"):
         HeadConfig(activation="relu")
+    for bad in (dict(kappa=0), dict(kv_heads=0), dict(depth=4.0), dict(brick=(2, 0, 4)), dict(attention="flash")):
+        with pytest.raises(ValueError):
+            Bright4BConfig(**bad)
+    with pytest.raises(ValueError, match="window_radius"):
+        Bright4BConfig(window_radius=(1, 1))
+    with pytest.raises(ValueError, match="list of names"):
+        HeadConfig(class_names="nuclei")

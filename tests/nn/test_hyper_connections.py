@@ -21,14 +21,16 @@ def test_streams_stay_unit_norm_and_keep_their_shape():
     assert torch.allclose(out.norm(dim=-1), torch.ones(2, 2, 9), atol=1e-5)
 
 
-def test_width_mixer_starts_at_identity_plus_a_small_input_conditioned_term():
-    connection = DynamicHyperConnection(dim=12, streams=3, width_scale=0.01)
-    pooled = l2norm(torch.randn(4, 3, 12))
-    mixer = connection.width_mixer(pooled)
-    assert mixer.shape == (4, 3, 3)
-    assert (mixer - torch.eye(3)).abs().max() <= 0.01
-    gate = connection.depth_gate(pooled)
-    assert gate.shape == (4, 12) and (gate >= 0).all()
+def test_mixer_and_gate_follow_the_streams_within_their_scales():
+    connection = DynamicHyperConnection(dim=12, streams=3, width_scale=0.01, depth_scale=0.02, step_init=0.05)
+    a, b = l2norm(torch.randn(2, 4, 3, 12)).unbind(0)
+    mixer_a, mixer_b = connection.width_mixer(a), connection.width_mixer(b)
+    assert mixer_a.shape == (4, 3, 3)
+    assert not torch.allclose(mixer_a, mixer_b)  # input-conditioned
+    assert torch.allclose(mixer_a.mean(0), torch.eye(3), atol=0.01)  # near the identity
+    gate = connection.depth_gate(a)
+    assert gate.shape == (4, 12)
+    assert ((gate > 0.05) & (gate < 0.07)).all()  # alpha_0 + s_beta * sigmoid(...)
 
 
 def test_all_connection_parameters_receive_gradients():

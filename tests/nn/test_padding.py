@@ -12,7 +12,10 @@ def test_mirror_indices_match_numpy_reflect(size, total):
     got = data[mirror_indices(size, total).numpy()]
     if expected is not None:
         assert np.array_equal(got, expected)
-    # Long pads keep mirroring: every index is valid and the period is 2n - 2.
+    # Long pads keep mirroring with period 2n - 2.
+    period = 2 * size - 2
+    if total > period:
+        assert np.array_equal(got[period:], got[: total - period])
     assert got.min() >= 0 and got.max() < size
 
 

@@ -25,8 +25,8 @@ def make_attention(kappa=8, gate_bias=(-1.0, -1.0, 2.0), window=(1, 1, 1)):
 
 
 def only(path: str):
-    """Gate logits that switch on exactly one path."""
-    return tuple(40.0 if p == path else -40.0 for p in NativeSparseAttention3D.PATHS)
+    """Gate logits that switch on exactly one path (the others get a gate of exactly 0)."""
+    return tuple(40.0 if p == path else float("-inf") for p in NativeSparseAttention3D.PATHS)
 
 
 def reference_attention(q, k, v, scale, allowed=None):
@@ -131,3 +131,20 @@ def test_dense_mode_and_validation():
     assert torch.allclose(dense(x, LATTICE), out, atol=1e-5)
     with pytest.raises(ValueError, match="multiple of kv_heads"):
         NativeSparseAttention3D(32, 3, 2, 8, 32, 2, (1, 1, 1), 16)
+
+
+def test_kv_heads_equal_to_heads_is_plain_multi_head_attention():
+    attention = NativeSparseAttention3D(32, 4, 4, 8, 32, 8, (1, 1, 1), 16, gate_bias=only("selection"))
+    torch.nn.init.zeros_(attention.gate_weight)
+    q, k, v = attention.project(tokens())
+    assert torch.allclose(attention.sparse(q, k, v, LATTICE), reference_attention(q, k, v, math.sqrt(8)), atol=1e-5)
+
+
+def test_bfloat16_forward_tracks_float32():
+    # kappa covers every block: bf16 rounding could otherwise flip a top-k choice.
+    attention = make_attention(kappa=LATTICE.num_blocks)
+    x = tokens()
+    expected = attention(x, LATTICE)
+    half = attention.to(torch.bfloat16)(x.bfloat16(), LATTICE)
+    assert half.dtype == torch.bfloat16 and torch.isfinite(half).all()
+    assert (half.float() - expected).abs().max() < 0.05 * expected.abs().max()

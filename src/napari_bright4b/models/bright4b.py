@@ -12,6 +12,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from ..errors import BadInputError
 from ..nn.decoder import UnetrDecoder
 from ..nn.hyper_connections import DynamicHyperConnection
 from ..nn.hypersphere import l2norm
@@ -82,8 +83,15 @@ class Bright4B(nn.Module):
         self.head = build_head(config.decoder_features, head)
 
     def check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 5 or x.shape[1] != self.config.in_channels:
-            raise ValueError(f"expected input (B, {self.config.in_channels}, D, H, W), got shape {tuple(x.shape)}")
+        channels = self.config.in_channels
+        if x.ndim != 5 or x.shape[1] != channels or 0 in x.shape:
+            raise BadInputError(f"expected a non-empty input (B, {channels}, D, H, W), got shape {tuple(x.shape)}")
+        weight = self.embed.proj.weight
+        if x.dtype != weight.dtype or x.device != weight.device:
+            raise BadInputError(
+                f"input is {x.dtype} on {x.device} but the model is {weight.dtype} on {weight.device}; "
+                "convert the input with .to(dtype=..., device=...)"
+            )
 
     def encode(self, padded: torch.Tensor) -> EncoderOutput:
         """Token states of every layer for an input already padded to ``spatial_multiple``."""

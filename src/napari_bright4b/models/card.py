@@ -105,18 +105,25 @@ def _nonempty(value: str, key: str) -> str:
 def _parse(key: str, parser, value: dict):
     try:
         return parser(value)
-    except (TypeError, ValueError) as err:
+    except Exception as err:  # any failure to build a config from JSON is the card's fault
         raise CheckpointError(f"model card field '{key}' is invalid: {err}") from None
 
 
 def _positive_triple(data: dict, key: str, kind: type) -> tuple:
     value = _require(data, key, list)
     ok = len(value) == 3 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value
+        isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) and v > 0 for v in value
     )
     if not ok or (kind is int and not all(isinstance(v, int) for v in value)):
         raise CheckpointError(f"model card field '{key}' must be 3 positive {kind.__name__}s (z, y, x), got {value!r}")
     return tuple(kind(v) for v in value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _normalization(value: dict) -> dict[str, float]:

@@ -10,33 +10,47 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..errors import CheckpointError
+from ..errors import BadInputError, CheckpointError
 from .bright4b import Bright4B
 from .card import ModelCard
 from .header import CARD_KEY, FLOAT_DTYPES, TensorInfo, read_header
 
+_DEFAULT_DTYPE_LOCK = threading.Lock()
+
 
 def build_model(card: ModelCard, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Bright4B:
-    """A freshly initialised model for ``card`` (random weights)."""
-    previous = torch.get_default_dtype()
-    try:
-        if dtype is not None:
-            torch.set_default_dtype(dtype)
+    """A freshly initialised model for ``card`` (random weights).
+
+    With ``dtype`` the weights are created in that dtype from the start (no float32
+    copy of a multi-billion-parameter model); torch's default dtype is switched for the
+    duration, under a lock, since it is process-wide.
+    """
+    if dtype is None:
         with torch.device(device):
             return Bright4B(card.config, card.head)
-    finally:
-        torch.set_default_dtype(previous)
+    with _DEFAULT_DTYPE_LOCK:
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with torch.device(device):
+                return Bright4B(card.config, card.head)
+        finally:
+            torch.set_default_dtype(previous)
 
 
 def check_tensors(card: ModelCard, tensors: dict[str, TensorInfo], source: str) -> None:
     """Refuse tensors that do not match the model described by ``card``."""
-    expected = {k: tuple(v.shape) for k, v in build_model(card, "meta").state_dict().items()}
+    try:
+        expected = {k: tuple(v.shape) for k, v in build_model(card, "meta").state_dict().items()}
+    except Exception as err:  # a config that validates field by field but cannot be built
+        raise CheckpointError(f"{source}: model card field 'config' describes no buildable model: {err}") from None
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing:
@@ -60,14 +74,18 @@ def load_checkpoint(
     path = Path(path)
     header = read_header(path)
     check_tensors(header.card, header.tensors, path.name)
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise BadInputError(f"unknown device {device!r}: {err}") from None
     state = {}
     try:
-        with safe_open(str(path), framework="pt", device=str(device)) as fh:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
             for name in fh.keys():
-                tensor = fh.get_tensor(name)
-                state[name] = tensor.to(dtype) if dtype is not None else tensor
+                state[name] = fh.get_tensor(name)
     except Exception as err:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{path.name} could not be read: {err}") from None
+    state = {name: tensor.to(device=device, dtype=dtype) for name, tensor in state.items()}
     model = build_model(header.card, "meta")
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval(), header.card
@@ -87,6 +105,9 @@ def save_checkpoint(model: Bright4B, card: ModelCard, path: str | os.PathLike) -
         save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a saved model is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,6 +12,10 @@ from math import prod
 Triple = tuple[int, int, int]
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class Bright4BConfig:
     """Hyper-parameters of the Bright-4B backbone.
@@ -44,8 +48,22 @@ class Bright4BConfig:
 
     def __post_init__(self):
         for name in ("patch", "brick", "window_radius"):
-            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
-        if self.depth < 4 or self.depth % 4:
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != 3 or not all(_is_int(v) for v in value):
+                raise ValueError(f"{name} must be 3 integers (z, y, x), got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        sizes = ("in_channels", "dim", "depth", "heads", "kv_heads", "head_dim", "kappa", "compress_hidden")
+        sizes += ("num_experts", "slots_per_expert", "expert_hidden", "streams", "decoder_features")
+        for name in sizes:
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if min(self.patch) < 1 or min(self.brick) < 1 or min(self.window_radius) < 0:
+            raise ValueError("patch and brick sizes must be >= 1 and window_radius >= 0")
+        if tuple(self.patch[1:]) != (16, 16) or self.patch[0] not in (1, 2):
+            raise ValueError(f"patch must be (1|2, 16, 16) for the UNETR decoder, got {self.patch}")
+        if self.attention not in ("nsa", "dense"):
+            raise ValueError(f"attention must be 'nsa' or 'dense', got {self.attention!r}")
+        if self.depth % 4:
             raise ValueError(f"depth must be a positive multiple of 4 (the decoder taps L/4..L), got {self.depth}")
         if self.heads % self.kv_heads:
             raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
@@ -138,6 +156,8 @@ class HeadConfig:
     activation: str = "sigmoid"
 
     def __post_init__(self):
+        if isinstance(self.class_names, str) or not isinstance(self.class_names, (tuple, list)):
+            raise ValueError(f"head class_names must be a list of names, got {self.class_names!r}")
         object.__setattr__(self, "class_names", tuple(self.class_names))
         if self.task not in TASKS:
             raise ValueError(f"head task must be one of {TASKS}, got {self.task!r}")

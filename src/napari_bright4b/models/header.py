@@ -34,57 +34,78 @@ class CheckpointHeader:
     tensors: dict[str, TensorInfo]
 
 
-def _sniff(path: Path, head: bytes) -> None:
+_PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
+def _refuse_non_safetensors(path: Path, head: bytes) -> None:
+    """Name what a file that is not safetensors looks like; never parses its content."""
+    never = "bright4b only loads .safetensors checkpoints and never unpickles files"
     if head[:2] == b"PK":
-        raise CheckpointError(
-            f"{path.name} is a zip archive (a PyTorch .pt/.pth file?); bright4b only loads .safetensors "
-            "checkpoints and never unpickles files"
-        )
-    if head[:1] == b"\x80" or path.suffix.lower() in (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"):
-        raise CheckpointError(
-            f"{path.name} looks like a pickle file; bright4b only loads .safetensors checkpoints and never "
-            "unpickles files"
-        )
+        raise CheckpointError(f"{path.name} is a zip archive (a PyTorch .pt/.pth file?); {never}")
+    if head[:1] == b"\x80" or path.suffix.lower() in _PICKLE_SUFFIXES:
+        raise CheckpointError(f"{path.name} looks like a pickle file; {never}")
+    raise CheckpointError(f"{path.name} is not a safetensors file (truncated or another format)")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _tensor_entry(path: Path, name: str, info) -> tuple[TensorInfo, int]:
+    """Validate one header entry; returns its info and the end of its byte range."""
+    bad = CheckpointError(f"{path.name}: malformed header entry for tensor '{name}'")
+    if not isinstance(info, dict):
+        raise bad
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(dtype, str) or not isinstance(shape, list) or not isinstance(offsets, list):
+        raise bad
+    if not all(_is_int(v) and v >= 0 for v in shape) or len(offsets) != 2 or not all(_is_int(v) for v in offsets):
+        raise bad
+    begin, end = offsets
+    if not 0 <= begin <= end:
+        raise bad
+    itemsize = _ITEMSIZE.get(dtype)
+    if itemsize is not None and end - begin != itemsize * prod(shape):
+        raise CheckpointError(f"{path.name}: tensor '{name}' byte range does not match its shape {shape}")
+    return TensorInfo(dtype, tuple(shape)), end
+
+
+def _json(path: Path, text: bytes | str, what: str):
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"{path.name}: {what} is not valid JSON: {err}") from None
 
 
 def read_header(path: str | os.PathLike) -> CheckpointHeader:
     """Parse and validate a checkpoint's header and card without loading any tensor."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        _sniff(path, head)
-        if len(head) < 8:
-            raise CheckpointError(f"{path.name} is truncated: {size} bytes is too short for a safetensors file")
-        (length,) = struct.unpack("<Q", head)
-        if length > min(_HEADER_LIMIT, size - 8):
-            raise CheckpointError(f"{path.name} is truncated or not a safetensors file (header length {length})")
-        try:
-            header = json.loads(fh.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{path.name} has a malformed safetensors header: {err}") from None
+    try:
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {path} does not exist")
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(9)
+            # A safetensors file is an 8-byte little-endian length, then a JSON object.
+            if len(head) < 9 or head[8:9] != b"{":
+                _refuse_non_safetensors(path, head)
+            (length,) = struct.unpack("<Q", head[:8])
+            if length > min(_HEADER_LIMIT, size - 8):
+                raise CheckpointError(f"{path.name} is truncated or not a safetensors file (header length {length})")
+            fh.seek(8)
+            raw = fh.read(length)
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err.strerror or err}") from None
+    header = _json(path, raw, "the safetensors header")
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name} has a malformed safetensors header")
     metadata = header.pop("__metadata__", None) or {}
-    if CARD_KEY not in metadata:
+    if not isinstance(metadata, dict) or not isinstance(metadata.get(CARD_KEY), str):
         raise CheckpointError(f"{path.name} has no bright4b model card (metadata key '{CARD_KEY}')")
-    try:
-        card_data = json.loads(metadata[CARD_KEY])
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path.name}: model card is not valid JSON: {err}") from None
-    card = ModelCard.from_dict(card_data)
+    card = ModelCard.from_dict(_json(path, metadata[CARD_KEY], "the model card"))
     tensors, data_end = {}, 0
     for name, info in header.items():
-        try:
-            dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path.name}: malformed header entry for tensor '{name}'") from None
-        itemsize = _ITEMSIZE.get(dtype)
-        if itemsize is not None and end - begin != itemsize * prod(shape):
-            raise CheckpointError(f"{path.name}: tensor '{name}' byte range does not match its shape {list(shape)}")
-        tensors[name] = TensorInfo(dtype, shape)
+        tensors[name], end = _tensor_entry(path, name, info)
         data_end = max(data_end, end)
     if 8 + length + data_end > size:
         raise CheckpointError(

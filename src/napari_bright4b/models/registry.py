@@ -65,12 +65,6 @@ def list_models() -> list[ModelEntry]:
 def resolve(spec: str | os.PathLike, allow_presets: bool = True) -> ModelEntry:
     """A registry name, a checkpoint path, or (if allowed) a preset name -> :class:`ModelEntry`."""
     text = os.fspath(spec)
-    path = Path(text).expanduser()
-    looks_like_path = path.suffix != "" or os.sep in text or (os.altsep and os.altsep in text)
-    if path.is_file():
-        return ModelEntry(path.stem, "path", path, read_header(path).card)
-    if looks_like_path:
-        raise CheckpointError(f"checkpoint {text} does not exist")
     for entry in list_models():
         if entry.name == text:
             if entry.error:
@@ -78,6 +72,15 @@ def resolve(spec: str | os.PathLike, allow_presets: bool = True) -> ModelEntry:
             return entry
     if allow_presets and text in PRESETS:
         return ModelEntry(text, "preset")
+    path = Path(text).expanduser()
+    try:
+        is_file = path.is_file()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise BadInputError(f"{text!r} is not a usable model name or path: {err.strerror or err}") from None
+    if is_file:
+        return ModelEntry(path.stem, "path", path, read_header(path).card)
+    if path.suffix or os.sep in text or (os.altsep and os.altsep in text):
+        raise CheckpointError(f"checkpoint {text} does not exist")
     known = [e.name for e in list_models() if not e.error] + (list(PRESETS) if allow_presets else [])
     raise BadInputError(
         f"unknown model {text!r}; known models: {', '.join(known) or 'none'} (or give a .safetensors path)"

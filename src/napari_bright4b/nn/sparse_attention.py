@@ -229,7 +229,7 @@ class NativeSparseAttention3D(nn.Module):
             # Straight-through: the factor is 1 forward but passes gradients to the scores.
             bh, nq, _ = scores.shape
             bs, dh = k_blocks.shape[2:]
-            factor = (1.0 + top_scores - top_scores.detach())[..., None, None]
+            factor = (1.0 + (top_scores - top_scores.detach()))[..., None, None]
             values = (values.view(bh, nq, kappa, bs, dh) * factor).view(bh, nq, kappa * bs, dh)
         return self.attend(q_tiles, keys, values, None)
 
