@@ -37,32 +37,18 @@ class UnetrDecoder(nn.Module):
         f = features
         common = dict(spatial_dims=3, kernel_size=3, norm_name=NORM, res_block=True)
         self.encoder1 = UnetrBasicBlock(in_channels=in_channels, out_channels=f, stride=1, **common)
-        self.encoder2 = UnetrPrUpBlock(
-            in_channels=dim,
-            out_channels=2 * f,
-            num_layer=2,
-            stride=1,
-            upsample_kernel_size=XY_STAGE,
-            conv_block=True,
-            **common,
-        )
-        self.encoder3 = UnetrPrUpBlock(
-            in_channels=dim,
-            out_channels=4 * f,
-            num_layer=1,
-            stride=1,
-            upsample_kernel_size=XY_STAGE,
-            conv_block=True,
-            **common,
-        )
-        self.encoder4 = UnetrPrUpBlock(
-            in_channels=dim,
-            out_channels=8 * f,
-            num_layer=0,
-            stride=1,
-            upsample_kernel_size=XY_STAGE,
-            conv_block=True,
-            **common,
+        # A tap deeper in the encoder needs fewer (1, 2, 2) up-sampling stages to its level.
+        self.encoder2, self.encoder3, self.encoder4 = (
+            UnetrPrUpBlock(
+                in_channels=dim,
+                out_channels=width * f,
+                num_layer=extra,
+                stride=1,
+                upsample_kernel_size=XY_STAGE,
+                conv_block=True,
+                **common,
+            )
+            for width, extra in ((2, 2), (4, 1), (8, 0))
         )
         self.decoder5 = UnetrUpBlock(in_channels=dim, out_channels=8 * f, upsample_kernel_size=XY_STAGE, **common)
         self.decoder4 = UnetrUpBlock(in_channels=8 * f, out_channels=4 * f, upsample_kernel_size=XY_STAGE, **common)
