@@ -1,0 +1,1 @@
+"""The patch-wise inference engine: tiling, blending, resampling, progress and cancel."""
