@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from napari_bright4b.inference.tiling import TileGrid, axis_starts, taper
 
@@ -21,29 +20,14 @@ def test_taper_is_zero_in_the_halo_and_one_inside():
     assert (taper(32, 8, left=False, right=False) == 1).all()
 
 
-def run_tiled(volume, grid, fn):
-    out = np.zeros((2, *volume.shape), np.float32)
-    total = np.zeros(volume.shape, np.float32)
+def test_weights_cover_every_voxel_and_vanish_only_near_inner_edges():
+    grid = TileGrid((21, 45, 50), (8, 16, 16), overlap=0.5)
+    total = np.zeros(grid.shape, np.float32)
     for window in grid:
-        w = grid.weight(window)
-        out[(slice(None), *window)] += w * fn(volume[window])
-        total[window] += w
-    assert (total > 0).all()
-    return out / total
-
-
-def test_a_local_model_gives_the_same_result_tiled_and_untiled():
-    torch.manual_seed(0)
-    conv = torch.nn.Conv3d(1, 2, 3, padding=1)  # receptive radius 1 <= halo = overlap // 4 = (1, 2, 2)
-
-    def fn(block):
-        with torch.no_grad():
-            return conv(torch.from_numpy(block)[None, None])[0].numpy()
-
-    volume = np.random.default_rng(0).normal(size=(21, 45, 50)).astype(np.float32)
-    grid = TileGrid(volume.shape, (8, 16, 16), overlap=0.5)
-    assert len(grid) > 1
-    np.testing.assert_allclose(run_tiled(volume, grid, fn), fn(volume), atol=1e-5)
+        weight = grid.weight(window)
+        assert weight.shape == tuple(s.stop - s.start for s in window)
+        total[window] += weight
+    assert len(grid) > 1 and (total > 0).all()
 
 
 def test_small_volumes_and_single_slices_are_one_clipped_tile():
