@@ -1,0 +1,120 @@
+"""TIFF and OME-TIFF in and out, with the voxel size (z, y, x) in micrometres.
+
+Reading returns ``(C, Z, Y, X)`` (a channel axis is always present) and the voxel size
+from ImageJ or OME metadata when the file has one. Writing is atomic and records the
+voxel size as ImageJ metadata, which napari, Fiji and tifffile all read back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from ..errors import BadInputError
+
+SUFFIXES = (".tif", ".tiff")
+
+
+@dataclass
+class Volume:
+    """Image data ``(C, Z, Y, X)`` and its voxel size ``(z, y, x)`` in um, if known."""
+
+    data: np.ndarray
+    voxel_size: tuple[float, float, float] | None
+
+
+def _ome_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | None:
+    if not tif.ome_metadata:
+        return None
+    pixels = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+    pixels = (pixels[0] if isinstance(pixels, list) else pixels).get("Pixels", {})
+    sizes = [pixels.get(f"PhysicalSize{axis}") for axis in "ZYX"]
+    return tuple(float(s) for s in sizes) if all(isinstance(s, (int, float)) for s in sizes) else None
+
+
+def _imagej_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | None:
+    meta = tif.imagej_metadata or {}
+    page = tif.pages.first
+    try:
+        x_num, x_den = page.tags["XResolution"].value
+        y_num, y_den = page.tags["YResolution"].value
+    except KeyError:
+        return None
+    if "spacing" not in meta or not x_num or not y_num:
+        return None
+    return (float(meta["spacing"]), y_den / y_num, x_den / x_num)
+
+
+def read_tiff(path: str | os.PathLike, channel: int | None = None) -> Volume:
+    """Read a (C,)Z,Y,X TIFF; ``channel`` picks one channel. Refuses RGB and time series."""
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise BadInputError(f"{path.name}: not a TIFF file (expected {', '.join(SUFFIXES)})")
+    if not path.is_file():
+        raise BadInputError(f"{path} does not exist")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, data = series.axes, series.asarray()
+            voxel_size = _ome_voxel_size(tif) or _imagej_voxel_size(tif)
+    except (tifffile.TiffFileError, ValueError, OSError) as err:
+        raise BadInputError(f"{path.name} could not be read as TIFF: {err}") from None
+    return Volume(_to_czyx(data, axes, path.name, channel), voxel_size)
+
+
+def _to_czyx(data: np.ndarray, axes: str, name: str, channel: int | None) -> np.ndarray:
+    if "S" in axes:
+        raise BadInputError(f"{name} is an RGB image (axes {axes}); convert it to a grey-level stack first")
+    if "T" in axes and data.shape[axes.index("T")] > 1:
+        raise BadInputError(f"{name} is a time series (axes {axes}); save one time point as a Z stack")
+    for axis in "TQI":  # singleton time or unnamed extra axes
+        if axis in axes and data.shape[axes.index(axis)] == 1:
+            data, axes = data.squeeze(axes.index(axis)), axes.replace(axis, "")
+    unnamed = [a for a in "QI" if a in axes]
+    if "Z" not in axes and len(unnamed) == 1:  # a plain multi-page TIFF: its pages are z-slices
+        axes = axes.replace(unnamed[0], "Z")
+    if axes == "YX":
+        data, axes = data[None], "ZYX"
+    if axes == "ZYX":
+        data, axes = data[None], "CZYX"
+    if sorted(axes) != sorted("CZYX"):
+        raise BadInputError(f"{name} has axes {axes}; expected (C,)Z,Y,X")
+    data = np.moveaxis(data, [axes.index(a) for a in "CZYX"], range(4))
+    if channel is not None:
+        if not 0 <= channel < data.shape[0]:
+            raise BadInputError(f"{name} has {data.shape[0]} channel(s); --channel must be 0..{data.shape[0] - 1}")
+        data = data[channel : channel + 1]
+    return data
+
+
+def write_tiff(path: str | os.PathLike, data: np.ndarray, voxel_size: tuple[float, float, float] | None) -> Path:
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically with ImageJ voxel-size metadata."""
+    path = Path(path)
+    if data.ndim == 4:
+        data, axes = np.moveaxis(data, 0, 1), "ZCYX"  # ImageJ hyperstack order
+    elif data.ndim == 3:
+        axes = "ZYX"
+    else:
+        raise ValueError(f"expected (Z, Y, X) or (C, Z, Y, X) data, got shape {data.shape}")
+    if data.dtype == np.float64 or data.dtype == np.int64:
+        data = data.astype(np.float32 if data.dtype == np.float64 else np.int32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tif.tmp", dir=path.parent)
+    os.close(fd)
+    metadata, resolution = {"axes": axes}, None
+    if voxel_size is not None:
+        z, y, x = voxel_size
+        metadata.update(spacing=z, unit="um")
+        resolution = (1.0 / x, 1.0 / y)
+    try:
+        tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, resolution=resolution, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

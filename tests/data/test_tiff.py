@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import tifffile
+
+from napari_bright4b.data.tiff import read_tiff, write_tiff
+from napari_bright4b.errors import BadInputError
+
+
+def test_round_trip_keeps_data_and_voxel_size(tmp_path):
+    data = np.random.default_rng(0).integers(0, 4000, size=(5, 30, 40)).astype(np.uint16)
+    path = write_tiff(tmp_path / "stack.tif", data, (0.29, 0.108, 0.108))
+    volume = read_tiff(path)
+    assert volume.data.shape == (1, 5, 30, 40) and np.array_equal(volume.data[0], data)
+    assert np.allclose(volume.voxel_size, (0.29, 0.108, 0.108), rtol=1e-4)
+    assert [p.name for p in tmp_path.iterdir()] == ["stack.tif"]  # no temporary left behind
+
+
+def test_multichannel_round_trip_and_channel_choice(tmp_path):
+    data = np.arange(2 * 3 * 8 * 9, dtype=np.float32).reshape(2, 3, 8, 9)
+    path = write_tiff(tmp_path / "two.tif", data, (1.0, 0.5, 0.5))
+    assert np.array_equal(read_tiff(path).data, data)
+    assert np.array_equal(read_tiff(path, channel=1).data, data[1:2])
+    with pytest.raises(BadInputError, match="--channel must be 0..1"):
+        read_tiff(path, channel=2)
+
+
+def test_ome_voxel_size_is_read(tmp_path):
+    path = tmp_path / "ome.ome.tif"
+    meta = {"axes": "ZYX", "PhysicalSizeZ": 0.5, "PhysicalSizeY": 0.2, "PhysicalSizeX": 0.25}
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), ome=True, metadata=meta)
+    assert read_tiff(path).voxel_size == (0.5, 0.2, 0.25)
+
+
+def test_plain_tiff_has_no_voxel_size(tmp_path):
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    assert read_tiff(path).voxel_size is None
+
+
+def test_bad_files_get_clear_errors(tmp_path):
+    rgb = tmp_path / "rgb.tif"
+    tifffile.imwrite(rgb, np.zeros((16, 16, 3), np.uint8), photometric="rgb")
+    with pytest.raises(BadInputError, match="RGB"):
+        read_tiff(rgb)
+    series = tmp_path / "t.tif"
+    tifffile.imwrite(series, np.zeros((4, 3, 8, 8), np.uint8), imagej=True, metadata={"axes": "TZYX"})
+    with pytest.raises(BadInputError, match="time series"):
+        read_tiff(series)
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"not a tiff")
+    with pytest.raises(BadInputError, match="could not be read"):
+        read_tiff(junk)
+    with pytest.raises(BadInputError, match="not a TIFF"):
+        read_tiff(tmp_path / "image.png")
+    with pytest.raises(BadInputError, match="does not exist"):
+        read_tiff(tmp_path / "missing.tif")
