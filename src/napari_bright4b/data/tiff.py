@@ -8,7 +8,6 @@ voxel size as ImageJ metadata, which napari, Fiji and tifffile all read back.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import tifffile
 
 from ..errors import BadInputError
+from ..files import atomic_path
 
 SUFFIXES = (".tif", ".tiff")
 
@@ -103,18 +103,11 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, voxel_size: tuple[floa
         raise ValueError(f"expected (Z, Y, X) or (C, Z, Y, X) data, got shape {data.shape}")
     if data.dtype == np.float64 or data.dtype == np.int64:
         data = data.astype(np.float32 if data.dtype == np.float64 else np.int32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tif.tmp", dir=path.parent)
-    os.close(fd)
     metadata, resolution = {"axes": axes}, None
     if voxel_size is not None:
         z, y, x = voxel_size
         metadata.update(spacing=z, unit="um")
         resolution = (1.0 / x, 1.0 / y)
-    try:
+    with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, resolution=resolution, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
