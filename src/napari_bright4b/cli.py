@@ -29,7 +29,7 @@ def _describe(entry: ModelEntry) -> dict:
         described = {**entry.card.to_dict(), "card_name": entry.card.name}
         described.update(name=entry.name, source=entry.source, path=str(entry.path))
     components = config.parameter_counts()
-    components["head"] = head.parameter_count(config.decoder_features)
+    components["head"] = head.parameter_count(config)
     described["components"] = components
     described["params"] = total_parameters(config, head)
     return described

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from napari_bright4b.errors import BadInputError
-from napari_bright4b.inference.engine import Cancelled, CancelToken, predict_tiled
-from napari_bright4b.inference.normalize import percentile_normalize
+from napari_bright4b.inference.engine import Cancelled, CancelToken, OutOfMemory, predict_tiled
+from napari_bright4b.inference.normalize import Normalizer, percentile_normalize
 from napari_bright4b.models.bright4b import Bright4B
 from napari_bright4b.models.config import PRESETS
 
@@ -45,7 +45,7 @@ def test_bright4b_nano_runs_tiled_over_an_odd_volume():
     volume = np.random.default_rng(2).normal(size=(1, 9, 70, 50)).astype(np.float32)
 
     def predict(batch):
-        return model.head.probabilities(model(batch))
+        return model.head.activate(model(batch))
 
     probs = predict_tiled(predict, volume, 1, tile=(8, 64, 64), overlap=0.25)
     assert probs.shape == (1, 9, 70, 50)
@@ -63,3 +63,59 @@ def test_percentile_normalization_maps_percentiles_and_refuses_bad_volumes():
         percentile_normalize(np.full((4, 4, 4), 7.0))
     with pytest.raises(BadInputError, match="NaN"):
         percentile_normalize(np.array([[[np.nan, 1.0]]]))
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_result():
+    predict = local_model()
+    volume = np.random.default_rng(3).normal(size=(1, 16, 64, 64)).astype(np.float32)
+    sizes = []
+
+    def fragile(batch):
+        sizes.append(batch.shape[0])
+        if batch.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return predict(batch)
+
+    reference = predict_tiled(predict, volume, 2, tile=(8, 32, 32), batch_size=1)
+    result = predict_tiled(fragile, volume, 2, tile=(8, 32, 32), batch_size=8)
+    assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) == 2
+    np.testing.assert_allclose(result, reference, atol=1e-6)
+
+    def hopeless(batch):
+        raise MemoryError()
+
+    with pytest.raises(OutOfMemory, match="single 8x32x32 tile"):
+        predict_tiled(hopeless, volume, 2, tile=(8, 32, 32), batch_size=4)
+
+
+def test_regions_computed_apart_assemble_into_the_whole_for_a_global_model():
+    preset = PRESETS["nano"]
+    model = Bright4B(preset.config, preset.head).eval()
+    volume = np.random.default_rng(4).normal(size=(1, 12, 80, 72)).astype(np.float32)
+
+    def predict(batch):
+        return model.head.activate(model(batch))
+
+    tile = (8, 64, 64)
+    whole = predict_tiled(predict, volume, 1, tile)
+    parts = np.zeros_like(whole)
+    for region in [(slice(0, 5), slice(0, 80), slice(0, 72)), (slice(5, 12), slice(0, 30), slice(0, 72)),
+                   (slice(5, 12), slice(30, 80), slice(0, 72))]:
+        parts[(slice(None), *region)] = predict_tiled(predict, volume, 1, tile, region=region)
+    np.testing.assert_allclose(parts, whole, atol=1e-6)
+
+
+def test_streams_from_and_into_zarr_arrays_with_per_tile_preparation(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    predict = local_model()
+    raw = np.random.default_rng(5).integers(0, 4000, size=(1, 10, 50, 40)).astype(np.uint16)
+    source = zarr.create_array(str(tmp_path / "in.zarr"), shape=raw.shape, dtype=raw.dtype, chunks=(1, 4, 16, 16))
+    source[...] = raw
+    out = zarr.create_array(str(tmp_path / "out.zarr"), shape=(2, 10, 50, 40), dtype="f4", chunks=(1, 4, 16, 16),
+                            fill_value=0)
+    prepare = Normalizer(100.0, 3900.0)
+    predict_tiled(predict, source, 2, tile=(8, 32, 32), prepare=prepare, out=out)
+    expected = predict_tiled(predict, prepare(raw), 2, tile=(8, 32, 32))
+    np.testing.assert_allclose(out[...], expected, atol=1e-6)
+    with pytest.raises(BadInputError, match="NaN"):
+        predict_tiled(predict, np.full((1, 4, 8, 8), np.nan, np.float32), 2, tile=(4, 8, 8), prepare=prepare)

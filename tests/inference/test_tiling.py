@@ -20,14 +20,26 @@ def test_taper_is_zero_in_the_halo_and_one_inside():
     assert (taper(32, 8, left=False, right=False) == 1).all()
 
 
-def test_weights_cover_every_voxel_and_vanish_only_near_inner_edges():
-    grid = TileGrid((21, 45, 50), (8, 16, 16), overlap=0.5)
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5])
+def test_weights_sum_to_one_at_every_voxel_and_vanish_only_near_inner_edges(overlap):
+    grid = TileGrid((21, 45, 50), (8, 16, 16), overlap=overlap)
     total = np.zeros(grid.shape, np.float32)
     for window in grid:
         weight = grid.weight(window)
         assert weight.shape == tuple(s.stop - s.start for s in window)
         total[window] += weight
-    assert len(grid) > 1 and (total > 0).all()
+    assert len(grid) > 1
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_windows_in_a_region_are_exactly_the_tiles_that_touch_it():
+    grid = TileGrid((20, 64, 64), (8, 32, 32), overlap=0.25)
+    region = (slice(5, 12), slice(0, 20), slice(40, 64))
+    inside = grid.windows_in(region)
+    assert inside == [w for w in grid if w in inside]  # grid order
+    for window in grid:
+        touches = all(w.start < r.stop and r.start < w.stop for w, r in zip(window, region))
+        assert touches == (window in inside)
 
 
 def test_small_volumes_and_single_slices_are_one_clipped_tile():

@@ -82,3 +82,28 @@ def test_dense_attention_variant_builds_and_runs():
     model = Bright4B(dataclasses.replace(NANO, attention="dense"), HEAD)
     with torch.no_grad():
         assert model(torch.randn(1, 1, 4, 64, 64)).shape == (1, 2, 4, 64, 64)
+
+
+def test_deblur_head_is_a_residual_on_the_input_and_classification_gives_one_distribution_per_volume():
+    torch.manual_seed(2)
+    x = torch.randn(2, 1, 4, 32, 48)
+    deblur = Bright4B(NANO, HeadConfig(task="deblur", class_names=("deblurred",))).eval()
+    with torch.no_grad():
+        assert deblur(x).shape == x.shape and not torch.equal(deblur(x), x)
+        for param in deblur.head.parameters():
+            param.zero_()
+        assert torch.equal(deblur.head.activate(deblur(x)), x)  # a zero residual is the identity
+    classify = Bright4B(NANO, HeadConfig(task="classify", class_names=("nuclear", "vessel", "plaque"))).eval()
+    with torch.no_grad():
+        probs = classify.head.activate(classify(x))
+    assert probs.shape == (2, 3)
+    assert torch.allclose(probs.sum(1), torch.ones(2)) and (probs > 0).all()
+
+
+def test_classification_trains_every_parameter():
+    torch.manual_seed(3)
+    model = Bright4B(NANO, HeadConfig(task="classify", class_names=("a", "b")))
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 1, 4, 64, 64)), torch.tensor([0, 1]))
+    (loss + model.balance_loss()).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient for {name}"

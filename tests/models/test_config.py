@@ -16,6 +16,20 @@ def test_formula_matches_a_real_model(name):
     assert sum(p.numel() for b in model.blocks for p in b.attention.parameters()) == counts["attention"]
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        HeadConfig(task="segment", class_names=("a", "b", "c"), activation="softmax"),
+        HeadConfig(task="deblur", class_names=("sharp",)),
+        HeadConfig(task="classify", class_names=("a", "b", "c", "d")),
+    ],
+)
+def test_head_formula_matches_every_task(head):
+    config = PRESETS["nano"].config
+    model = Bright4B(config, head)
+    assert sum(p.numel() for p in model.head.parameters()) == head.parameter_count(config)
+
+
 @pytest.mark.parametrize("name", ["base", "full-4b"])
 def test_formula_matches_large_models_built_on_the_meta_device(name):
     preset = PRESETS[name]
@@ -57,3 +71,10 @@ def test_config_round_trips_and_rejects_bad_values():
         Bright4BConfig(window_radius=(1, 1))
     with pytest.raises(ValueError, match="list of names"):
         HeadConfig(class_names="nuclei")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        HeadConfig(task="classify", class_names=("one",))
+    with pytest.raises(ValueError, match="must be one of \\('identity',\\)"):
+        HeadConfig(task="deblur", activation="sigmoid")
+    with pytest.raises(ValueError, match="1 channel"):
+        HeadConfig(task="deblur", class_names=("a", "b")).check_fits(PRESETS["nano"].config)
+    assert HeadConfig(task="classify", class_names=("a", "b")).activation == "softmax"

@@ -8,7 +8,6 @@ voxel size as ImageJ metadata, which napari, Fiji and tifffile all read back.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +15,9 @@ import tifffile
 
 from ..errors import BadInputError
 from ..files import atomic_path
+from .volume import Volume
 
 SUFFIXES = (".tif", ".tiff")
-
-
-@dataclass
-class Volume:
-    """Image data ``(C, Z, Y, X)`` and its voxel size ``(z, y, x)`` in um, if known."""
-
-    data: np.ndarray
-    voxel_size: tuple[float, float, float] | None
 
 
 def _ome_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | None:

@@ -1,8 +1,9 @@
-"""Run a model patch by patch over a whole volume, with progress and cancel.
+"""Run a model patch by patch over a whole volume, with progress, cancel and adaptive batches.
 
-Memory stays bounded by one batch of tiles plus the output and weight arrays; the
-output can be any array that supports slice assignment (NumPy, or a zarr array for
-volumes larger than RAM).
+Memory stays bounded by one batch of tiles plus the input and output arrays. Input and
+output may be any arrays that support slicing (NumPy, zarr), so volumes larger than RAM
+stream from disk to disk. Because the blending weights sum to one over tiles, each tile
+is added to the output once and nothing else is kept.
 """
 
 from __future__ import annotations
@@ -16,11 +17,19 @@ import torch
 from .tiling import TileGrid
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
+Prepare = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]
+
+_OOM_ERRORS = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
+MAX_BATCH = 16
 
 
 class Cancelled(Exception):
     """The run was cancelled; nothing was returned or written."""
+
+
+class OutOfMemory(RuntimeError):
+    """Not even one tile fits in memory."""
 
 
 class CancelToken:
@@ -37,42 +46,106 @@ class CancelToken:
         return self._event.is_set()
 
 
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, _OOM_ERRORS) or (isinstance(err, RuntimeError) and "out of memory" in str(err))
+
+
+def _free_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def fit_batch_size(device: torch.device, bytes_per_tile: int, tiles: int) -> int:
+    """Tiles per batch that fit in 80% of the device's free memory (1 on CPU, where a bigger
+    batch adds memory but no speed: the threads already share each tile)."""
+    if device.type != "cuda" or bytes_per_tile <= 0:
+        return 1
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(max(1, min(MAX_BATCH, tiles, 0.8 * free // bytes_per_tile)))
+
+
 def predict_tiled(
     predict: Predict,
-    volume: np.ndarray,
+    volume,
     channels_out: int,
     tile: Sequence[int],
     overlap: float = 0.25,
-    batch_size: int = 1,
+    *,
+    batch_size: int | None = None,
+    prepare: Prepare | None = None,
+    out=None,
+    region: Sequence[slice] | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
-) -> np.ndarray:
-    """Blend ``predict`` over ``volume (C, Z, Y, X)`` into ``(channels_out, Z, Y, X)`` float32.
+):
+    """Blend ``predict`` over ``volume (C, Z, Y, X)`` into ``(channels_out, *region shape)``.
 
-    ``predict`` maps a batch ``(B, C, z, y, x)`` to ``(B, channels_out, z, y, x)``.
-    ``progress(done, total)`` is called after each batch of tiles; ``cancel`` is checked
-    before each batch, and a cancelled run raises :class:`Cancelled`.
+    ``predict`` maps a batch ``(B, C, z, y, x)`` to ``(B, channels_out, z, y, x)``;
+    ``prepare`` maps each raw tile ``(C, z, y, x)`` to the float32 the model reads.
+    ``region`` (default: everything) restricts the output to part of the volume, read
+    from the whole volume's tiling, so regions computed apart agree with the whole.
+    ``out`` is a zero-filled array of the output's shape (default: a new NumPy array).
+    ``batch_size=None`` sizes batches from free memory; on out-of-memory the batch is
+    halved and retried, and :class:`OutOfMemory` is raised if one tile does not fit.
+    ``progress(done, total)`` is called after each batch; ``cancel`` is checked before
+    each one, and a cancelled run raises :class:`Cancelled`.
     """
-    if volume.ndim != 4:
+    if len(volume.shape) != 4:
         raise ValueError(f"expected a (C, Z, Y, X) volume, got shape {volume.shape}")
+    device = torch.device(device)
     grid = TileGrid(tuple(volume.shape[1:]), tuple(tile), overlap)
-    windows = list(grid)
-    out = np.zeros((channels_out, *volume.shape[1:]), dtype=np.float32)
-    total_weight = np.zeros(volume.shape[1:], dtype=np.float32)
-    for start in range(0, len(windows), batch_size):
+    region = tuple(region or (slice(0, s) for s in grid.shape))
+    windows = grid.windows_in(region)
+    if out is None:
+        out = np.zeros((channels_out, *(r.stop - r.start for r in region)), dtype=np.float32)
+    prepare = prepare or (lambda raw: np.asarray(raw, dtype=np.float32))
+
+    def run(batch: list) -> np.ndarray:
+        tiles = np.stack([prepare(volume[(slice(None), *w)]) for w in batch])
+        with torch.no_grad():
+            return predict(torch.from_numpy(tiles).to(device=device, dtype=dtype)).float().cpu().numpy()
+
+    measure = batch_size is None and device.type == "cuda"  # size batches after one probe tile
+    done, size, baseline = 0, batch_size or 1, 0
+    while done < len(windows):
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
-        batch = windows[start : start + batch_size]
-        tiles = np.stack([volume[(slice(None), *w)] for w in batch])
-        with torch.no_grad():
-            result = predict(torch.from_numpy(tiles).to(device=device, dtype=dtype)).float().cpu().numpy()
+        batch = windows[done : done + size]
+        try:
+            if measure and done == 0:
+                torch.cuda.reset_peak_memory_stats(device)
+                baseline = torch.cuda.memory_allocated(device)
+            result = run(batch)
+        except Exception as err:
+            if not _is_oom(err):
+                raise
+            del err  # drop the traceback's references to the failed batch before retrying
+            _free_memory(device)
+            if size == 1:
+                shape = "x".join(map(str, grid.tile_shape))
+                raise OutOfMemory(
+                    f"out of memory on {device} with a single {shape} tile; use a smaller tile or another device"
+                ) from None
+            size //= 2
+            continue
+        if measure and done == 0:
+            size = fit_batch_size(device, torch.cuda.max_memory_allocated(device) - baseline, len(windows))
         for window, prediction in zip(batch, result):
-            weight = grid.weight(window)
-            out[(slice(None), *window)] += prediction * weight
-            total_weight[window] += weight
+            _add_tile(out, prediction * grid.weight(window), window, region)
+        done += len(batch)
         if progress is not None:
-            progress(min(start + batch_size, len(windows)), len(windows))
-    out /= total_weight
+            progress(done, len(windows))
     return out
+
+
+def _add_tile(out, weighted: np.ndarray, window: Sequence[slice], region: Sequence[slice]) -> None:
+    """``out[region ∩ window] += weighted[region ∩ window]``, in the coordinates of each."""
+    src, dst = [slice(None)], [slice(None)]
+    for w, r in zip(window, region):
+        lo, hi = max(w.start, r.start), min(w.stop, r.stop)
+        src.append(slice(lo - w.start, hi - w.start))
+        dst.append(slice(lo - r.start, hi - r.start))
+    src, dst = tuple(src), tuple(dst)
+    out[dst] = out[dst] + weighted[src]

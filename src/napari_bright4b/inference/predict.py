@@ -1,8 +1,18 @@
-"""Whole-volume prediction for a model and its card: normalize, resample, tile, resample back."""
+"""Whole-volume prediction for a model and its card: normalize, resample, tile, resample back.
+
+One entry point for every task; the output is always on the input's voxel grid:
+
+- ``segment``: per-class probabilities ``(K, Z, Y, X)`` in [0, 1];
+- ``deblur``: the sharp image ``(C, Z, Y, X)`` in the input's intensity units;
+- ``classify``: a per-voxel class-probability map ``(K, Z, Y, X)``, each tile's
+  volume-level prediction blended like any other output (:func:`volume_probabilities`
+  averages it into one distribution for the volume).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -10,46 +20,85 @@ import torch
 from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from .engine import CancelToken, Progress, predict_tiled
-from .normalize import percentile_normalize
+from .normalize import Normalizer, percentile_range
 from .resample import resize, target_shape
 
 
-def predict_probabilities(
+def _model_predict(model: Bright4B):
+    weight = model.embed.proj.weight
+    autocast = weight.device.type == "cuda" and weight.dtype == torch.float32
+
+    def predict(batch: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16) if autocast else nullcontext():
+            output = model.head.activate(model(batch)).float()
+        if output.ndim == 2:  # classification: one distribution per tile, spread over the tile
+            output = output[:, :, None, None, None].expand(-1, -1, *batch.shape[2:])
+        return output
+
+    return predict
+
+
+def run_model(
     model: Bright4B,
     card: ModelCard,
-    volume: np.ndarray,
+    volume,
     voxel_size: Sequence[float] | None = None,
     tile: Sequence[int] | None = None,
     overlap: float = 0.25,
-    batch_size: int = 1,
+    *,
+    batch_size: int | None = None,
+    intensity_range: tuple[float, float] | None = None,
+    out=None,
+    region: Sequence[slice] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
-) -> np.ndarray:
-    """Per-class probabilities ``(K, Z, Y, X)`` for ``volume (C, Z, Y, X)`` on its own grid.
+):
+    """The task's output for ``volume (C, Z, Y, X)`` (NumPy or zarr) on its own grid.
 
-    ``voxel_size`` (z, y, x, um) defaults to the card's, i.e. no resampling; ``tile``
-    defaults to the card's native field of view.
+    ``voxel_size`` (z, y, x, um) defaults to the card's (no resampling); ``tile`` to the
+    card's native field of view; ``intensity_range`` to the card's percentiles of this
+    volume. ``out`` (a zero-filled array) and ``region`` are passed to the engine; a
+    region needs the volume at the card's voxel size. The input is never modified.
     """
     weight = model.embed.proj.weight
     norm = card.normalization
-    normalized = percentile_normalize(volume, norm["low"], norm["high"])
+    normalizer = Normalizer(*(intensity_range or percentile_range(volume, norm["low"], norm["high"])))
     shape = tuple(volume.shape[1:])
     model_shape = target_shape(shape, voxel_size or card.voxel_size, card.voxel_size)
-    resampled = resize(normalized, model_shape)
-
-    def predict(batch: torch.Tensor) -> torch.Tensor:
-        return model.head.probabilities(model(batch))
-
-    probabilities = predict_tiled(
-        predict,
-        resampled,
-        card.head.channels,
-        tile or card.tile,
-        overlap,
-        batch_size,
-        device=weight.device,
-        dtype=weight.dtype,
-        progress=progress,
-        cancel=cancel,
+    channels = card.head.channels
+    kwargs = dict(
+        batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel
     )
-    return np.clip(resize(probabilities, shape), 0.0, 1.0)
+    predict = _model_predict(model)
+    if model_shape == shape:
+        result = predict_tiled(
+            predict, volume, channels, tile or card.tile, overlap, prepare=normalizer, out=out, region=region, **kwargs
+        )
+    else:
+        if region is not None:
+            raise ValueError("a region needs the volume at the model's voxel size")
+        resampled = resize(normalizer(volume), model_shape)
+        result = resize(predict_tiled(predict, resampled, channels, tile or card.tile, overlap, **kwargs), shape)
+        if out is not None:
+            out[...] = result
+            result = out
+    return _finish(result, card, normalizer)
+
+
+def _finish(result, card: ModelCard, normalizer: Normalizer):
+    """Clip probabilities to [0, 1] or map a deblurred image back to intensities, in place."""
+    for index in range(result.shape[0]):  # one channel at a time bounds the memory of zarr outputs
+        channel = np.asarray(result[index])
+        if card.head.task == "deblur":
+            channel = normalizer.invert(channel)
+        else:
+            np.clip(channel, 0.0, 1.0, out=channel)
+        if not isinstance(result, np.ndarray):
+            result[index] = channel
+    return result
+
+
+def volume_probabilities(class_map) -> np.ndarray:
+    """The mean of a per-voxel class map ``(K, Z, Y, X)``: one distribution ``(K,)``."""
+    sums = np.array([float(np.asarray(class_map[k], dtype=np.float64).sum()) for k in range(class_map.shape[0])])
+    return sums / sums.sum()

@@ -6,6 +6,9 @@ the volume). Each tile's blending weight is a separable raised-cosine taper over
 overlap at its *inner* edges, and exactly zero in a halo of ``overlap // 4`` voxels
 there, so a model whose output depends only on a neighbourhood of that radius gives
 the same result tiled and untiled. Edges on the volume border are not tapered.
+
+Weights are normalized per axis so they sum to one over all tiles at every voxel: a
+prediction is complete as soon as its tiles are added, with no weight-sum array.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -86,10 +90,25 @@ class TileGrid:
                 for x in xs:
                     yield slice(z, z + tz), slice(y, y + ty), slice(x, x + tx)
 
+    @cached_property
+    def _axis_totals(self) -> list[np.ndarray]:
+        """Per axis, the sum of the tiles' 1D tapers at each position."""
+        totals = []
+        for size, starts, tile, o in zip(self.shape, self.starts(), self.tile_shape, self.overlap_voxels):
+            total = np.zeros(size, dtype=np.float64)
+            for start in starts:
+                total[start : start + tile] += taper(tile, o, left=start > 0, right=start + tile < size)
+            totals.append(total)
+        return totals
+
     def weight(self, window: Sequence[slice]) -> np.ndarray:
-        """Blending weights ``(z, y, x)`` of the tile at ``window``."""
+        """Blending weights ``(z, y, x)`` of the tile at ``window``; they sum to 1 over tiles."""
         profiles = [
-            taper(sl.stop - sl.start, o, left=sl.start > 0, right=sl.stop < s)
-            for sl, o, s in zip(window, self.overlap_voxels, self.shape)
+            (taper(sl.stop - sl.start, o, left=sl.start > 0, right=sl.stop < s) / total[sl]).astype(np.float32)
+            for sl, o, s, total in zip(window, self.overlap_voxels, self.shape, self._axis_totals)
         ]
         return profiles[0][:, None, None] * profiles[1][None, :, None] * profiles[2][None, None, :]
+
+    def windows_in(self, region: Sequence[slice]) -> list[tuple[slice, slice, slice]]:
+        """The tiles that overlap ``region`` (one slice per axis), in grid order."""
+        return [w for w in self if all(t.start < r.stop and r.start < t.stop for t, r in zip(w, region))]

@@ -69,7 +69,8 @@ class EncoderOutput:
 
 
 class Bright4B(nn.Module):
-    """``(B, C, D, H, W)`` -> ``(B, classes, D, H, W)`` logits for any spatial shape."""
+    """``(B, C, D, H, W)`` of any spatial shape -> the head's raw output: ``(B, K, D, H, W)``
+    logits (segment), ``(B, C, D, H, W)`` intensities (deblur) or ``(B, K)`` logits (classify)."""
 
     def __init__(self, config: Bright4BConfig, head: HeadConfig):
         super().__init__()
@@ -80,7 +81,7 @@ class Bright4B(nn.Module):
         self.stream_offsets = nn.Parameter(torch.randn(config.streams, config.dim) * 0.1 / config.dim**0.5)
         self.blocks = nn.ModuleList(Bright4BBlock(config) for _ in range(config.depth))
         self.decoder = UnetrDecoder(config.in_channels, config.dim, config.decoder_features, config.patch)
-        self.head = build_head(config.decoder_features, head)
+        self.head = build_head(config, head)
 
     def check_input(self, x: torch.Tensor) -> None:
         channels = self.config.in_channels
@@ -112,8 +113,8 @@ class Bright4B(nn.Module):
         padded = pad_to_multiple(x, self.config.spatial_multiple)
         encoded = self.encode(padded)
         taps = [encoded.token_map(i - 1) for i in self.config.taps]
-        features = self.decoder(padded, taps)
-        return crop_to(self.head(features), shape)
+        features = crop_to(self.decoder(padded, taps), shape)
+        return self.head(features, x, encoded.layers[-1])
 
     def balance_loss(self) -> torch.Tensor:
         """Sum of the Soft-MoE balancing losses of the last forward pass."""

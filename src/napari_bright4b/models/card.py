@@ -69,10 +69,13 @@ class ModelCard:
         modality = _require(data, "modality", str)
         if modality not in MODALITIES:
             raise CheckpointError(f"model card field 'modality' is {modality!r}; expected one of {MODALITIES}")
+        config = _parse("config", Bright4BConfig.from_dict, _require(data, "config", dict))
+        head = _parse("head", HeadConfig.from_dict, _require(data, "head", dict))
+        _parse("head", head.check_fits, config)
         return cls(
             name=_nonempty(_require(data, "name", str), "name"),
-            config=_parse("config", Bright4BConfig.from_dict, _require(data, "config", dict)),
-            head=_parse("head", HeadConfig.from_dict, _require(data, "head", dict)),
+            config=config,
+            head=head,
             voxel_size=_positive_triple(data, "voxel_size", float),
             modality=modality,
             normalization=_normalization(_require(data, "normalization", dict)),
@@ -102,7 +105,7 @@ def _nonempty(value: str, key: str) -> str:
     return value
 
 
-def _parse(key: str, parser, value: dict):
+def _parse(key: str, parser, value):
     try:
         return parser(value)
     except Exception as err:  # any failure to build a config from JSON is the card's fault

@@ -145,33 +145,50 @@ def unetr_decoder_params(in_channels: int, dim: int, f: int, patch: Triple) -> i
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """A task head on the decoder features.
+    """A task head.
 
-    ``task``: ``segment``; ``activation``: ``sigmoid`` (overlapping structures, one
-    channel per class) or ``softmax`` (exclusive classes, channel 0 = background).
+    ``task``: ``segment`` (per-voxel classes), ``deblur`` (a sharp image with the
+    input's channels) or ``classify`` (volume-level classes). ``class_names`` names the
+    output channels. ``activation``: ``sigmoid`` (overlapping structures) or ``softmax``
+    (exclusive classes) for segmentation; classification is always ``softmax`` and
+    deblurring ``identity``; ``None`` picks the task's default.
     """
 
     task: str = "segment"
     class_names: tuple[str, ...] = ("foreground",)
-    activation: str = "sigmoid"
+    activation: str | None = None
 
     def __post_init__(self):
         if isinstance(self.class_names, str) or not isinstance(self.class_names, (tuple, list)):
             raise ValueError(f"head class_names must be a list of names, got {self.class_names!r}")
         object.__setattr__(self, "class_names", tuple(self.class_names))
-        if self.task not in TASKS:
+        if self.task not in ACTIVATIONS:
             raise ValueError(f"head task must be one of {TASKS}, got {self.task!r}")
-        if self.activation not in ("sigmoid", "softmax"):
-            raise ValueError(f"head activation must be 'sigmoid' or 'softmax', got {self.activation!r}")
+        allowed = ACTIVATIONS[self.task]
+        if self.activation is None:
+            object.__setattr__(self, "activation", allowed[0])
+        if self.activation not in allowed:
+            raise ValueError(f"head activation for task {self.task!r} must be one of {allowed}, got {self.activation!r}")
         if not self.class_names or not all(isinstance(n, str) and n for n in self.class_names):
             raise ValueError(f"head class_names must be non-empty strings, got {self.class_names!r}")
+        if self.task == "classify" and self.channels < 2:
+            raise ValueError(f"a classification head needs at least 2 classes, got {list(self.class_names)}")
 
     @property
     def channels(self) -> int:
         return len(self.class_names)
 
-    def parameter_count(self, features: int) -> int:
-        return features * self.channels + self.channels
+    def check_fits(self, config: Bright4BConfig) -> None:
+        """Raise ``ValueError`` if this head cannot sit on ``config``'s backbone."""
+        if self.task == "deblur" and self.channels != config.in_channels:
+            raise ValueError(
+                f"a deblurring head outputs the input's {config.in_channels} channel(s), "
+                f"but names {self.channels}: {list(self.class_names)}"
+            )
+
+    def parameter_count(self, config: Bright4BConfig) -> int:
+        inputs = config.decoder_features + (config.dim if self.task == "classify" else 0)
+        return inputs * self.channels + self.channels
 
     def to_dict(self) -> dict:
         return {"task": self.task, "class_names": list(self.class_names), "activation": self.activation}
@@ -181,7 +198,8 @@ class HeadConfig:
         return cls(**data)
 
 
-TASKS = ("segment",)
+ACTIVATIONS = {"segment": ("sigmoid", "softmax"), "deblur": ("identity",), "classify": ("softmax",)}
+TASKS = tuple(ACTIVATIONS)
 
 
 @dataclass(frozen=True)
@@ -255,4 +273,4 @@ PRESETS: dict[str, Preset] = {
 
 
 def total_parameters(config: Bright4BConfig, head: HeadConfig) -> int:
-    return sum(config.parameter_counts().values()) + head.parameter_count(config.decoder_features)
+    return sum(config.parameter_counts().values()) + head.parameter_count(config)

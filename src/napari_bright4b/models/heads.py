@@ -1,4 +1,10 @@
-"""Task heads on the decoder's full-resolution features."""
+"""Task heads: segmentation, deblurring and classification on the backbone's outputs.
+
+Every head is called as ``head(features, image, tokens)`` with the decoder's features
+``(B, f, D, H, W)`` cropped to the input, the input ``image (B, C, D, H, W)`` and the last
+layer's unit-norm tokens ``(B, N, dim)``; :meth:`activate` turns its raw output into
+what users see (probabilities or intensities).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +12,66 @@ import torch
 from monai.networks.blocks import UnetOutBlock
 from torch import nn
 
-from .config import HeadConfig
+from ..nn.hypersphere import l2norm
+from .config import Bright4BConfig, HeadConfig
 
 
 class SegmentationHead(nn.Module):
-    """``(B, features, D, H, W)`` -> ``(B, C, D, H, W)`` logits, one channel per class."""
+    """Per-voxel class logits ``(B, K, D, H, W)``; sigmoid (overlapping) or softmax (exclusive)."""
 
-    def __init__(self, features: int, head: HeadConfig):
+    def __init__(self, config: Bright4BConfig, head: HeadConfig):
         super().__init__()
         self.config = head
-        self.out = UnetOutBlock(spatial_dims=3, in_channels=features, out_channels=head.channels)
+        self.out = UnetOutBlock(spatial_dims=3, in_channels=config.decoder_features, out_channels=head.channels)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.out(features)
 
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, C, ...)`` -> per-class probabilities of the same shape."""
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
         if self.config.activation == "softmax":
             return logits.softmax(dim=1)
         return torch.sigmoid(logits)
 
 
-def build_head(features: int, head: HeadConfig) -> nn.Module:
-    if head.task == "segment":
-        return SegmentationHead(features, head)
-    raise ValueError(f"no head for task {head.task!r}")
+class DeblurHead(nn.Module):
+    """A residual on the (normalized) input: ``image + out(features)``, shape ``(B, C, D, H, W)``.
+
+    Predicting the residual, as in the light-sheet paper, makes the identity the
+    starting point and leaves the model only the blur to undo.
+    """
+
+    def __init__(self, config: Bright4BConfig, head: HeadConfig):
+        super().__init__()
+        self.config = head
+        self.out = UnetOutBlock(spatial_dims=3, in_channels=config.decoder_features, out_channels=head.channels)
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return image + self.out(features)
+
+    def activate(self, output: torch.Tensor) -> torch.Tensor:
+        return output
+
+
+class ClassificationHead(nn.Module):
+    """Volume-level class logits ``(B, K)`` from the spherical mean of the last layer's tokens
+    and the mean of the full-resolution decoder features."""
+
+    def __init__(self, config: Bright4BConfig, head: HeadConfig):
+        super().__init__()
+        self.config = head
+        self.linear = nn.Linear(config.dim + config.decoder_features, head.channels)
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([l2norm(tokens.mean(dim=1)), features.mean(dim=(2, 3, 4))], dim=1)
+        return self.linear(pooled)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.softmax(dim=1)
+
+
+HEADS = {"segment": SegmentationHead, "deblur": DeblurHead, "classify": ClassificationHead}
+
+
+def build_head(config: Bright4BConfig, head: HeadConfig) -> nn.Module:
+    head.check_fits(config)
+    return HEADS[head.task](config, head)

@@ -1,0 +1,126 @@
+"""OME-Zarr in and out: NGFF 0.5 on zarr v3 (also reads NGFF 0.4 on zarr v2).
+
+Reading gives a lazy dask array ``(C, Z, Y, X)`` over the full-resolution level, so a
+volume larger than RAM is read tile by tile, and the voxel size in micrometres from the
+level's scale transformation. Writing creates one full-resolution level with axes
+``c, z, y, x`` in micrometres, atomically (a temporary folder renamed into place).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from ..errors import BadInputError
+from ..files import atomic_directory
+from .volume import Volume
+
+NGFF_VERSION = "0.5"
+UNIT_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "angstrom": 1e-4, None: 1.0}
+
+
+def is_zarr(path: str | os.PathLike) -> bool:
+    path = Path(path)
+    return path.suffix.lower() == ".zarr" or (path / "zarr.json").is_file() or (path / ".zgroup").is_file()
+
+
+def _multiscale(attrs: dict) -> dict | None:
+    multiscales = attrs.get("ome", attrs).get("multiscales")
+    return multiscales[0] if multiscales else None
+
+
+def read_ome_zarr(path: str | os.PathLike, channel: int | None = None) -> Volume:
+    """Read an OME-Zarr image (or a bare zarr array) as ``(C, Z, Y, X)``."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"{path} does not exist")
+    try:
+        node = zarr.open(store=str(path), mode="r")
+    except Exception as err:  # zarr raises many kinds for a folder that is not zarr
+        raise BadInputError(f"{path.name} could not be read as zarr: {err}") from None
+    voxel_size, axes = None, None
+    if isinstance(node, zarr.Group):
+        multiscale = _multiscale(dict(node.attrs))
+        if multiscale is None:
+            raise BadInputError(f"{path.name} is a zarr group without OME-NGFF multiscales metadata")
+        dataset = multiscale["datasets"][0]
+        axes = [a["name"].lower() for a in multiscale["axes"]]
+        units = [a.get("unit") for a in multiscale["axes"]]
+        array = node[dataset["path"]]
+        scale = next((t["scale"] for t in dataset.get("coordinateTransformations", []) if t["type"] == "scale"), None)
+        if scale is not None and all(a in axes for a in "zyx"):
+            voxel_size = tuple(float(scale[axes.index(a)]) * UNIT_TO_UM.get(units[axes.index(a)], 1.0) for a in "zyx")
+    else:
+        array = node
+    axes = "".join(axes).upper() if axes else {3: "ZYX", 4: "CZYX"}.get(array.ndim, "?" * array.ndim)
+    return Volume(_to_czyx(da.from_zarr(array), axes, path.name, channel), voxel_size)
+
+
+def _to_czyx(data: da.Array, axes: str, name: str, channel: int | None) -> da.Array:
+    if "T" in axes:
+        if data.shape[axes.index("T")] > 1:
+            raise BadInputError(f"{name} is a time series (axes {axes}); save one time point as a Z stack")
+        data, axes = data[(slice(None),) * axes.index("T") + (0,)], axes.replace("T", "")
+    if "C" not in axes:
+        data, axes = data[None], "C" + axes
+    if sorted(axes) != sorted("CZYX"):
+        raise BadInputError(f"{name} has axes {axes}; expected (C,)Z,Y,X")
+    data = da.moveaxis(data, [axes.index(a) for a in "CZYX"], range(4))
+    if channel is not None:
+        if not 0 <= channel < data.shape[0]:
+            raise BadInputError(f"{name} has {data.shape[0]} channel(s); --channel must be 0..{data.shape[0] - 1}")
+        data = data[channel : channel + 1]
+    return data
+
+
+def _metadata(name: str, voxel_size: Sequence[float] | None) -> dict:
+    scale = [1.0, *(voxel_size or (1.0, 1.0, 1.0))]
+    axes = [{"name": "c", "type": "channel"}]
+    axes += [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"]
+    dataset = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+    return {"version": NGFF_VERSION, "multiscales": [{"name": name, "axes": axes, "datasets": [dataset]}]}
+
+
+def default_chunks(shape: Sequence[int]) -> tuple[int, ...]:
+    """One channel, up to 32 x 256 x 256 voxels per chunk."""
+    return (1, *(min(s, c) for s, c in zip(shape[1:], (32, 256, 256))))
+
+
+@contextmanager
+def ome_zarr_output(
+    path: str | os.PathLike,
+    shape: Sequence[int],
+    dtype,
+    voxel_size: Sequence[float] | None,
+    chunks: Sequence[int] | None = None,
+) -> Iterator[zarr.Array]:
+    """A zero-filled ``(C, Z, Y, X)`` zarr array to fill; it appears at ``path`` as OME-Zarr
+    only when the block exits without error."""
+    path = Path(path)
+    with atomic_directory(path) as tmp:
+        group = zarr.open_group(store=str(tmp), mode="w", zarr_format=3)
+        group.attrs["ome"] = _metadata(path.stem, voxel_size)
+        yield group.create_array(
+            "0",
+            shape=tuple(shape),
+            dtype=np.dtype(dtype),
+            chunks=tuple(chunks or default_chunks(shape)),
+            fill_value=0,
+            dimension_names=["c", "z", "y", "x"],
+        )
+
+
+def write_ome_zarr(path: str | os.PathLike, data: np.ndarray, voxel_size: Sequence[float] | None) -> Path:
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` as OME-Zarr, atomically."""
+    data = data[None] if data.ndim == 3 else data
+    if data.ndim != 4:
+        raise ValueError(f"expected (Z, Y, X) or (C, Z, Y, X) data, got shape {data.shape}")
+    with ome_zarr_output(path, data.shape, data.dtype, voxel_size) as array:
+        array[...] = data
+    return Path(path)

@@ -1,0 +1,83 @@
+"""From probabilities to masks and instance labels.
+
+Thresholds are ``"otsu"`` (per class, on the probability map, as in the Bright-4B paper)
+or a number in (0, 1). Instances are connected components of a mask; touching objects
+(nuclei) can be split by a watershed on the distance to the background, measured in
+micrometres so anisotropic voxels are handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+from skimage.feature import peak_local_max
+from skimage.filters import threshold_otsu
+from skimage.measure import label
+from skimage.segmentation import watershed
+
+from ..errors import BadInputError
+from .normalize import subsample
+
+
+def parse_threshold(text: str | float) -> str | float:
+    """``"otsu"`` or a number strictly between 0 and 1."""
+    if isinstance(text, str) and text.strip().lower() == "otsu":
+        return "otsu"
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise BadInputError(f"threshold must be 'otsu' or a number between 0 and 1, got {text!r}")
+    return value
+
+
+def threshold_value(probabilities: np.ndarray, threshold: str | float) -> float:
+    """The cut for one class's probability map ``(Z, Y, X)``."""
+    if threshold != "otsu":
+        return float(threshold)
+    sample = subsample(probabilities)
+    if np.ptp(sample) < 1e-6:  # a flat map has no two classes to separate
+        return 0.5
+    return float(threshold_otsu(sample))
+
+
+def masks(probabilities, threshold: str | float = "otsu", exclusive: bool = False) -> tuple[np.ndarray, list[float]]:
+    """Masks ``(K, Z, Y, X)`` uint8 from probabilities ``(K, Z, Y, X)`` and the cuts used.
+
+    ``exclusive`` (softmax models) gives one label map ``(1, Z, Y, X)`` of the most
+    probable class, 0 for the background channel, and no cuts.
+    """
+    if exclusive:
+        return np.argmax(np.asarray(probabilities), axis=0).astype(np.uint8)[None], []
+    cuts = [threshold_value(np.asarray(p), threshold) for p in probabilities]
+    return np.stack([np.asarray(p) > cut for p, cut in zip(probabilities, cuts)]).astype(np.uint8), cuts
+
+
+def instances(
+    mask: np.ndarray, voxel_size: Sequence[float] | None = None, split_touching: bool = False, min_radius_um: float = 2.0
+) -> np.ndarray:
+    """Instance labels ``(Z, Y, X)`` uint32 for a binary ``mask``, 0 = background.
+
+    ``split_touching`` separates objects joined by a neck: one seed per local maximum of
+    the distance to the background at least ``min_radius_um`` apart, then a watershed.
+    """
+    mask = np.asarray(mask).astype(bool)
+    if not split_touching:
+        return label(mask, connectivity=1).astype(np.uint32)
+    spacing = tuple(voxel_size) if voxel_size is not None else (1.0, 1.0, 1.0)
+    distance = ndimage.distance_transform_edt(mask, sampling=spacing)
+    footprint_radius = [max(1, int(round(min_radius_um / s))) for s in spacing]
+    footprint = np.ones([2 * r + 1 for r in footprint_radius], dtype=bool)
+    peaks = peak_local_max(distance, footprint=footprint, labels=label(mask, connectivity=1), exclude_border=False)
+    seeds = np.zeros(mask.shape, dtype=bool)
+    seeds[tuple(peaks.T)] = True
+    markers = label(seeds, connectivity=3)  # the peaks of one plateau are one seed
+    labels = watershed(-distance, markers, mask=mask).astype(np.uint32)
+    missed = mask & (labels == 0)  # a component without a seed keeps its own label
+    if missed.any():
+        extra = label(missed, connectivity=1).astype(np.uint32)
+        labels[missed] = extra[missed] + labels.max()
+    return labels
