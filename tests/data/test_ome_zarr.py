@@ -30,8 +30,9 @@ def test_reads_ngff_04_on_zarr_v2_with_units_and_a_singleton_time_axis(tmp_path)
     group = zarr.open_group(str(tmp_path / "old.zarr"), mode="w", zarr_format=2)
     axes = [{"name": "t", "type": "time"}] + [{"name": a, "type": "space", "unit": "nanometer"} for a in "zyx"]
     transform = [{"type": "scale", "scale": [1, 500, 100, 100]}]
-    group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": [{"path": "s0",
-                                                                                 "coordinateTransformations": transform}]}]
+    group.attrs["multiscales"] = [
+        {"version": "0.4", "axes": axes, "datasets": [{"path": "s0", "coordinateTransformations": transform}]}
+    ]
     group.create_array("s0", shape=(1, 3, 8, 8), dtype="f4")[...] = 1.5
     volume = read_ome_zarr(tmp_path / "old.zarr")
     assert volume.data.shape == (1, 3, 8, 8) and np.allclose(volume.voxel_size, (0.5, 0.1, 0.1))

@@ -99,8 +99,11 @@ def test_regions_computed_apart_assemble_into_the_whole_for_a_global_model():
     tile = (8, 64, 64)
     whole = predict_tiled(predict, volume, 1, tile)
     parts = np.zeros_like(whole)
-    for region in [(slice(0, 5), slice(0, 80), slice(0, 72)), (slice(5, 12), slice(0, 30), slice(0, 72)),
-                   (slice(5, 12), slice(30, 80), slice(0, 72))]:
+    for region in [
+        (slice(0, 5), slice(0, 80), slice(0, 72)),
+        (slice(5, 12), slice(0, 30), slice(0, 72)),
+        (slice(5, 12), slice(30, 80), slice(0, 72)),
+    ]:
         parts[(slice(None), *region)] = predict_tiled(predict, volume, 1, tile, region=region)
     np.testing.assert_allclose(parts, whole, atol=1e-6)
 
@@ -111,8 +114,9 @@ def test_streams_from_and_into_zarr_arrays_with_per_tile_preparation(tmp_path):
     raw = np.random.default_rng(5).integers(0, 4000, size=(1, 10, 50, 40)).astype(np.uint16)
     source = zarr.create_array(str(tmp_path / "in.zarr"), shape=raw.shape, dtype=raw.dtype, chunks=(1, 4, 16, 16))
     source[...] = raw
-    out = zarr.create_array(str(tmp_path / "out.zarr"), shape=(2, 10, 50, 40), dtype="f4", chunks=(1, 4, 16, 16),
-                            fill_value=0)
+    out = zarr.create_array(
+        str(tmp_path / "out.zarr"), shape=(2, 10, 50, 40), dtype="f4", chunks=(1, 4, 16, 16), fill_value=0
+    )
     prepare = Normalizer(100.0, 3900.0)
     predict_tiled(predict, source, 2, tile=(8, 32, 32), prepare=prepare, out=out)
     expected = predict_tiled(predict, prepare(raw), 2, tile=(8, 32, 32))

@@ -67,7 +67,8 @@ def test_zarr_output_equals_the_in_memory_result(nano, tmp_path):
     zarr = pytest.importorskip("zarr")
     model, card = nano
     volume = np.random.default_rng(3).normal(size=(1, 6, 40, 30)).astype(np.float32)
-    out = zarr.create_array(str(tmp_path / "p.zarr"), shape=(2, 6, 40, 30), dtype="f4", chunks=(1, 4, 32, 32),
-                            fill_value=0)
+    out = zarr.create_array(
+        str(tmp_path / "p.zarr"), shape=(2, 6, 40, 30), dtype="f4", chunks=(1, 4, 32, 32), fill_value=0
+    )
     run_model(model, card, volume, out=out)
     np.testing.assert_allclose(out[...], run_model(model, card, volume), atol=1e-6)

@@ -57,7 +57,10 @@ def masks(probabilities, threshold: str | float = "otsu", exclusive: bool = Fals
 
 
 def instances(
-    mask: np.ndarray, voxel_size: Sequence[float] | None = None, split_touching: bool = False, min_radius_um: float = 2.0
+    mask: np.ndarray,
+    voxel_size: Sequence[float] | None = None,
+    split_touching: bool = False,
+    min_radius_um: float = 2.0,
 ) -> np.ndarray:
     """Instance labels ``(Z, Y, X)`` uint32 for a binary ``mask``, 0 = background.
 

@@ -66,9 +66,7 @@ def run_model(
     shape = tuple(volume.shape[1:])
     model_shape = target_shape(shape, voxel_size or card.voxel_size, card.voxel_size)
     channels = card.head.channels
-    kwargs = dict(
-        batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel
-    )
+    kwargs = dict(batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel)
     predict = _model_predict(model)
     if model_shape == shape:
         result = predict_tiled(

@@ -168,7 +168,9 @@ class HeadConfig:
         if self.activation is None:
             object.__setattr__(self, "activation", allowed[0])
         if self.activation not in allowed:
-            raise ValueError(f"head activation for task {self.task!r} must be one of {allowed}, got {self.activation!r}")
+            raise ValueError(
+                f"head activation for task {self.task!r} must be one of {allowed}, got {self.activation!r}"
+            )
         if not self.class_names or not all(isinstance(n, str) and n for n in self.class_names):
             raise ValueError(f"head class_names must be non-empty strings, got {self.class_names!r}")
         if self.task == "classify" and self.channels < 2:
