@@ -54,3 +54,15 @@ def test_bad_files_get_clear_errors(tmp_path):
         read_tiff(tmp_path / "image.png")
     with pytest.raises(BadInputError, match="does not exist"):
         read_tiff(tmp_path / "missing.tif")
+
+
+def test_labels_are_written_as_uint16_when_they_fit_and_as_ome_tiff_otherwise(tmp_path):
+    small = np.arange(2 * 3 * 4 * 5, dtype=np.uint32).reshape(2, 3, 4, 5)
+    write_tiff(tmp_path / "small.tif", small, (0.5, 0.2, 0.1))
+    back = read_tiff(tmp_path / "small.tif")
+    assert back.data.dtype == np.uint16 and np.array_equal(back.data, small)
+    big = small.astype(np.uint32) + 100_000
+    write_tiff(tmp_path / "big.tif", big, (0.5, 0.2, 0.1))
+    back = read_tiff(tmp_path / "big.tif")
+    assert back.data.dtype == np.uint32 and np.array_equal(back.data, big)
+    assert back.voxel_size == pytest.approx((0.5, 0.2, 0.1))

@@ -18,6 +18,7 @@ from ..files import atomic_path
 from .volume import Volume
 
 SUFFIXES = (".tif", ".tiff")
+IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
 def _ome_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | None:
@@ -85,7 +86,11 @@ def _to_czyx(data: np.ndarray, axes: str, name: str, channel: int | None) -> np.
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray, voxel_size: tuple[float, float, float] | None) -> Path:
-    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically with ImageJ voxel-size metadata."""
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically with the voxel size.
+
+    uint8, uint16 and float32 are written as ImageJ hyperstacks (Fiji, napari); other
+    integers (instance labels) as uint16 when they fit, else as OME-TIFF.
+    """
     path = Path(path)
     if data.ndim == 4:
         data, axes = np.moveaxis(data, 0, 1), "ZCYX"  # ImageJ hyperstack order
@@ -93,13 +98,24 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, voxel_size: tuple[floa
         axes = "ZYX"
     else:
         raise ValueError(f"expected (Z, Y, X) or (C, Z, Y, X) data, got shape {data.shape}")
-    if data.dtype == np.float64 or data.dtype == np.int64:
-        data = data.astype(np.float32 if data.dtype == np.float64 else np.int32)
-    metadata, resolution = {"axes": axes}, None
-    if voxel_size is not None:
-        z, y, x = voxel_size
-        metadata.update(spacing=z, unit="um")
-        resolution = (1.0 / x, 1.0 / y)
+    if data.dtype == np.float64:
+        data = data.astype(np.float32)
+    if data.dtype.kind in "iu" and data.dtype not in IMAGEJ_DTYPES:
+        low, high = (int(data.min()), int(data.max())) if data.size else (0, 0)
+        if 0 <= low and high <= 65535:
+            data = data.astype(np.uint16)
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, resolution=resolution, metadata=metadata)
+        if data.dtype in IMAGEJ_DTYPES:
+            metadata, resolution = {"axes": axes}, None
+            if voxel_size is not None:
+                z, y, x = voxel_size
+                metadata.update(spacing=z, unit="um")
+                resolution = (1.0 / x, 1.0 / y)
+            tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, resolution=resolution, metadata=metadata)
+        else:  # OME-TIFF holds any dtype (labels beyond 65535, signed integers)
+            metadata = {"axes": axes}
+            if voxel_size is not None:
+                metadata.update({f"PhysicalSize{a}": v for a, v in zip("ZYX", voxel_size)})
+                metadata.update({f"PhysicalSize{a}Unit": "µm" for a in "ZYX"})
+            tifffile.imwrite(tmp, np.ascontiguousarray(data), ome=True, metadata=metadata)
     return path

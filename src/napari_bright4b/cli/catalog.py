@@ -1,21 +1,12 @@
-"""The ``bright4b`` command line. Bad input exits 2 with one line on stderr."""
+"""``bright4b models`` and ``bright4b info``: which models there are and what is inside them."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 
-from . import __version__
-from .errors import BadInputError
-from .models.config import PRESETS, total_parameters
-from .models.registry import ModelEntry, list_models, resolve, user_models_dir
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, no usage block
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from ..models.config import PRESETS, total_parameters
+from ..models.registry import ModelEntry, list_models, resolve, user_models_dir
 
 
 def _describe(entry: ModelEntry) -> dict:
@@ -87,10 +78,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bright4b", description="3D foundation models for label-free microscopy.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def add_parsers(sub) -> None:
     models = sub.add_parser("models", help="list bundled and user models")
     models.add_argument("--json", action="store_true", help="print machine-readable JSON")
     models.set_defaults(run=cmd_models)
@@ -98,17 +86,3 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", help="registry name, .safetensors path or preset (nano, small, base, full-4b)")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(run=cmd_info)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except BadInputError as err:
-        print(f"bright4b: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Measuring results: metrics now, the model's inner workings later."""

@@ -1,0 +1,50 @@
+"""The ``bright4b`` command line. Bad input exits 2 with one line on stderr, never a traceback.
+
+Importing this package does not import torch: ``bright4b models`` and ``info`` are instant,
+and the commands that run models import it when they start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import BadInputError
+from . import catalog, evaluate, predict
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="bright4b", description="3D foundation models for label-free microscopy.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in (catalog, predict, evaluate):
+        module.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except BadInputError as err:
+        print(f"bright4b: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bright4b: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except RuntimeError as err:
+        if type(err).__name__ != "OutOfMemory":  # checked by name: importing it would import torch
+            raise
+        print(f"bright4b: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

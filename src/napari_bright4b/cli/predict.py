@@ -1,0 +1,269 @@
+"""``bright4b segment``, ``deblur`` and ``classify``: run a model over a whole volume.
+
+Everything that can be checked is checked before the model runs (paths, options, the
+image, the model and its task), and outputs appear only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+
+from ..data.io import check_output_path, image_output, read_image, write_image
+from ..errors import BadInputError
+from .options import add_voxel_size, overlap_fraction, positive_float, positive_int
+from .progress import TileProgress
+
+TASK_HELP = {
+    "segment": "segment structures: probabilities, masks or instance labels",
+    "deblur": "deblur a (light-sheet) volume",
+    "classify": "classify a volume (e.g. light-sheet stain type); optionally a per-tile class map",
+}
+
+
+def add_parsers(sub) -> None:
+    for task, help_text in TASK_HELP.items():
+        parser = sub.add_parser(task, help=help_text, description=help_text)
+        parser.add_argument("image", help="input TIFF/OME-TIFF or OME-Zarr, (C,)Z,Y,X")
+        parser.add_argument("-m", "--model", required=True, help="registry name, .safetensors path or preset")
+        output_help = {"segment": "masks (or instance labels)", "deblur": "deblurred image"}
+        if task in output_help:
+            parser.add_argument("-o", "--output", required=True, help=f"{output_help[task]}: .tif or .zarr")
+        parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
+        add_voxel_size(parser)
+        parser.add_argument("--tile", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="tile size (voxels)")
+        parser.add_argument("--overlap", type=overlap_fraction, default=0.25, help="tile overlap fraction (0.25)")
+        parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
+        parser.add_argument("--batch-size", type=positive_int, help="tiles per batch (default: from free memory)")
+        parser.add_argument("--json", action="store_true", help="print results and timings as JSON")
+        if task == "segment":
+            parser.add_argument("--prob", help="also write per-class probabilities here (.tif or .zarr)")
+            parser.add_argument("--threshold", default="otsu", help="'otsu' (default) or a probability in (0, 1)")
+            parser.add_argument("--instances", action="store_true", help="write instance labels, not masks")
+            parser.add_argument(
+                "--split-touching", action="store_true", help="split touching objects (watershed); implies --instances"
+            )
+            parser.add_argument(
+                "--min-radius", type=positive_float, default=2.0, help="smallest object radius to split, um (2.0)"
+            )
+            parser.add_argument("--dask", action="store_true", help="run chunk by chunk on a Dask cluster")
+            parser.add_argument("--scheduler", help="address of a dask.distributed scheduler (default: a local one)")
+        if task == "classify":
+            parser.add_argument("--map", help="write the class map (class index + 1 per voxel) here (.tif or .zarr)")
+        parser.set_defaults(run=run_task, task=task)
+
+
+def _check_options(args: argparse.Namespace) -> list[Path]:
+    """Validate everything that needs no file or model; return the output paths."""
+    named = (getattr(args, key, None) for key in ("output", "prob", "map"))
+    outputs = [check_output_path(p) for p in named if p]
+    if len({p.resolve() for p in outputs}) != len(outputs):
+        raise BadInputError("the output paths must differ from each other")
+    if Path(args.image).resolve() in {p.resolve() for p in outputs}:
+        raise BadInputError("an output path is the input image; choose another name (inputs are never overwritten)")
+    if args.task == "segment":
+        from ..inference.postprocess import parse_threshold
+
+        args.threshold = parse_threshold(args.threshold)
+        args.instances = args.instances or args.split_touching
+        if args.scheduler and not args.dask:
+            raise BadInputError("--scheduler needs --dask")
+        if args.dask and args.split_touching:
+            raise BadInputError("--split-touching is not available with --dask; use --instances (connected components)")
+        if args.dask and any(p.suffix.lower() != ".zarr" for p in outputs):
+            raise BadInputError("--dask writes OME-Zarr: give .zarr output paths")
+    if args.channel is not None and args.channel < 0:
+        raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
+    return outputs
+
+
+def _load(args: argparse.Namespace):
+    from ..api import PresetWarning, load_model
+    from ..inference.device import resolve_device
+
+    choice = resolve_device(args.device)
+    if choice.note:
+        print(f"bright4b: note: {choice.note}", file=sys.stderr)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PresetWarning)
+        model, card = load_model(args.model, device=choice.device)
+    for warning in caught:
+        if issubclass(warning.category, PresetWarning):
+            print(f"bright4b: warning: {warning.message}; use it for testing only", file=sys.stderr)
+    if card.head.task != args.task:
+        raise BadInputError(f"model {card.name!r} is a {card.head.task} model; use `bright4b {card.head.task}`")
+    return model, card, choice
+
+
+def _check_image(volume, card, name: str) -> None:
+    channels = card.config.in_channels
+    if volume.data.shape[0] != channels:
+        raise BadInputError(
+            f"{name} has {volume.data.shape[0]} channels but the model reads {channels}; pick one with --channel N"
+        )
+
+
+def run_task(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    _check_options(args)
+    volume = read_image(args.image, args.channel)
+    model, card, choice = _load(args)
+    _check_image(volume, card, Path(args.image).name)
+    voxel_size, source = _voxel_size(args, volume, card)
+    loaded = time.perf_counter()
+    summary = {
+        "command": args.task,
+        "model": card.name,
+        "device": str(choice.device),
+        "device_note": choice.note,
+        "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
+        "classes": list(card.head.class_names),
+    }
+    run = {"segment": _segment_dask if getattr(args, "dask", False) else _segment, "deblur": _deblur}
+    run = run.get(args.task, _classify)
+    summary.update(run(args, model, card, volume.data, voxel_size))
+    finished = time.perf_counter()
+    voxels = volume.data.shape[1] * volume.data.shape[2] * volume.data.shape[3]
+    summary["seconds"] = {
+        "load": round(loaded - started, 3),
+        "run": round(finished - loaded, 3),
+        "total": round(finished - started, 3),
+    }
+    summary["voxels_per_s"] = round(voxels / max(finished - loaded, 1e-9))
+    _report(args, summary)
+    return 0
+
+
+def _voxel_size(args, volume, card) -> tuple[list[float], str]:
+    if args.voxel_size:
+        return list(args.voxel_size), "--voxel-size"
+    if volume.voxel_size:
+        from ..inference.resample import check_voxel_size
+
+        return list(check_voxel_size(volume.voxel_size)), "file"
+    print(
+        f"bright4b: note: {Path(args.image).name} records no voxel size; assuming the model's "
+        f"{tuple(card.voxel_size)} um (set --voxel-size Z Y X)",
+        file=sys.stderr,
+    )
+    return list(card.voxel_size), "model"
+
+
+def _engine_options(args) -> dict:
+    return dict(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+
+
+def _per_structure(found, card) -> tuple[list[str], list]:
+    """Structure names and one boolean mask each (softmax label maps are split by class)."""
+    if card.head.activation == "softmax":
+        names = list(card.head.class_names[1:])
+        return names, [found[0] == k + 1 for k in range(len(names))]
+    return list(card.head.class_names), [m.astype(bool) for m in found]
+
+
+def _segment(args, model, card, data, voxel_size) -> dict:
+    import numpy as np
+
+    from ..inference.postprocess import instances, masks
+    from ..inference.predict import run_model
+
+    shape = (card.head.channels, *data.shape[1:])
+    kind = "instances" if args.instances else "masks"
+    result: dict = {"outputs": {kind: args.output}}
+    with _optional_output(args.prob, shape, "float32", voxel_size) as probabilities:
+        with TileProgress("segment", not args.json) as progress:
+            run_model(model, card, data, voxel_size, out=probabilities, progress=progress, **_engine_options(args))
+        found, cuts = masks(probabilities, args.threshold, exclusive=card.head.activation == "softmax")
+        names, structures = _per_structure(found, card)
+        result["thresholds"] = dict(zip(names, cuts))
+        result["foreground_fraction"] = {n: float(m.mean()) for n, m in zip(names, structures)}
+        if args.instances:
+            found = np.stack([instances(m, voxel_size, args.split_touching, args.min_radius) for m in structures])
+            result["instances"] = {n: int(labels.max()) for n, labels in zip(names, found)}
+        write_image(args.output, found[0] if found.shape[0] == 1 else found, voxel_size)
+    if args.prob:
+        result["outputs"]["probabilities"] = args.prob
+    return result
+
+
+def _segment_dask(args, model, card, data, voxel_size) -> dict:
+    from ..inference.distributed import segment_dask
+    from ..inference.resample import target_shape
+
+    if target_shape(data.shape[1:], voxel_size, card.voxel_size) != tuple(data.shape[1:]):
+        raise BadInputError(
+            f"--dask needs the image at the model's voxel size {tuple(card.voxel_size)} um, got {tuple(voxel_size)}; "
+            "resample it first or run without --dask"
+        )
+    spec = os.fspath(Path(args.model).resolve()) if Path(args.model).is_file() else args.model
+    return segment_dask(
+        spec,
+        card,
+        data,
+        voxel_size,
+        args.output,
+        prob_path=args.prob,
+        threshold=args.threshold,
+        labels=args.instances,
+        tile=args.tile,
+        overlap=args.overlap,
+        scheduler=args.scheduler,
+        device=args.device,
+    )
+
+
+def _deblur(args, model, card, data, voxel_size) -> dict:
+    from ..inference.predict import run_model
+
+    with image_output(args.output, data.shape, "float32", voxel_size) as sharp:
+        with TileProgress("deblur", not args.json) as progress:
+            run_model(model, card, data, voxel_size, out=sharp, progress=progress, **_engine_options(args))
+    return {"outputs": {"deblurred": args.output}}
+
+
+def _classify(args, model, card, data, voxel_size) -> dict:
+    import numpy as np
+
+    from ..inference.predict import run_model, volume_probabilities
+
+    with TileProgress("classify", not args.json) as progress:
+        class_map = run_model(model, card, data, voxel_size, progress=progress, **_engine_options(args))
+    probabilities = volume_probabilities(class_map)
+    names = list(card.head.class_names)
+    result = {
+        "prediction": names[int(np.argmax(probabilities))],
+        "probabilities": {n: round(float(p), 6) for n, p in zip(names, probabilities)},
+    }
+    if args.map:
+        write_image(args.map, (np.argmax(class_map, axis=0) + 1).astype(np.uint8), voxel_size)
+        result["outputs"] = {"class_map": args.map}
+    return result
+
+
+def _optional_output(path, shape, dtype, voxel_size):
+    """``image_output`` when a path is given, else a NumPy array that is never saved."""
+    if path:
+        return image_output(path, shape, dtype, voxel_size)
+    import numpy as np
+
+    return nullcontext(np.zeros(shape, dtype))
+
+
+def _report(args, summary: dict) -> None:
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"{summary['command']}: {summary['input']['path']} with {summary['model']} on {summary['device']}")
+    for key in ("prediction", "probabilities", "thresholds", "foreground_fraction", "instances"):
+        if key in summary:
+            print(f"  {key:20s} {summary[key]}")
+    for kind, path in summary.get("outputs", {}).items():
+        print(f"  wrote {kind:14s} {path}")
+    seconds = summary["seconds"]
+    print(f"  {seconds['total']:.1f} s ({seconds['run']:.1f} s running, {summary['voxels_per_s']:,} voxels/s)")

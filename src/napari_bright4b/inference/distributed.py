@@ -1,0 +1,188 @@
+"""Scale-out over a Dask cluster: the same engine, chunk by chunk, with ``map_overlap``.
+
+Each chunk receives a halo of one tile and computes its core from the *whole volume's*
+tiling (the tiles that touch the core), so the result equals the single-process engine
+exactly whatever the chunking; tiles that straddle a chunk face are computed by both
+chunks. Intensity percentiles are taken once, globally. Each worker process loads the
+model once and keeps it. Instance ids are made global and stitched across chunk faces by
+``dask_image.ndmeasure.label``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+from ..errors import BadInputError
+from .normalize import percentile_range
+
+_LOAD_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _cached_model(spec: str, device: str):
+    from ..api import load_model  # imported on the worker
+
+    return load_model(spec, device=device, quiet=True)
+
+
+def worker_model(spec: str, device: str):
+    """The model for ``spec`` on ``device``, loaded once per process."""
+    with _LOAD_LOCK:
+        return _cached_model(spec, device)
+
+
+class GlobalView:
+    """A chunk plus halo ``(C, z, y, x)`` seen in the whole volume's coordinates."""
+
+    def __init__(self, block: np.ndarray, offset: Sequence[int], shape: Sequence[int]):
+        self.block, self.offset, self.shape = block, tuple(offset), (block.shape[0], *shape)
+
+    def __getitem__(self, key):
+        channel, *spatial = key
+        local = [slice(s.start - o, s.stop - o) for s, o in zip(spatial, self.offset)]
+        if any(sl.start < 0 or sl.stop > n for sl, n in zip(local, self.block.shape[1:])):
+            raise IndexError(f"tile {spatial} lies outside the chunk's halo")
+        return self.block[(channel, *local)]
+
+
+def chunk_spec(shape: Sequence[int], tile: Sequence[int], tiles_per_chunk: int = 4) -> tuple[int, ...]:
+    """Chunks ``(C, z, y, x)`` of ``tiles_per_chunk`` tiles per axis (the halo is one tile)."""
+    return (shape[0], *(min(n, t * tiles_per_chunk) for n, t in zip(shape[1:], tile)))
+
+
+def predict_dask(
+    spec: str,
+    volume: da.Array,
+    channels_out: int,
+    tile: Sequence[int],
+    overlap: float,
+    normalization: dict,
+    device: str = "cpu",
+    chunks: Sequence[int] | None = None,
+) -> da.Array:
+    """A lazy ``(channels_out, Z, Y, X)`` float32 prediction of model ``spec`` over ``volume``.
+
+    The volume must be at the model's voxel size; ``tile`` is clipped to the volume.
+    """
+    from .predict import run_model
+
+    volume = volume.rechunk(chunks or chunk_spec(volume.shape, tile))
+    shape = volume.shape[1:]
+    tile = tuple(min(t, n) for t, n in zip(tile, shape))
+    intensity_range = percentile_range(volume, normalization["low"], normalization["high"])
+    depth = {0: 0, 1: tile[0], 2: tile[1], 3: tile[2]}
+    halo_chunks = [(channels_out,)] + [
+        tuple(min(n, start + c + t) - max(0, start - t) for start, c in zip(np.cumsum((0,) + cs[:-1]), cs))
+        for cs, t, n in zip(volume.chunks[1:], tile, shape)
+    ]
+
+    def run_chunk(block: np.ndarray, block_info=None) -> np.ndarray:
+        location = block_info[None]["chunk-location"][1:]
+        core = [int(sum(cs[:i])) for cs, i in zip(volume.chunks[1:], location)]
+        region = tuple(slice(a, a + cs[i]) for a, cs, i in zip(core, volume.chunks[1:], location))
+        offset = [max(0, a - t) for a, t in zip(core, tile)]
+        model, card = worker_model(spec, device)
+        result = np.zeros((channels_out, *block.shape[1:]), np.float32)
+        inner = tuple(slice(r.start - o, r.stop - o) for r, o in zip(region, offset))
+        result[(slice(None), *inner)] = run_model(
+            model,
+            card,
+            GlobalView(block, offset, shape),
+            tile=tile,
+            overlap=overlap,
+            intensity_range=intensity_range,
+            region=region,
+        )
+        return result
+
+    return da.map_overlap(
+        run_chunk, volume, depth=depth, boundary="none", trim=True, dtype=np.float32, chunks=tuple(halo_chunks)
+    )
+
+
+def label_dask(mask: da.Array) -> da.Array:
+    """Connected components of a lazy ``(Z, Y, X)`` mask, ids ``1..n`` unique across chunks."""
+    from dask_image.ndmeasure import label
+
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1, 1, :] = structure[1, :, 1] = structure[:, 1, 1] = True  # faces only, as in the single process
+    labels, _ = label(mask, structure=structure)
+    return labels.astype(np.uint32)
+
+
+def _client(scheduler: str | None):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except OSError as err:
+            raise BadInputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def segment_dask(
+    spec: str,
+    card,
+    volume: da.Array,
+    voxel_size: Sequence[float],
+    output: str,
+    *,
+    prob_path: str | None = None,
+    threshold: str | float = "otsu",
+    labels: bool = False,
+    tile: Sequence[int] | None = None,
+    overlap: float = 0.25,
+    scheduler: str | None = None,
+    device: str = "cpu",
+) -> dict:
+    """Segment ``volume (C, Z, Y, X)`` on a Dask cluster into OME-Zarr masks or global instance labels.
+
+    Probabilities are written first (to ``prob_path``, or a scratch folder removed after),
+    so an Otsu threshold sees the whole volume; then masks or labels are computed from them.
+    """
+    from ..data.ome_zarr import ome_zarr_output, read_ome_zarr
+    from .postprocess import threshold_value
+
+    if card.head.activation == "softmax":
+        raise BadInputError("--dask supports sigmoid (per-structure) models; run softmax models without --dask")
+    volume = da.asarray(volume)
+    tile = tuple(tile or card.tile)
+    names = list(card.head.class_names)
+    shape = (len(names), *volume.shape[1:])
+    client, cluster = _client(scheduler)
+    try:
+        with tempfile.TemporaryDirectory(dir=Path(output).parent) as scratch:
+            prob_target = prob_path or os.path.join(scratch, "probabilities.zarr")
+            chunks = (1, *chunk_spec(volume.shape, tile)[1:])  # zarr chunks = dask chunks: no shared writes
+            probabilities = predict_dask(spec, volume, len(names), tile, overlap, card.normalization, device)
+            with ome_zarr_output(prob_target, shape, "float32", voxel_size, chunks) as target:
+                da.store(probabilities, target, lock=False, compute=True)
+            stored = read_ome_zarr(prob_target).data
+            cuts = [threshold_value(stored[k], threshold) for k in range(len(names))]
+            result: dict = {"thresholds": dict(zip(names, cuts)), "outputs": {}}
+            dtype = "uint32" if labels else "uint8"
+            with ome_zarr_output(output, shape, dtype, voxel_size, chunks) as target:
+                masks = [stored[k] > cuts[k] for k in range(len(names))]
+                channels = [label_dask(m) if labels else m.astype(dtype) for m in masks]
+                da.store(da.stack(channels).rechunk(chunks), target, lock=False, compute=True)
+                if labels:
+                    result["instances"] = {n: int(da.from_zarr(target)[k].max()) for k, n in enumerate(names)}
+            result["outputs"]["instances" if labels else "masks"] = output
+            if prob_path:
+                result["outputs"]["probabilities"] = prob_path
+            result["dask"] = {"workers": len(client.scheduler_info()["workers"]), "chunks": list(chunks[1:])}
+            return result
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
