@@ -54,6 +54,9 @@ def add_parsers(sub) -> None:
             )
             parser.add_argument("--dask", action="store_true", help="run chunk by chunk on a Dask cluster")
             parser.add_argument("--scheduler", help="address of a dask.distributed scheduler (default: a local one)")
+            parser.add_argument(
+                "--chunks", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="Dask chunk (default: 4 tiles)"
+            )
         if task == "classify":
             parser.add_argument("--map", help="write the class map (class index + 1 per voxel) here (.tif or .zarr)")
         parser.set_defaults(run=run_task, task=task)
@@ -72,8 +75,8 @@ def _check_options(args: argparse.Namespace) -> list[Path]:
 
         args.threshold = parse_threshold(args.threshold)
         args.instances = args.instances or args.split_touching
-        if args.scheduler and not args.dask:
-            raise BadInputError("--scheduler needs --dask")
+        if (args.scheduler or args.chunks) and not args.dask:
+            raise BadInputError("--scheduler and --chunks need --dask")
         if args.dask and args.split_touching:
             raise BadInputError("--split-touching is not available with --dask; use --instances (connected components)")
         if args.dask and any(p.suffix.lower() != ".zarr" for p in outputs):
@@ -215,6 +218,7 @@ def _segment_dask(args, model, card, data, voxel_size) -> dict:
         overlap=args.overlap,
         scheduler=args.scheduler,
         device=args.device,
+        chunks=args.chunks,
     )
 
 

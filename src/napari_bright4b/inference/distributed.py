@@ -29,8 +29,9 @@ _LOAD_LOCK = threading.Lock()
 @lru_cache(maxsize=4)
 def _cached_model(spec: str, device: str):
     from ..api import load_model  # imported on the worker
+    from .device import resolve_device
 
-    return load_model(spec, device=device, quiet=True)
+    return load_model(spec, device=resolve_device(device).device, quiet=True)
 
 
 def worker_model(spec: str, device: str):
@@ -58,6 +59,18 @@ def chunk_spec(shape: Sequence[int], tile: Sequence[int], tiles_per_chunk: int =
     return (shape[0], *(min(n, t * tiles_per_chunk) for n, t in zip(shape[1:], tile)))
 
 
+def halo_safe_chunks(shape: Sequence[int], chunks: Sequence[int], tile: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    """Regular ``(z, y, x)`` chunks whose last chunk absorbs a remainder shorter than the chunk,
+    so every chunk is at least one tile (the halo) long and starts on a multiple of ``chunks``."""
+    out = []
+    for n, c, t in zip(shape, chunks, tile):
+        if c < min(t, n):
+            raise BadInputError(f"Dask chunks must be at least one tile long, got {tuple(chunks)} for tile {tuple(tile)}")
+        count = max(1, n // c)
+        out.append((c,) * (count - 1) + (n - c * (count - 1),))
+    return tuple(out)
+
+
 def predict_dask(
     spec: str,
     volume: da.Array,
@@ -70,13 +83,15 @@ def predict_dask(
 ) -> da.Array:
     """A lazy ``(channels_out, Z, Y, X)`` float32 prediction of model ``spec`` over ``volume``.
 
-    The volume must be at the model's voxel size; ``tile`` is clipped to the volume.
+    The volume must be at the model's voxel size; ``tile`` is clipped to the volume;
+    ``chunks`` ``(C, z, y, x)`` defaults to :func:`chunk_spec`.
     """
     from .predict import run_model
 
-    volume = volume.rechunk(chunks or chunk_spec(volume.shape, tile))
     shape = volume.shape[1:]
     tile = tuple(min(t, n) for t, n in zip(tile, shape))
+    spatial = (chunks or chunk_spec(volume.shape, tile))[1:]
+    volume = volume.rechunk(((volume.shape[0],), *halo_safe_chunks(shape, spatial, tile)))
     intensity_range = percentile_range(volume, normalization["low"], normalization["high"])
     depth = {0: 0, 1: tile[0], 2: tile[1], 3: tile[2]}
     halo_chunks = [(channels_out,)] + [
@@ -144,6 +159,7 @@ def segment_dask(
     overlap: float = 0.25,
     scheduler: str | None = None,
     device: str = "cpu",
+    chunks: Sequence[int] | None = None,
 ) -> dict:
     """Segment ``volume (C, Z, Y, X)`` on a Dask cluster into OME-Zarr masks or global instance labels.
 
@@ -163,8 +179,10 @@ def segment_dask(
     try:
         with tempfile.TemporaryDirectory(dir=Path(output).parent) as scratch:
             prob_target = prob_path or os.path.join(scratch, "probabilities.zarr")
-            chunks = (1, *chunk_spec(volume.shape, tile)[1:])  # zarr chunks = dask chunks: no shared writes
-            probabilities = predict_dask(spec, volume, len(names), tile, overlap, card.normalization, device)
+            chunks = (1, *(chunks or chunk_spec(volume.shape, tile)[1:]))  # zarr chunks = dask chunks
+            probabilities = predict_dask(
+                spec, volume, len(names), tile, overlap, card.normalization, device, (volume.shape[0], *chunks[1:])
+            )
             with ome_zarr_output(prob_target, shape, "float32", voxel_size, chunks) as target:
                 da.store(probabilities, target, lock=False, compute=True)
             stored = read_ome_zarr(prob_target).data

@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_bright4b.cli import main
+from napari_bright4b.data.io import read_image
+from napari_bright4b.data.tiff import write_tiff
+from napari_bright4b.models.card import ModelCard
+from napari_bright4b.models.checkpoint import build_model, save_checkpoint
+from napari_bright4b.models.config import PRESETS, HeadConfig
+
+VOXEL = (0.5, 0.2, 0.2)
+
+
+def save_model(path, head, name="m"):
+    card = ModelCard(name=name, config=PRESETS["nano"].config, head=head, voxel_size=VOXEL, tile=(8, 64, 64))
+    return save_checkpoint(build_model(card), card, path)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    write_tiff(folder / "img.tif", rng.integers(0, 3000, size=(10, 70, 60)).astype(np.uint16), VOXEL)
+    save_model(folder / "seg.safetensors", HeadConfig(class_names=("nuclei", "nucleoli")))
+    save_model(folder / "deblur.safetensors", HeadConfig(task="deblur", class_names=("sharp",)))
+    save_model(folder / "stain.safetensors", HeadConfig(task="classify", class_names=("nuclear", "vessel", "plaque")))
+    return folder
+
+
+def run_json(capsys, argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_segment_writes_masks_and_probabilities_on_the_input_grid(workdir, tmp_path, capsys):
+    before = (workdir / "img.tif").read_bytes()
+    out, prob = tmp_path / "masks.tif", tmp_path / "prob.zarr"
+    summary = run_json(capsys, ["segment", str(workdir / "img.tif"), "-m", str(workdir / "seg.safetensors"),
+                                "-o", str(out), "--prob", str(prob), "--threshold", "0.5", "--tile", "8", "48", "48"])
+    assert (workdir / "img.tif").read_bytes() == before  # the input is never touched
+    masks, probs = read_image(out), read_image(prob)
+    assert masks.data.shape == (2, 10, 70, 60) and masks.voxel_size == pytest.approx(VOXEL)
+    assert probs.data.shape == (2, 10, 70, 60) and probs.voxel_size == pytest.approx(VOXEL)
+    assert np.array_equal(masks.data, (np.asarray(probs.data) > 0.5).astype(np.uint8))
+    assert summary["thresholds"] == {"nuclei": 0.5, "nucleoli": 0.5} and summary["input"]["from"] == "file"
+    assert set(summary["seconds"]) == {"load", "run", "total"} and summary["voxels_per_s"] > 0
+
+
+def test_segment_instances_and_resampling_keep_the_input_shape(workdir, tmp_path, capsys):
+    out = tmp_path / "labels.tif"
+    summary = run_json(capsys, ["segment", str(workdir / "img.tif"), "-m", str(workdir / "seg.safetensors"),
+                                "-o", str(out), "--split-touching", "--voxel-size", "0.8", "0.3", "0.25"])
+    labels = read_image(out)
+    assert labels.data.shape == (2, 10, 70, 60) and labels.voxel_size == pytest.approx((0.8, 0.3, 0.25))
+    assert [int(labels.data[k].max()) for k in range(2)] == list(summary["instances"].values())
+
+
+def test_deblur_and_classify(workdir, tmp_path, capsys):
+    out = tmp_path / "sharp.zarr"
+    run_json(capsys, ["deblur", str(workdir / "img.tif"), "-m", str(workdir / "deblur.safetensors"), "-o", str(out)])
+    sharp = read_image(out)
+    assert sharp.data.shape == (1, 10, 70, 60) and sharp.data.dtype == np.float32
+    summary = run_json(capsys, ["classify", str(workdir / "img.tif"), "-m", str(workdir / "stain.safetensors"),
+                                "--map", str(tmp_path / "map.tif")])
+    assert np.isclose(sum(summary["probabilities"].values()), 1.0, atol=1e-4)
+    assert summary["prediction"] == max(summary["probabilities"], key=summary["probabilities"].get)
+    class_map = read_image(tmp_path / "map.tif").data
+    assert class_map.shape == (1, 10, 70, 60) and set(np.unique(class_map)) <= {1, 2, 3}
+
+
+def test_a_preset_warns_that_its_weights_are_random(workdir, tmp_path, capsys):
+    assert main(["segment", str(workdir / "img.tif"), "-m", "nano", "-o", str(tmp_path / "m.tif")]) == 0
+    assert "random weights" in capsys.readouterr().err
+
+
+def _bad_inputs(folder):
+    write_tiff(folder / "nan.tif", np.full((4, 16, 16), np.nan, np.float32), None)
+    write_tiff(folder / "flat.tif", np.full((4, 16, 16), 7, np.uint16), None)
+    tifffile.imwrite(folder / "movie.tif", np.zeros((3, 4, 16, 16), np.uint8), imagej=True, metadata={"axes": "TZYX"})
+    (folder / "junk.tif").write_bytes(b"not a tiff at all")
+    write_tiff(folder / "two.tif", np.zeros((2, 4, 16, 16), np.uint16), None)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["segment", "missing.tif", "-m", "SEG", "-o", "o.tif"], "does not exist"),
+        (["segment", "junk.tif", "-m", "SEG", "-o", "o.tif"], "could not be read as TIFF"),
+        (["segment", "movie.tif", "-m", "SEG", "-o", "o.tif"], "time series"),
+        (["segment", "nan.tif", "-m", "SEG", "-o", "o.tif"], "NaN"),
+        (["segment", "flat.tif", "-m", "SEG", "-o", "o.tif"], "constant"),
+        (["segment", "two.tif", "-m", "SEG", "-o", "o.tif"], "--channel N"),
+        (["segment", "two.tif", "-m", "SEG", "-o", "o.tif", "--channel", "2"], "--channel must be 0..1"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--voxel-size", "0", "1", "1"], "positive number"),
+        (["segment", "IMG", "-m", "no-such-model", "-o", "o.tif"], "unknown model"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.png"], "must be TIFF"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--threshold", "2"], "'otsu' or a number"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--overlap", "1.5"], "overlap must be"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--device", "gpu"], "unknown device"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--prob", "o.tif"], "must differ"),
+        (["segment", "IMG", "-m", "SEG", "-o", "IMG"], "is the input image"),
+        (["segment", "IMG", "-m", "DEBLUR", "-o", "o.tif"], "is a deblur model; use `bright4b deblur`"),
+        (["classify", "IMG", "-m", "SEG"], "is a segment model"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--dask", "--split-touching"], "not available with --dask"),
+        (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--dask"], "give .zarr output paths"),
+        (["evaluate", "IMG", "two.tif"], "must match"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, tmp_path, capsys, monkeypatch, argv, message):
+    _bad_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    names = {"SEG": workdir / "seg.safetensors", "DEBLUR": workdir / "deblur.safetensors", "IMG": workdir / "img.tif"}
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main([str(names.get(a, a)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # notes may come first; one error line, last
+    assert [line for line in err if "error:" in line] == err[-1:] and message in err[-1], err
+    assert not any("Traceback" in line for line in err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
