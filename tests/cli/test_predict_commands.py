@@ -38,8 +38,25 @@ def run_json(capsys, argv):
 def test_segment_writes_masks_and_probabilities_on_the_input_grid(workdir, tmp_path, capsys):
     before = (workdir / "img.tif").read_bytes()
     out, prob = tmp_path / "masks.tif", tmp_path / "prob.zarr"
-    summary = run_json(capsys, ["segment", str(workdir / "img.tif"), "-m", str(workdir / "seg.safetensors"),
-                                "-o", str(out), "--prob", str(prob), "--threshold", "0.5", "--tile", "8", "48", "48"])
+    summary = run_json(
+        capsys,
+        [
+            "segment",
+            str(workdir / "img.tif"),
+            "-m",
+            str(workdir / "seg.safetensors"),
+            "-o",
+            str(out),
+            "--prob",
+            str(prob),
+            "--threshold",
+            "0.5",
+            "--tile",
+            "8",
+            "48",
+            "48",
+        ],
+    )
     assert (workdir / "img.tif").read_bytes() == before  # the input is never touched
     masks, probs = read_image(out), read_image(prob)
     assert masks.data.shape == (2, 10, 70, 60) and masks.voxel_size == pytest.approx(VOXEL)
@@ -51,8 +68,22 @@ def test_segment_writes_masks_and_probabilities_on_the_input_grid(workdir, tmp_p
 
 def test_segment_instances_and_resampling_keep_the_input_shape(workdir, tmp_path, capsys):
     out = tmp_path / "labels.tif"
-    summary = run_json(capsys, ["segment", str(workdir / "img.tif"), "-m", str(workdir / "seg.safetensors"),
-                                "-o", str(out), "--split-touching", "--voxel-size", "0.8", "0.3", "0.25"])
+    summary = run_json(
+        capsys,
+        [
+            "segment",
+            str(workdir / "img.tif"),
+            "-m",
+            str(workdir / "seg.safetensors"),
+            "-o",
+            str(out),
+            "--split-touching",
+            "--voxel-size",
+            "0.8",
+            "0.3",
+            "0.25",
+        ],
+    )
     labels = read_image(out)
     assert labels.data.shape == (2, 10, 70, 60) and labels.voxel_size == pytest.approx((0.8, 0.3, 0.25))
     assert [int(labels.data[k].max()) for k in range(2)] == list(summary["instances"].values())
@@ -63,8 +94,17 @@ def test_deblur_and_classify(workdir, tmp_path, capsys):
     run_json(capsys, ["deblur", str(workdir / "img.tif"), "-m", str(workdir / "deblur.safetensors"), "-o", str(out)])
     sharp = read_image(out)
     assert sharp.data.shape == (1, 10, 70, 60) and sharp.data.dtype == np.float32
-    summary = run_json(capsys, ["classify", str(workdir / "img.tif"), "-m", str(workdir / "stain.safetensors"),
-                                "--map", str(tmp_path / "map.tif")])
+    summary = run_json(
+        capsys,
+        [
+            "classify",
+            str(workdir / "img.tif"),
+            "-m",
+            str(workdir / "stain.safetensors"),
+            "--map",
+            str(tmp_path / "map.tif"),
+        ],
+    )
     assert np.isclose(sum(summary["probabilities"].values()), 1.0, atol=1e-4)
     assert summary["prediction"] == max(summary["probabilities"], key=summary["probabilities"].get)
     class_map = read_image(tmp_path / "map.tif").data

@@ -21,13 +21,13 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 def test_dask_on_two_workers_equals_the_single_process_engine(tmp_path):
     save_model(tmp_path / "seg.safetensors", HeadConfig(class_names=("nuclei",)))
     rng = np.random.default_rng(0)
-    write_ome_zarr(tmp_path / "img.zarr", rng.integers(0, 3000, size=(16, 100, 90)).astype(np.uint16), VOXEL)
+    write_ome_zarr(tmp_path / "img.zarr", rng.integers(0, 3000, size=(16, 140, 130)).astype(np.uint16), VOXEL)
     common = ["segment", str(tmp_path / "img.zarr"), "-m", str(tmp_path / "seg.safetensors"), "--instances"]
-    common += ["--tile", "8", "32", "32", "--threshold", "0.5", "--json"]
+    common += ["--tile", "8", "64", "64", "--threshold", "0.5", "--json"]
     assert main([*common, "-o", str(tmp_path / "one.zarr"), "--prob", str(tmp_path / "one_p.zarr")]) == 0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
         argv = [*common, "-o", str(tmp_path / "many.zarr"), "--prob", str(tmp_path / "many_p.zarr")]
-        assert main([*argv, "--dask", "--scheduler", cluster.scheduler_address, "--chunks", "8", "40", "40"]) == 0
+        assert main([*argv, "--dask", "--scheduler", cluster.scheduler_address, "--chunks", "16", "70", "65"]) == 0
     one_p, many_p = (np.asarray(read_image(tmp_path / n).data) for n in ("one_p.zarr", "many_p.zarr"))
     np.testing.assert_allclose(many_p, one_p, atol=1e-5)
     one, many = (np.asarray(read_image(tmp_path / n).data)[0] for n in ("one.zarr", "many.zarr"))

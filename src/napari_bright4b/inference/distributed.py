@@ -65,7 +65,9 @@ def halo_safe_chunks(shape: Sequence[int], chunks: Sequence[int], tile: Sequence
     out = []
     for n, c, t in zip(shape, chunks, tile):
         if c < min(t, n):
-            raise BadInputError(f"Dask chunks must be at least one tile long, got {tuple(chunks)} for tile {tuple(tile)}")
+            raise BadInputError(
+                f"Dask chunks must be at least one tile long, got {tuple(chunks)} for tile {tuple(tile)}"
+            )
         count = max(1, n // c)
         out.append((c,) * (count - 1) + (n - c * (count - 1),))
     return tuple(out)
@@ -168,11 +170,12 @@ def segment_dask(
     """
     from ..data.ome_zarr import ome_zarr_output, read_ome_zarr
     from .postprocess import threshold_value
+    from .predict import model_tile
 
     if card.head.activation == "softmax":
         raise BadInputError("--dask supports sigmoid (per-structure) models; run softmax models without --dask")
     volume = da.asarray(volume)
-    tile = tuple(tile or card.tile)
+    tile = model_tile(card, tile)
     names = list(card.head.class_names)
     shape = (len(names), *volume.shape[1:])
     client, cluster = _client(scheduler)

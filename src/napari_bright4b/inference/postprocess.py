@@ -53,7 +53,10 @@ def masks(probabilities, threshold: str | float = "otsu", exclusive: bool = Fals
     if exclusive:
         return np.argmax(np.asarray(probabilities), axis=0).astype(np.uint8)[None], []
     cuts = [threshold_value(np.asarray(p), threshold) for p in probabilities]
-    return np.stack([np.asarray(p) > cut for p, cut in zip(probabilities, cuts)]).astype(np.uint8), cuts
+    found = np.empty(probabilities.shape, dtype=np.uint8)  # filled in place: no boolean temporaries
+    for k, cut in enumerate(cuts):
+        np.greater(np.asarray(probabilities[k]), cut, out=found[k], casting="unsafe")
+    return found, cuts
 
 
 def instances(

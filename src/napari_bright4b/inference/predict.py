@@ -38,6 +38,13 @@ def _model_predict(model: Bright4B):
     return predict
 
 
+def model_tile(card: ModelCard, tile: Sequence[int] | None = None) -> tuple[int, int, int]:
+    """``tile`` (default: the card's) rounded up to the model's padding multiple: the model
+    pads every input to that multiple, so a smaller tile would cost as much and see less."""
+    multiple = card.config.spatial_multiple
+    return tuple(-(-int(t) // m) * m for t, m in zip(tile or card.tile, multiple))
+
+
 def run_model(
     model: Bright4B,
     card: ModelCard,
@@ -56,8 +63,8 @@ def run_model(
     """The task's output for ``volume (C, Z, Y, X)`` (NumPy or zarr) on its own grid.
 
     ``voxel_size`` (z, y, x, um) defaults to the card's (no resampling); ``tile`` to the
-    card's native field of view; ``intensity_range`` to the card's percentiles of this
-    volume. ``out`` (a zero-filled array) and ``region`` are passed to the engine; a
+    card's native field of view (rounded up by :func:`model_tile`); ``intensity_range``
+    to the card's percentiles of this volume. ``out`` (a zero-filled array) and ``region`` are passed to the engine; a
     region needs the volume at the card's voxel size. The input is never modified.
     """
     weight = model.embed.proj.weight
@@ -66,17 +73,18 @@ def run_model(
     shape = tuple(volume.shape[1:])
     model_shape = target_shape(shape, voxel_size or card.voxel_size, card.voxel_size)
     channels = card.head.channels
+    tile = model_tile(card, tile)
     kwargs = dict(batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel)
     predict = _model_predict(model)
     if model_shape == shape:
         result = predict_tiled(
-            predict, volume, channels, tile or card.tile, overlap, prepare=normalizer, out=out, region=region, **kwargs
+            predict, volume, channels, tile, overlap, prepare=normalizer, out=out, region=region, **kwargs
         )
     else:
         if region is not None:
             raise ValueError("a region needs the volume at the model's voxel size")
         resampled = resize(normalizer(volume), model_shape)
-        result = resize(predict_tiled(predict, resampled, channels, tile or card.tile, overlap, **kwargs), shape)
+        result = resize(predict_tiled(predict, resampled, channels, tile, overlap, **kwargs), shape)
         if out is not None:
             out[...] = result
             result = out
