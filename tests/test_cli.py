@@ -60,3 +60,10 @@ def test_bad_input_exits_2_with_one_line(tmp_path, models_dir):
         assert result.returncode == 2, args
         assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_listing_and_info_never_import_torch(models_dir):
+    code = "import sys; from napari_bright4b.cli import main; main(['models']); main(['info', 'full-4b'])"
+    code += "; sys.exit(3 if 'torch' in sys.modules else 0)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

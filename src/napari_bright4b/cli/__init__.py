@@ -47,7 +47,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"bright4b: error: {err}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
