@@ -63,7 +63,7 @@ def test_segment_writes_masks_and_probabilities_on_the_input_grid(workdir, tmp_p
     assert probs.data.shape == (2, 10, 70, 60) and probs.voxel_size == pytest.approx(VOXEL)
     assert np.array_equal(masks.data, (np.asarray(probs.data) > 0.5).astype(np.uint8))
     assert summary["thresholds"] == {"nuclei": 0.5, "nucleoli": 0.5} and summary["input"]["from"] == "file"
-    assert set(summary["seconds"]) == {"load", "run", "total"} and summary["voxels_per_s"] > 0
+    assert set(summary["seconds"]) == {"load", "run", "total"} and isinstance(summary["voxels_per_s"], int)
 
 
 def test_segment_instances_and_resampling_keep_the_input_shape(workdir, tmp_path, capsys):

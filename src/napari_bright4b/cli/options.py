@@ -6,24 +6,22 @@ import argparse
 import math
 
 
-def positive_float(text: str) -> float:
+def _number(text: str, convert, ok, expected: str):
     try:
-        value = float(text)
+        value = convert(text)
     except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return _number(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def overlap_fraction(text: str) -> float:

@@ -19,7 +19,7 @@ import zarr
 
 from ..errors import BadInputError
 from ..files import atomic_directory
-from .volume import Volume
+from .volume import Volume, order_czyx
 
 NGFF_VERSION = "0.5"
 UNIT_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "angstrom": 1e-4, None: 1.0}
@@ -69,14 +69,7 @@ def _to_czyx(data: da.Array, axes: str, name: str, channel: int | None) -> da.Ar
         data, axes = data[(slice(None),) * axes.index("T") + (0,)], axes.replace("T", "")
     if "C" not in axes:
         data, axes = data[None], "C" + axes
-    if sorted(axes) != sorted("CZYX"):
-        raise BadInputError(f"{name} has axes {axes}; expected (C,)Z,Y,X")
-    data = da.moveaxis(data, [axes.index(a) for a in "CZYX"], range(4))
-    if channel is not None:
-        if not 0 <= channel < data.shape[0]:
-            raise BadInputError(f"{name} has {data.shape[0]} channel(s); --channel must be 0..{data.shape[0] - 1}")
-        data = data[channel : channel + 1]
-    return data
+    return order_czyx(data, axes, name, channel)
 
 
 def _metadata(name: str, voxel_size: Sequence[float] | None) -> dict:

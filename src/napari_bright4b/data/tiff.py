@@ -15,7 +15,7 @@ import tifffile
 
 from ..errors import BadInputError
 from ..files import atomic_path
-from .volume import Volume
+from .volume import Volume, order_czyx
 
 SUFFIXES = (".tif", ".tiff")
 IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
@@ -75,14 +75,7 @@ def _to_czyx(data: np.ndarray, axes: str, name: str, channel: int | None) -> np.
         data, axes = data[None], "ZYX"
     if axes == "ZYX":
         data, axes = data[None], "CZYX"
-    if sorted(axes) != sorted("CZYX"):
-        raise BadInputError(f"{name} has axes {axes}; expected (C,)Z,Y,X")
-    data = np.moveaxis(data, [axes.index(a) for a in "CZYX"], range(4))
-    if channel is not None:
-        if not 0 <= channel < data.shape[0]:
-            raise BadInputError(f"{name} has {data.shape[0]} channel(s); --channel must be 0..{data.shape[0] - 1}")
-        data = data[channel : channel + 1]
-    return data
+    return order_czyx(data, axes, name, channel)
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray, voxel_size: tuple[float, float, float] | None) -> Path:
