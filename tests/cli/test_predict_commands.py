@@ -30,6 +30,10 @@ def workdir(tmp_path_factory):
     return folder
 
 
+def segment(workdir, *options):
+    return ["segment", str(workdir / "img.tif"), "-m", str(workdir / "seg.safetensors"), *map(str, options)]
+
+
 def run_json(capsys, argv):
     assert main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -39,23 +43,7 @@ def test_segment_writes_masks_and_probabilities_on_the_input_grid(workdir, tmp_p
     before = (workdir / "img.tif").read_bytes()
     out, prob = tmp_path / "masks.tif", tmp_path / "prob.zarr"
     summary = run_json(
-        capsys,
-        [
-            "segment",
-            str(workdir / "img.tif"),
-            "-m",
-            str(workdir / "seg.safetensors"),
-            "-o",
-            str(out),
-            "--prob",
-            str(prob),
-            "--threshold",
-            "0.5",
-            "--tile",
-            "8",
-            "48",
-            "48",
-        ],
+        capsys, segment(workdir, "-o", str(out), "--prob", str(prob), "--threshold", "0.5", "--tile", "8", "48", "48")
     )
     assert (workdir / "img.tif").read_bytes() == before  # the input is never touched
     masks, probs = read_image(out), read_image(prob)
@@ -69,20 +57,7 @@ def test_segment_writes_masks_and_probabilities_on_the_input_grid(workdir, tmp_p
 def test_segment_instances_and_resampling_keep_the_input_shape(workdir, tmp_path, capsys):
     out = tmp_path / "labels.tif"
     summary = run_json(
-        capsys,
-        [
-            "segment",
-            str(workdir / "img.tif"),
-            "-m",
-            str(workdir / "seg.safetensors"),
-            "-o",
-            str(out),
-            "--split-touching",
-            "--voxel-size",
-            "0.8",
-            "0.3",
-            "0.25",
-        ],
+        capsys, segment(workdir, "-o", str(out), "--split-touching", "--voxel-size", "0.8", "0.3", "0.25")
     )
     labels = read_image(out)
     assert labels.data.shape == (2, 10, 70, 60) and labels.voxel_size == pytest.approx((0.8, 0.3, 0.25))

@@ -9,6 +9,13 @@ from napari_bright4b.models.bright4b import Bright4B
 from napari_bright4b.models.config import PRESETS
 
 
+def nano_predict():
+    """The nano preset as a tile predictor: probabilities ``(B, 1, z, y, x)``."""
+    preset = PRESETS["nano"]
+    model = Bright4B(preset.config, preset.head).eval()
+    return lambda batch: model.head.activate(model(batch))
+
+
 def local_model():
     torch.manual_seed(0)
     conv = torch.nn.Conv3d(1, 2, 3, padding=1)
@@ -40,12 +47,8 @@ def test_progress_reaches_the_total_and_cancel_stops_before_the_next_batch():
 
 
 def test_bright4b_nano_runs_tiled_over_an_odd_volume():
-    preset = PRESETS["nano"]
-    model = Bright4B(preset.config, preset.head).eval()
     volume = np.random.default_rng(2).normal(size=(1, 9, 70, 50)).astype(np.float32)
-
-    def predict(batch):
-        return model.head.activate(model(batch))
+    predict = nano_predict()
 
     probs = predict_tiled(predict, volume, 1, tile=(8, 64, 64), overlap=0.25)
     assert probs.shape == (1, 9, 70, 50)
@@ -89,12 +92,8 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_result():
 
 
 def test_regions_computed_apart_assemble_into_the_whole_for_a_global_model():
-    preset = PRESETS["nano"]
-    model = Bright4B(preset.config, preset.head).eval()
     volume = np.random.default_rng(4).normal(size=(1, 12, 80, 72)).astype(np.float32)
-
-    def predict(batch):
-        return model.head.activate(model(batch))
+    predict = nano_predict()
 
     tile = (8, 64, 64)
     whole = predict_tiled(predict, volume, 1, tile)
