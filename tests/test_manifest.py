@@ -13,3 +13,16 @@ def test_manifest_is_valid_and_ships_inside_the_package():
 def test_manifest_is_found_through_the_entry_point():
     manifest = PluginManifest.from_distribution("napari-bright4b")
     assert manifest.display_name == "Bright-4B"
+
+
+def test_sample_data_is_contributed_and_gives_aligned_layers(monkeypatch):
+    from napari_bright4b.data import samples
+
+    manifest = PluginManifest.from_distribution("napari-bright4b")
+    assert [s.key for s in manifest.contributions.sample_data] == ["brightfield-colony"]
+    monkeypatch.setattr(samples, "SAMPLE_SHAPE", (12, 64, 64))
+    layers = samples.brightfield_colony()
+    assert [kind for *_, kind in layers] == ["image", "labels", "labels", "labels"]
+    shapes = {data.shape for data, *_ in layers}
+    assert shapes == {(12, 64, 64)}
+    assert all(meta["scale"] == [0.29, 0.108, 0.108] for _, meta, _ in layers)

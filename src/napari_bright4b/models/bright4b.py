@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import BadInputError
+from ..nn.cpu_convolution import use_onednn_convolutions
 from ..nn.decoder import UnetrDecoder
 from ..nn.hyper_connections import DynamicHyperConnection
 from ..nn.hypersphere import l2norm
@@ -82,6 +83,7 @@ class Bright4B(nn.Module):
         self.blocks = nn.ModuleList(Bright4BBlock(config) for _ in range(config.depth))
         self.decoder = UnetrDecoder(config.in_channels, config.dim, config.decoder_features, config.patch)
         self.head = build_head(config, head)
+        use_onednn_convolutions(self)
 
     def check_input(self, x: torch.Tensor) -> None:
         channels = self.config.in_channels

@@ -129,17 +129,21 @@ def _pr_up_block(cin: int, cout: int, layers: int, stage: Triple) -> int:
     return cin * cout * k + layers * (cout * cout * k + _res_block(cout, cout))
 
 
+def _full_resolution_stage(cin: int, cout: int, image_channels: int, stage: Triple) -> int:
+    """FullResolutionStage: a bias-free transposed conv, then one 3x3x3 conv on features + image."""
+    return cin * cout * prod(stage) + 27 * (cout + image_channels) * cout
+
+
 def unetr_decoder_params(in_channels: int, dim: int, f: int, patch: Triple) -> int:
     xy, last = (1, 2, 2), (patch[0], 2, 2)
     return (
-        _res_block(in_channels, f)
-        + _pr_up_block(dim, 2 * f, 2, xy)
+        _pr_up_block(dim, 2 * f, 2, xy)
         + _pr_up_block(dim, 4 * f, 1, xy)
         + _pr_up_block(dim, 8 * f, 0, xy)
         + _up_block(dim, 8 * f, xy)
         + _up_block(8 * f, 4 * f, xy)
         + _up_block(4 * f, 2 * f, xy)
-        + _up_block(2 * f, f, last)
+        + _full_resolution_stage(2 * f, f, in_channels, last)
     )
 
 
@@ -246,7 +250,7 @@ PRESETS: dict[str, Preset] = {
                 num_experts=8,
                 slots_per_expert=2,
                 expert_hidden=1536,
-                decoder_features=32,
+                decoder_features=16,
             ),
             summary="about 100M parameters",
         ),

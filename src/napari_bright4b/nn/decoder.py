@@ -2,8 +2,13 @@
 
 Token maps tapped at layers L/4, L/2, 3L/4 and L (each ``(B, dim, D', H', W')``) are
 lifted back to full resolution through ``(1, 2, 2)`` stages and one final
-``(1 or p_z, 2, 2)`` stage, so a ``(p_z, 16, 16)`` patch is undone exactly. The raw
-input feeds the full-resolution skip connection.
+``(1 or p_z, 2, 2)`` stage, so a ``(p_z, 16, 16)`` patch is undone exactly.
+
+The paper calls the decoder lightweight, and the full-resolution stage is where a 3D
+decoder spends its time: MONAI's UNETR runs three 3x3x3 convolutions there (a residual
+block on the image, a residual block on the concatenation). Ours concatenates the raw
+input with the up-sampled features and runs one 3x3x3 convolution, about a quarter of
+the work per voxel; every coarser stage is MONAI's UNETR block.
 """
 
 from __future__ import annotations
@@ -11,11 +16,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.networks.blocks import UnetrBasicBlock, UnetrPrUpBlock, UnetrUpBlock
+from monai.networks.blocks import Convolution, UnetrPrUpBlock, UnetrUpBlock
+from monai.networks.blocks.dynunet_block import get_conv_layer
 from torch import nn
 
 XY_STAGE = (1, 2, 2)
 NORM = "instance"
+ACT = ("leakyrelu", {"inplace": True, "negative_slope": 0.01})
+
+
+class FullResolutionStage(nn.Module):
+    """``(B, cin, D', H', W')`` features + ``(B, C, D, H, W)`` image -> ``(B, cout, D, H, W)``:
+    a transposed convolution by ``stage``, the image concatenated, one 3x3x3 conv-norm-act."""
+
+    def __init__(self, cin: int, cout: int, image_channels: int, stage: Sequence[int]):
+        super().__init__()
+        self.up = get_conv_layer(3, cin, cout, kernel_size=stage, stride=stage, conv_only=True, is_transposed=True)
+        self.fuse = Convolution(
+            3, cout + image_channels, cout, kernel_size=3, act=ACT, norm=NORM, bias=False, adn_ordering="NA"
+        )
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.fuse(torch.cat([self.up(features), image], dim=1))
 
 
 def last_stage(patch: Sequence[int]) -> tuple[int, int, int]:
@@ -36,7 +58,6 @@ class UnetrDecoder(nn.Module):
         check_patch(patch)
         f = features
         common = dict(spatial_dims=3, kernel_size=3, norm_name=NORM, res_block=True)
-        self.encoder1 = UnetrBasicBlock(in_channels=in_channels, out_channels=f, stride=1, **common)
         # A tap deeper in the encoder needs fewer (1, 2, 2) up-sampling stages to its level.
         self.encoder2, self.encoder3, self.encoder4 = (
             UnetrPrUpBlock(
@@ -53,17 +74,14 @@ class UnetrDecoder(nn.Module):
         self.decoder5 = UnetrUpBlock(in_channels=dim, out_channels=8 * f, upsample_kernel_size=XY_STAGE, **common)
         self.decoder4 = UnetrUpBlock(in_channels=8 * f, out_channels=4 * f, upsample_kernel_size=XY_STAGE, **common)
         self.decoder3 = UnetrUpBlock(in_channels=4 * f, out_channels=2 * f, upsample_kernel_size=XY_STAGE, **common)
-        self.decoder2 = UnetrUpBlock(
-            in_channels=2 * f, out_channels=f, upsample_kernel_size=last_stage(patch), **common
-        )
+        self.decoder2 = FullResolutionStage(2 * f, f, in_channels, last_stage(patch))
 
     def forward(self, x: torch.Tensor, taps: Sequence[torch.Tensor]) -> torch.Tensor:
         t1, t2, t3, t4 = taps
-        skip1 = self.encoder1(x)
         skip2 = self.encoder2(t1)
         skip3 = self.encoder3(t2)
         skip4 = self.encoder4(t3)
         up = self.decoder5(t4, skip4)
         up = self.decoder4(up, skip3)
         up = self.decoder3(up, skip2)
-        return self.decoder2(up, skip1)
+        return self.decoder2(up, x)

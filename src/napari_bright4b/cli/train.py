@@ -1,0 +1,99 @@
+"""``bright4b train RECIPE -o OUT.safetensors``: train a model from a committed recipe."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..errors import BadInputError
+from .options import positive_float, positive_int
+
+RECIPE_NAMES = ("organelles",)
+
+
+def add_parsers(sub) -> None:
+    parser = sub.add_parser("train", help="train a model from a recipe (the bundled models are made this way)")
+    parser.add_argument("recipe", choices=RECIPE_NAMES, help="what to train")
+    parser.add_argument("-o", "--output", required=True, help="the model to write (.safetensors)")
+    parser.add_argument("--steps", type=positive_int, default=3000, help="optimizer steps (3000)")
+    parser.add_argument("--time-budget", type=positive_float, help="stop after this many seconds")
+    parser.add_argument("--batch-size", type=positive_int, default=2, help="patches per step (2)")
+    parser.add_argument("--learning-rate", type=positive_float, default=2e-3, help="peak learning rate (2e-3)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=250, help="steps between checkpoints")
+    parser.add_argument("--volumes", type=positive_int, help="simulated training volumes (default: the recipe's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT and its .state file")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if out.suffix != ".safetensors":
+        raise BadInputError(f"the output must be a .safetensors file, got {out.name}")
+    if not out.parent.is_dir():
+        raise BadInputError(f"the folder {out.parent} does not exist")
+    if args.resume and not out.is_file():
+        raise BadInputError(f"--resume needs an existing {out.name}; train without --resume first")
+
+    import numpy as np
+    import torch
+
+    from ..models.checkpoint import build_model, load_checkpoint, save_checkpoint
+    from ..training.evaluation import evaluate_on_simulations
+    from ..training.patches import PatchSampler
+    from ..training.recipes import RECIPES, SIMULATED_SHAPE
+    from ..training.trainer import TrainSettings, train
+
+    recipe = RECIPES[args.recipe]
+    card = recipe.card()
+    settings = TrainSettings(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        checkpoint_every=args.checkpoint_every,
+        time_budget_s=args.time_budget,
+        seed=args.seed,
+    )
+    torch.manual_seed(args.seed)
+    model = load_checkpoint(out)[0].train() if args.resume else build_model(card)
+    seeds = recipe.train_seeds[: args.volumes] if args.volumes else recipe.train_seeds
+    started = time.perf_counter()
+    say = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr))
+    say(f"simulating {len(seeds)} training volumes ...")
+    examples = recipe.examples(seeds)
+    simulate_s = time.perf_counter() - started
+    sampler = PatchSampler(examples, recipe.patch, np.random.default_rng(args.seed))
+    bar = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=settings.steps, desc="training", unit="step", file=sys.stderr)
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if bar is not None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+    result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress)
+    if bar is not None:
+        bar.close()
+    say("evaluating on held-out simulated volumes ...")
+    metrics = evaluate_on_simulations(model, card, recipe.held_out_seeds, SIMULATED_SHAPE)
+    trained_card = load_checkpoint(out)[1]
+    held_out = {"held_out_seeds": list(recipe.held_out_seeds), "threshold": 0.5, "structures": metrics}
+    save_checkpoint(model, dataclasses.replace(trained_card, metrics=held_out), out)
+    summary = {
+        "model": str(out),
+        "steps": result.steps,
+        "simulate_s": round(simulate_s, 1),
+        "train_s": round(result.seconds, 1),
+        "final_loss": result.losses[-1][1] if result.losses else None,
+        "held_out": held_out,
+    }
+    print(json.dumps(summary, indent=2) if args.json else json.dumps(summary["held_out"]["structures"], indent=1))
+    return 0

@@ -1,0 +1,1 @@
+"""Simulators of microscopy volumes with ground truth (brightfield colonies)."""

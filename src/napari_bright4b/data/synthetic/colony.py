@@ -1,0 +1,133 @@
+"""The geometry of a hiPSC-like colony: columnar cells, nuclei, nucleoli, mitochondria.
+
+Every length is drawn in micrometres, so the same colony can be rasterized at any voxel
+size. Cells are a Voronoi tessellation of jittered hexagonal seeds, extruded between the
+coverslip and a gently rolling apical surface; each cell holds one rough ellipsoidal
+nucleus with one to three nucleoli, and mitochondria are persistent random walks
+through the cytoplasm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .fields import ellipsoid_mask, random_rotation, smooth_noise, tubes
+
+
+@dataclass(frozen=True)
+class Colony:
+    """Ground truth on a ``(Z, Y, X)`` grid: instance labels (uint16) and masks (bool)."""
+
+    cells: np.ndarray
+    nuclei: np.ndarray
+    nucleoli: np.ndarray
+    mitochondria: np.ndarray
+    membranes: np.ndarray
+    voxel_size: tuple[float, float, float]
+    parameters: dict = field(default_factory=dict)
+
+
+def hexagonal_seeds(rng: np.random.Generator, extent_um: Sequence[float], spacing: float) -> np.ndarray:
+    """Jittered hexagonal lattice points ``(N, 2)`` (y, x) covering ``extent_um`` plus one spacing."""
+    rows = np.arange(-spacing, extent_um[0] + spacing, spacing * np.sqrt(3) / 2)
+    points = [
+        (y, x + (spacing / 2 if i % 2 else 0.0))
+        for i, y in enumerate(rows)
+        for x in np.arange(-spacing, extent_um[1] + spacing, spacing)
+    ]
+    return np.asarray(points) + rng.normal(scale=0.15 * spacing, size=(len(points), 2))
+
+
+def voronoi_labels(seeds: np.ndarray, shape: Sequence[int], voxel_size: Sequence[float]) -> np.ndarray:
+    """Label of the nearest seed for every (y, x) pixel, 1-based; seeds outside count too."""
+    from scipy.spatial import cKDTree
+
+    yy, xx = np.meshgrid(*(np.arange(n) * v for n, v in zip(shape, voxel_size)), indexing="ij")
+    _, nearest = cKDTree(seeds).query(np.stack([yy.ravel(), xx.ravel()], axis=1))
+    return (nearest + 1).reshape(shape)
+
+
+def simulate_colony(rng: np.random.Generator, shape: Sequence[int], voxel_size: Sequence[float]) -> Colony:
+    """A random colony filling a ``shape`` volume with ``voxel_size`` (z, y, x) um voxels."""
+    shape, voxel_size = tuple(int(n) for n in shape), tuple(float(v) for v in voxel_size)
+    vz, vy, vx = voxel_size
+    p = {
+        "cell_spacing_um": rng.uniform(7.0, 11.0),
+        "base_um": rng.uniform(0.3, 2.0),
+        "height_um": rng.uniform(7.0, 11.0),
+        "nucleus_fraction": rng.uniform(0.28, 0.4),
+        "nucleus_z_radius_um": rng.uniform(2.3, 3.6),
+        "nucleoli_per_nucleus": int(rng.integers(1, 4)),
+        "mitochondria_per_cell": int(rng.integers(8, 30)),
+        "mitochondria_radius_um": rng.uniform(0.2, 0.32),
+        "colony_edge": bool(rng.random() < 0.4),
+    }
+    extent = (shape[1] * vy, shape[2] * vx)
+    seeds = hexagonal_seeds(rng, extent, p["cell_spacing_um"])
+    footprint = voronoi_labels(seeds, shape[1:], (vy, vx))
+    if p["colony_edge"]:  # a colony border curving through the field of view
+        centre = np.array(extent) / 2 + rng.normal(size=2) * np.array(extent)
+        radius = np.linalg.norm(centre - np.array(extent) / 2) + rng.uniform(-0.25, 0.25) * min(extent)
+        inside = np.linalg.norm(seeds - centre, axis=1) <= radius
+        footprint = np.where(inside[footprint - 1], footprint, 0)
+
+    z = (np.arange(shape[0]) * vz)[:, None, None]
+    roughness = smooth_noise(rng, shape, voxel_size, 1.5)
+    top = p["base_um"] + p["height_um"] * (1 + 0.12 * smooth_noise(rng, shape[1:], (vy, vx), 15.0))
+    in_slab = (z >= p["base_um"]) & (z <= top[None])
+    cells = np.where(in_slab, footprint[None], 0).astype(np.uint16)
+
+    boundary = np.zeros(shape, dtype=bool)
+    for axis in (1, 2):
+        step = np.diff(cells, axis=axis) != 0
+        lead = [slice(None)] * 3
+        lead[axis] = slice(0, -1)
+        boundary[tuple(lead)] |= step
+    membranes = ndimage.binary_dilation(boundary, iterations=1) & (cells > 0)
+    interior = (cells > 0) & ~membranes
+
+    nuclei = np.zeros(shape, dtype=np.uint16)
+    label = 0
+    for index, (sy, sx) in enumerate(seeds, start=1):
+        if not (0 <= sy < extent[0] and 0 <= sx < extent[1]) or not np.any(footprint == index):
+            continue
+        centre = (
+            p["base_um"] + p["height_um"] * rng.uniform(0.4, 0.55),
+            sy + rng.normal(scale=0.08 * p["cell_spacing_um"]),
+            sx + rng.normal(scale=0.08 * p["cell_spacing_um"]),
+        )
+        lateral = p["cell_spacing_um"] * p["nucleus_fraction"] * rng.uniform(0.85, 1.15, size=2)
+        radii = (p["nucleus_z_radius_um"] * rng.uniform(0.85, 1.15), *lateral)
+        box, mask = ellipsoid_mask(shape, voxel_size, centre, radii, random_rotation(rng, tilt=0.15), roughness)
+        mask &= (cells[box] == index) & interior[box]
+        if mask.sum() * vz * vy * vx < 10.0:  # cut by the volume border down to a sliver
+            continue
+        label += 1
+        nuclei[box][mask] = label
+
+    nucleoli = np.zeros(shape, dtype=bool)
+    for label_index, nucleus in enumerate(ndimage.find_objects(nuclei), start=1):
+        if nucleus is None:
+            continue
+        depth = ndimage.distance_transform_edt(np.pad(nuclei[nucleus] == label_index, 1), sampling=voxel_size)
+        depth = depth[1:-1, 1:-1, 1:-1]
+        for _ in range(p["nucleoli_per_nucleus"]):
+            radius = rng.uniform(0.5, 1.0)
+            room = np.flatnonzero(depth > radius + 0.4)
+            if room.size == 0:
+                continue
+            local = np.unravel_index(rng.choice(room), depth.shape)
+            centre = [(s.start + i) * v for s, i, v in zip(nucleus, local, voxel_size)]
+            radii = radius * rng.uniform(0.75, 1.25, size=3)
+            box, mask = ellipsoid_mask(shape, voxel_size, centre, radii, random_rotation(rng), roughness)
+            nucleoli[box] |= mask & (nuclei[box] > 0)
+
+    cytoplasm = interior & (nuclei == 0)
+    count = p["mitochondria_per_cell"] * max(label, 1)
+    mitochondria = tubes(rng, cytoplasm, voxel_size, count, (1.0, 5.0), p["mitochondria_radius_um"])
+
+    return Colony(cells, nuclei, nucleoli, mitochondria, membranes, voxel_size, p)

@@ -1,0 +1,1 @@
+"""Supervised training, fine-tuning and the recipes of the bundled models."""

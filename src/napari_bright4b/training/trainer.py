@@ -1,0 +1,141 @@
+"""Supervised training of any Bright-4B head.
+
+AdamW with linear warmup and cosine decay, gradient clipping, the Soft-MoE balancing
+loss, nGPT weight renormalization after every step, bf16 autocast on CUDA; a checkpoint
+(model + resumable state + a loss log) every ``checkpoint_every`` steps and at the end.
+With a time budget the cosine runs over the budget or the steps, whichever ends first.
+Seeded and deterministic on the CPU for a step count: same seed, same weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..files import atomic_path
+from ..inference.engine import CancelToken
+from ..models.bright4b import Bright4B
+from ..models.card import ModelCard
+from ..models.checkpoint import save_checkpoint
+from ..nn.hypersphere import renormalize_
+from .losses import classification_loss, deblur_loss, segmentation_loss
+from .patches import PatchSampler
+from .schedule import warmup_cosine
+from .state import load_state, save_state, state_path
+
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 2000
+    batch_size: int = 2
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    warmup: int = 100
+    clip: float = 1.0
+    checkpoint_every: int = 250
+    time_budget_s: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    steps: int
+    seconds: float
+    losses: list[list[float]] = field(default_factory=list)  # [step, loss] every logged step
+
+
+def task_loss(card: ModelCard) -> Loss:
+    """``loss(output, image, target)`` for the card's task (see :mod:`.losses`)."""
+    head = card.head
+    if head.task == "segment":
+        return lambda output, image, target: segmentation_loss(output, target, head.activation)
+    if head.task == "deblur":
+        return lambda output, image, target: deblur_loss(output, target)
+    return lambda output, image, target: classification_loss(output, target[:, 0, 0, 0, 0].long())
+
+
+def write_loss_log(path: Path, losses: list[list[float]]) -> Path:
+    log = path.with_name(path.stem + ".loss.csv")
+    with atomic_path(log) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "loss"])
+        writer.writerows(losses)
+    return log
+
+
+def train(
+    model: Bright4B,
+    card: ModelCard,
+    sampler: PatchSampler,
+    settings: TrainSettings,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on batches from ``sampler``; checkpoints go to ``out``.
+
+    ``progress(step, total, loss)`` is called after every step. A time budget or a
+    cancel stops early after the current step and still writes the final checkpoint.
+    """
+    out = Path(out)
+    torch.manual_seed(settings.seed)
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    step, losses = load_state(state_path(out), optimizer, sampler.rng) if resume else (0, [])
+    loss_of = task_loss(card)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    start = time.perf_counter()
+
+    def checkpoint() -> None:
+        provenance = {
+            **card.provenance,
+            "steps": step,
+            "train_seconds": round(time.perf_counter() - start, 1),
+            "final_loss": losses[-1][1] if losses else None,
+            "settings": dataclasses.asdict(settings),
+            "torch": torch.__version__,
+        }
+        save_checkpoint(model, dataclasses.replace(card, provenance=provenance), out)
+        save_state(state_path(out), optimizer, step, sampler.rng, losses)
+        write_loss_log(out, losses)
+
+    model.train()
+    while step < settings.steps:
+        progress_share = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+        if settings.time_budget_s:
+            progress_share = max(progress_share, (time.perf_counter() - start) / settings.time_budget_s)
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate * warmup_cosine(step, settings.warmup, progress_share)
+        image, target = sampler.batch(settings.batch_size)
+        image, target = image.to(device), target.to(device)
+        with autocast:
+            loss = loss_of(model(image).float(), image, target) + model.balance_loss()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
+        optimizer.step()
+        renormalize_(model)
+        step += 1
+        losses.append([step, round(loss.detach().item(), 5)])
+        if progress:
+            progress(step, settings.steps, losses[-1][1])
+        out_of_time = settings.time_budget_s is not None and time.perf_counter() - start > settings.time_budget_s
+        if out_of_time or (cancel is not None and cancel.cancelled):
+            break
+        if step % settings.checkpoint_every == 0 and step < settings.steps:
+            checkpoint()
+    checkpoint()
+    model.eval()
+    return TrainResult(out, step, time.perf_counter() - start, losses)

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from napari_bright4b.training.losses import deblur_loss, segmentation_loss, soft_dice_loss
+from napari_bright4b.training.schedule import warmup_cosine
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_segmentation_loss_ignores_voxels_outside_the_mask(activation):
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, 8, 8)
+    if activation == "sigmoid":
+        target = (torch.rand(2, 3, 4, 8, 8) > 0.5).float()
+    else:
+        target = torch.randint(0, 3, (2, 1, 4, 8, 8))
+    mask = torch.zeros(2, 1, 4, 8, 8)
+    mask[:, :, :2] = 1
+    changed = target.clone()
+    changed[:, :, 2:] = 1 - changed[:, :, 2:] if activation == "sigmoid" else (changed[:, :, 2:] + 1) % 3
+    a = segmentation_loss(logits, target, activation, mask)
+    b = segmentation_loss(logits, changed, activation, mask)
+    assert a == pytest.approx(float(b), abs=1e-6)
+    assert segmentation_loss(logits, changed, activation) != pytest.approx(float(a), abs=1e-3)
+
+
+def test_dice_loss_is_zero_for_a_perfect_prediction_and_gradients_flow():
+    target = (torch.rand(1, 2, 4, 8, 8) > 0.5).float()
+    assert soft_dice_loss(target, target) == pytest.approx(0.0, abs=1e-6)
+    logits = torch.zeros(1, 2, 4, 8, 8, requires_grad=True)
+    segmentation_loss(logits, target, "sigmoid").backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_deblur_loss_is_zero_only_for_the_sharp_image():
+    sharp = torch.rand(1, 1, 8, 16, 16)
+    assert deblur_loss(sharp, sharp) == pytest.approx(0.0, abs=1e-5)
+    assert deblur_loss(sharp + 0.1 * torch.randn_like(sharp), sharp) > 0.01
+
+
+def test_warmup_then_cosine():
+    assert warmup_cosine(0, 10, 0.0) == pytest.approx(0.1)
+    assert warmup_cosine(9, 10, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(10, 10, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(50, 10, 1.0, floor=0.05) == pytest.approx(0.05)
+    assert warmup_cosine(50, 10, 7.0, floor=0.05) == pytest.approx(0.05)
+    values = [warmup_cosine(20, 10, p / 50) for p in range(51)]
+    assert all(a >= b for a, b in zip(values, values[1:]))

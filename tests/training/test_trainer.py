@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_bright4b.models.card import ModelCard
+from napari_bright4b.models.checkpoint import build_model, load_checkpoint
+from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.training.patches import Example, PatchSampler
+from napari_bright4b.training.state import state_path
+from napari_bright4b.training.trainer import TrainSettings, train
+
+CARD = ModelCard(
+    name="tiny",
+    config=PRESETS["nano"].config,
+    head=HeadConfig("segment", ("blob",), "sigmoid"),
+    voxel_size=(0.5, 0.25, 0.25),
+    tile=(4, 64, 64),
+)
+
+
+def blobs(seed: int) -> Example:
+    rng = np.random.default_rng(seed)
+    target = np.zeros((1, 6, 80, 80), np.uint8)
+    for _ in range(4):
+        z, y, x = rng.integers(0, 6), rng.integers(8, 72), rng.integers(8, 72)
+        target[0, max(0, z - 1) : z + 2, y - 6 : y + 6, x - 6 : x + 6] = 1
+    image = (target + rng.normal(0, 0.3, target.shape)).astype(np.float32)
+    return Example(image, target)
+
+
+def run(tmp_path, steps, name, resume=False):
+    torch.manual_seed(0)
+    model = load_checkpoint(tmp_path / name)[0] if resume else build_model(CARD)
+    sampler = PatchSampler([blobs(0), blobs(1)], (4, 64, 64), np.random.default_rng(0))
+    settings = TrainSettings(steps=4, batch_size=1, warmup=1, checkpoint_every=2, seed=0)
+    if steps < 4:
+        settings = TrainSettings(steps=4, batch_size=1, warmup=1, checkpoint_every=2, seed=0, time_budget_s=0.0)
+    return train(model, CARD, sampler, settings, tmp_path / name, resume=resume)
+
+
+def test_training_is_deterministic_resumable_and_checkpointed(tmp_path):
+    full = run(tmp_path, 4, "full.safetensors")
+    again = run(tmp_path, 4, "again.safetensors")
+    assert full.steps == 4 and full.losses == again.losses
+    first = load_checkpoint(tmp_path / "full.safetensors")
+    second = load_checkpoint(tmp_path / "again.safetensors")
+    for a, b in zip(first[0].state_dict().values(), second[0].state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    card = first[1]
+    assert card.provenance["steps"] == 4 and card.provenance["final_loss"] == full.losses[-1][1]
+    assert state_path(tmp_path / "full.safetensors").is_file()
+    assert (tmp_path / "full.loss.csv").read_text().splitlines()[0] == "step,loss"
+
+    # a time budget of zero stops after one step; resuming finishes the same schedule
+    stopped = run(tmp_path, 1, "split.safetensors")
+    assert stopped.steps == 1
+    resumed = run(tmp_path, 4, "split.safetensors", resume=True)
+    assert resumed.steps == 4 and resumed.losses[0] == full.losses[0]
+    for a, b in zip(
+        load_checkpoint(tmp_path / "split.safetensors")[0].state_dict().values(), first[0].state_dict().values()
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_unit_norm_weights_stay_on_the_sphere_after_training(tmp_path):
+    result = run(tmp_path, 4, "m.safetensors")
+    model = load_checkpoint(result.path)[0]
+    from napari_bright4b.nn.hypersphere import _UNIT_NORM_DIMS
+
+    checked = 0
+    for module in model.modules():
+        for name, dim in module.__dict__.get(_UNIT_NORM_DIMS, {}).items():
+            norms = getattr(module, name).norm(dim=dim)
+            torch.testing.assert_close(norms, torch.ones_like(norms), atol=1e-5, rtol=0)
+            checked += 1
+    assert checked > 0
+
+
+def test_sampler_centres_half_the_patches_on_foreground():
+    sampler = PatchSampler([blobs(0)], (4, 32, 32), np.random.default_rng(0), augment=False, foreground_share=1.0)
+    assert all(sampler.sample()[1].any() for _ in range(20))
+    with pytest.raises(ValueError, match="same grid"):
+        Example(np.zeros((1, 4, 8, 8), np.float32), np.zeros((1, 4, 8, 9), np.uint8))
