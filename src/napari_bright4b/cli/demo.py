@@ -11,6 +11,9 @@ import argparse
 import json
 import time
 
+from ..errors import BadInputError
+from .options import positive_int
+
 DEMO_MODEL = "bright4b-nano-organelles"
 DEMO_SEED = 20261122  # not among the training or held-out seeds
 DEMO_SHAPE = (48, 256, 256)
@@ -21,6 +24,14 @@ def add_parsers(sub) -> None:
     parser.add_argument("--out", default="bright4b-demo", help="folder for the TIFFs and figure (bright4b-demo)")
     parser.add_argument("--model", default=DEMO_MODEL, help=f"model to run ({DEMO_MODEL})")
     parser.add_argument("--seed", type=int, default=DEMO_SEED, help="simulation seed")
+    parser.add_argument(
+        "--shape",
+        nargs=3,
+        type=positive_int,
+        default=list(DEMO_SHAPE),
+        metavar=("Z", "Y", "X"),
+        help="simulated volume at the Allen voxel size (48 256 256)",
+    )
     parser.add_argument("--json", action="store_true", help="print results and timings as JSON")
     parser.set_defaults(run=cmd_demo)
 
@@ -36,14 +47,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     timings = {}
     tick = time.perf_counter()
+    from ..models.registry import list_models
+
+    if args.model == DEMO_MODEL and DEMO_MODEL not in {entry.name for entry in list_models()}:
+        raise BadInputError(
+            f"the bundled model {DEMO_MODEL} is not installed in this version; make it with "
+            f"'bright4b train organelles -o {DEMO_MODEL}.safetensors' and pass --model {DEMO_MODEL}.safetensors"
+        )
     model, card = load_model(args.model)
     if card.head.task != "segment":
-        from ..errors import BadInputError
-
         raise BadInputError(f"the demo needs a segmentation model; {args.model} is a {card.head.task} model")
     timings["load_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    sample = simulate_brightfield(DEMO_SHAPE, ALLEN_VOXEL_SIZE, args.seed)
+    shape = tuple(args.shape)
+    sample = simulate_brightfield(shape, ALLEN_VOXEL_SIZE, args.seed)
     timings["simulate_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
     probabilities, scores = score_sample(model, card, sample)
@@ -52,8 +69,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     tick = time.perf_counter()
     nuclei_z = sample.colony.nuclei.any(axis=(1, 2)).nonzero()[0]
-    middle = int(nuclei_z.mean()) if nuclei_z.size else DEMO_SHAPE[0] // 2
-    slices = sorted({max(0, middle - 8), middle, min(DEMO_SHAPE[0] - 1, middle + 8)})
+    middle = int(nuclei_z.mean()) if nuclei_z.size else shape[0] // 2
+    slices = sorted({max(0, middle - 8), middle, min(shape[0] - 1, middle + 8)})
     with atomic_directory(args.out) as folder:
         voxel = sample.voxel_size
         write_tiff(folder / "brightfield.tif", sample.image, voxel)
@@ -74,7 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = {
         "model": card.name,
         "out": str(args.out),
-        "shape": list(DEMO_SHAPE),
+        "shape": list(shape),
         "voxel_size_um": list(ALLEN_VOXEL_SIZE),
         "threshold": THRESHOLD,
         "structures": {name: {k: round(float(v), 4) for k, v in s.items()} for name, s in scores.items()},
@@ -83,7 +100,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{card.name} on a simulated {DEMO_SHAPE[0]}x{DEMO_SHAPE[1]}x{DEMO_SHAPE[2]} brightfield colony")
+    print(f"{card.name} on a simulated {'x'.join(map(str, shape))} brightfield colony")
     print(f"{'structure':<14}{'Dice':>8}{'HD95 um':>10}{'precision':>11}{'recall':>8}")
     for name, s in scores.items():
         print(f"{name:<14}{s['dice']:>8.3f}{s['hd95']:>10.2f}{s['precision']:>11.3f}{s['recall']:>8.3f}")

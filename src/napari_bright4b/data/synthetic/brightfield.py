@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 from scipy import ndimage
+from scipy.special import expit
 
 from .colony import Colony, simulate_colony
 from .fields import smooth_noise
@@ -93,7 +94,7 @@ def through_focus_transfer(shape: Sequence[int], voxel_size: Sequence[float], op
     k2 = (np.fft.fftfreq(y, d=vy)[:, None] ** 2 + np.fft.rfftfreq(x, d=vx)[None, :] ** 2).astype(np.float32)
     k = np.sqrt(k2)
     cutoff = optics["na"] / WAVELENGTH_UM
-    aperture = 1.0 / (1.0 + np.exp((k - cutoff) / (0.04 * cutoff)))
+    aperture = expit((cutoff - k) / (0.04 * cutoff))  # a soft-edged pupil
     envelope = np.exp(-((np.pi * optics["condenser_angle"] * defocus * k) ** 2)) * aperture
     chi = np.pi * (WAVELENGTH_UM / MEDIUM_INDEX) * defocus * k2
     phase = scipy.fft.fft(2 * np.sin(chi) * envelope, axis=0, workers=-1)

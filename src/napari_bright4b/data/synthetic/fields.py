@@ -23,7 +23,7 @@ def smooth_noise(
 
 def ball(radius_um: float, voxel_size: Sequence[float]) -> np.ndarray:
     """A boolean ellipsoidal structuring element of ``radius_um`` on an anisotropic grid."""
-    reach = [int(np.floor(radius_um / v)) for v in voxel_size]
+    reach = [int(np.floor(radius_um / v + 1e-9)) for v in voxel_size]
     grids = np.meshgrid(*[np.arange(-r, r + 1) * v for r, v in zip(reach, voxel_size)], indexing="ij")
     return sum(g**2 for g in grids) <= radius_um**2 + 1e-9
 

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from napari_bright4b.cli import main
+from napari_bright4b.data.io import read_image
+from napari_bright4b.models.checkpoint import build_model, save_checkpoint
+from napari_bright4b.training.recipes import organelles_card
+
+
+def test_demo_simulates_segments_scores_and_writes_everything(tmp_path, capsys):
+    card = organelles_card()
+    model_path = save_checkpoint(build_model(card), card, tmp_path / "organelles.safetensors")
+    out = tmp_path / "demo"
+    argv = ["demo", "--model", str(model_path), "--out", str(out), "--shape", "24", "128", "128", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "bright4b-nano-organelles"
+    assert set(result["structures"]) == {"nuclei", "nucleoli", "mitochondria"}
+    for scores in result["structures"].values():
+        assert 0 <= scores["dice"] <= 1 and scores["hd95"] >= 0
+    names = {"brightfield.tif", "probabilities.tif", "masks.tif", "ground_truth.tif", "figure.png"}
+    assert {p.name for p in out.iterdir()} == names
+    masks = read_image(out / "masks.tif")
+    assert masks.data.shape == (3, 24, 128, 128)
+    assert masks.voxel_size == pytest.approx((0.29, 0.108, 0.108))
+    assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "organelles", "-o", "model.pt"], ".safetensors"),
+        (["train", "organelles", "-o", "missing/m.safetensors"], "does not exist"),
+        (["train", "organelles", "-o", "m.safetensors", "--resume"], "--resume needs"),
+        (["train", "nonsense", "-o", "m.safetensors"], "invalid choice"),
+        (["train", "organelles", "-o", "m.safetensors", "--steps", "0"], "steps"),
+        (["demo", "--model", "no-such-model"], "unknown model"),
+        (["demo"], "bright4b train organelles"),
+    ],
+)
+def test_bad_train_and_demo_input_exits_2_with_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert list(tmp_path.iterdir()) == []
