@@ -47,7 +47,7 @@ def main() -> None:
 
     from napari_bright4b.models.bright4b import Bright4B
     from napari_bright4b.models.config import PRESETS
-    from napari_bright4b.nn.cpu_convolution import use_onednn_convolutions
+    from napari_bright4b.models.heads import activate
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -59,7 +59,7 @@ def main() -> None:
     unetr_onednn = use_onednn_convolutions(copy.deepcopy(unetr))
 
     def run_ours(batch):
-        return ours.head.activate(ours(batch))
+        return activate(ours.head_config, ours(batch))
 
     ours_vps, tiles = throughput(run_ours, volume, args.repeats)
     unetr_vps, _ = throughput(lambda batch: torch.sigmoid(unetr(batch)), volume, args.repeats)

@@ -19,10 +19,21 @@ def test_sample_data_is_contributed_and_gives_aligned_layers(monkeypatch):
     from napari_bright4b.data import samples
 
     manifest = PluginManifest.from_distribution("napari-bright4b")
-    assert [s.key for s in manifest.contributions.sample_data] == ["brightfield-colony"]
+    assert [s.key for s in manifest.contributions.sample_data] == ["brightfield-colony", "lightsheet-nuclei"]
     monkeypatch.setattr(samples, "SAMPLE_SHAPE", (12, 64, 64))
     layers = samples.brightfield_colony()
     assert [kind for *_, kind in layers] == ["image", "labels", "labels", "labels"]
     shapes = {data.shape for data, *_ in layers}
     assert shapes == {(12, 64, 64)}
     assert all(meta["scale"] == [0.29, 0.108, 0.108] for _, meta, _ in layers)
+
+
+def test_lightsheet_sample_gives_aligned_layers(monkeypatch):
+    from napari_bright4b.data import samples
+
+    monkeypatch.setattr(samples, "LIGHTSHEET_SHAPE", (12, 48, 48))
+    layers = samples.lightsheet_nuclei()
+    assert [kind for *_, kind in layers] == ["image", "image", "labels"]
+    assert {data.shape for data, *_ in layers} == {(12, 48, 48)}
+    assert all(meta["scale"] == [2.0, 1.0, 1.0] for _, meta, _ in layers)
+    assert layers[2][0].any()

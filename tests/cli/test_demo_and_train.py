@@ -4,8 +4,8 @@ import pytest
 
 from napari_bright4b.cli import main
 from napari_bright4b.data.io import read_image
-from napari_bright4b.models.checkpoint import build_model, save_checkpoint
-from napari_bright4b.training.recipes import organelles_card
+from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
+from napari_bright4b.training.organelles import organelles_card
 
 
 def test_demo_simulates_segments_scores_and_writes_everything(tmp_path, capsys):
@@ -45,3 +45,16 @@ def test_bad_train_and_demo_input_exits_2_with_one_line(tmp_path, monkeypatch, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("recipe, metric", [("stain", "accuracy"), ("deblur", "ssim_gain")])
+def test_train_recipe_writes_a_model_with_its_held_out_metrics(tmp_path, capsys, recipe, metric):
+    out = tmp_path / f"{recipe}.safetensors"
+    argv = ["train", recipe, "-o", str(out), "--steps", "2", "--volumes", "8", "--held-out", "2", "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 2 and metric in summary["held_out"]
+    card = load_checkpoint(out)[1]
+    assert card.metrics == summary["held_out"] and len(card.metrics["held_out_seeds"]) == 2
+    assert card.provenance["steps"] == 2 and card.modality == "light-sheet"
+    assert (tmp_path / f"{recipe}.loss.csv").read_text().startswith("step,loss")

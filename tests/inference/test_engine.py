@@ -7,13 +7,14 @@ from napari_bright4b.inference.engine import Cancelled, CancelToken, OutOfMemory
 from napari_bright4b.inference.normalize import Normalizer, percentile_normalize
 from napari_bright4b.models.bright4b import Bright4B
 from napari_bright4b.models.config import PRESETS
+from napari_bright4b.models.heads import activate
 
 
 def nano_predict():
     """The nano preset as a tile predictor: probabilities ``(B, 1, z, y, x)``."""
     preset = PRESETS["nano"]
     model = Bright4B(preset.config, preset.head).eval()
-    return lambda batch: model.head.activate(model(batch))
+    return lambda batch: activate(model.head_config, model(batch))
 
 
 def local_model():

@@ -43,7 +43,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
     from ..data.tiff import write_tiff
     from ..files import atomic_directory
-    from ..training.evaluation import THRESHOLD, score_sample
+    from ..training.organelles import THRESHOLD, score_sample
 
     timings = {}
     tick = time.perf_counter()

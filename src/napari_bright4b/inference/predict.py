@@ -17,20 +17,21 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
+from ..models.config import HeadConfig
+from ..models.heads import activate
 from .engine import CancelToken, Progress, predict_tiled
 from .normalize import Normalizer, percentile_range
 from .resample import resize, target_shape
 
 
-def _model_predict(model: Bright4B):
-    weight = model.embed.proj.weight
+def _model_predict(model: torch.nn.Module, head: HeadConfig):
+    weight = next(model.parameters())
     autocast = weight.device.type == "cuda" and weight.dtype == torch.float32
 
     def predict(batch: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cuda", dtype=torch.bfloat16) if autocast else nullcontext():
-            output = model.head.activate(model(batch)).float()
+            output = activate(head, model(batch)).float()
         if output.ndim == 2:  # classification: one distribution per tile, spread over the tile
             output = output[:, :, None, None, None].expand(-1, -1, *batch.shape[2:])
         return output
@@ -46,7 +47,7 @@ def model_tile(card: ModelCard, tile: Sequence[int] | None = None) -> tuple[int,
 
 
 def run_model(
-    model: Bright4B,
+    model: torch.nn.Module,
     card: ModelCard,
     volume,
     voxel_size: Sequence[float] | None = None,
@@ -62,12 +63,15 @@ def run_model(
 ):
     """The task's output for ``volume (C, Z, Y, X)`` (NumPy or zarr) on its own grid.
 
+    ``model`` maps ``(B, C, D, H, W)`` to the raw output of ``card.head`` (a Bright-4B
+    model, or any network with that contract, such as a baseline).
+
     ``voxel_size`` (z, y, x, um) defaults to the card's (no resampling); ``tile`` to the
     card's native field of view (rounded up by :func:`model_tile`); ``intensity_range``
     to the card's percentiles of this volume. ``out`` (a zero-filled array) and ``region`` are passed to the engine; a
     region needs the volume at the card's voxel size. The input is never modified.
     """
-    weight = model.embed.proj.weight
+    weight = next(model.parameters())
     norm = card.normalization
     normalizer = Normalizer(*(intensity_range or percentile_range(volume, norm["low"], norm["high"])))
     shape = tuple(volume.shape[1:])
@@ -75,7 +79,7 @@ def run_model(
     channels = card.head.channels
     tile = model_tile(card, tile)
     kwargs = dict(batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel)
-    predict = _model_predict(model)
+    predict = _model_predict(model, card.head)
     if model_shape == shape:
         result = predict_tiled(
             predict, volume, channels, tile, overlap, prepare=normalizer, out=out, region=region, **kwargs

@@ -2,7 +2,7 @@
 
 Every head is called as ``head(features, image, tokens)`` with the decoder's features
 ``(B, f, D, H, W)`` cropped to the input, the input ``image (B, C, D, H, W)`` and the last
-layer's unit-norm tokens ``(B, N, dim)``; :meth:`activate` turns its raw output into
+layer's unit-norm tokens ``(B, N, dim)``; :func:`activate` turns a head's raw output into
 what users see (probabilities or intensities).
 """
 
@@ -27,11 +27,6 @@ class SegmentationHead(nn.Module):
     def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.out(features)
 
-    def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.config.activation == "softmax":
-            return logits.softmax(dim=1)
-        return torch.sigmoid(logits)
-
 
 class DeblurHead(nn.Module):
     """A residual on the (normalized) input: ``image + out(features)``, shape ``(B, C, D, H, W)``.
@@ -48,9 +43,6 @@ class DeblurHead(nn.Module):
     def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return image + self.out(features)
 
-    def activate(self, output: torch.Tensor) -> torch.Tensor:
-        return output
-
 
 class ClassificationHead(nn.Module):
     """Volume-level class logits ``(B, K)`` from the spherical mean of the last layer's tokens
@@ -65,8 +57,14 @@ class ClassificationHead(nn.Module):
         pooled = torch.cat([l2norm(tokens.mean(dim=1)), features.mean(dim=(2, 3, 4))], dim=1)
         return self.linear(pooled)
 
-    def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.softmax(dim=1)
+
+def activate(head: HeadConfig, raw: torch.Tensor) -> torch.Tensor:
+    """Probabilities (sigmoid or softmax over dim 1) or intensities (deblurring: unchanged)."""
+    if head.activation == "sigmoid":
+        return torch.sigmoid(raw)
+    if head.activation == "softmax":
+        return raw.softmax(dim=1)
+    return raw
 
 
 HEADS = {"segment": SegmentationHead, "deblur": DeblurHead, "classify": ClassificationHead}

@@ -1,81 +1,69 @@
-"""Recipes that train the bundled models from simulated data, one command each.
-
-``bright4b train organelles -o OUT.safetensors`` reproduces
-``bright4b-nano-organelles`` (docs/models.md): the ``nano`` preset with a sigmoid head
-for nuclei, nucleoli and mitochondria, trained on simulated brightfield colonies imaged
-at the Allen Cell voxel size and resampled to the model's voxel size, exactly as the
-inference engine resamples a user's image.
-"""
+"""Recipes that train the bundled models from simulated data, one command each
+(``bright4b train RECIPE -o OUT.safetensors``; docs/models.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..data.synthetic.brightfield import ALLEN_VOXEL_SIZE, STRUCTURES, simulate_brightfield
-from ..inference.normalize import percentile_normalize
-from ..inference.resample import resize, target_shape
+from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
-from ..models.config import PRESETS, HeadConfig
+from . import lightsheet, organelles
 from .patches import Example
-
-ORGANELLES = "bright4b-nano-organelles"
-ORGANELLES_VOXEL_SIZE = (0.29, 0.216, 0.216)
-SIMULATED_SHAPE = (40, 256, 256)  # at the Allen voxel size: 11.6 x 27.6 x 27.6 um
-TRAIN_SEEDS = tuple(range(1000, 1016))
-HELD_OUT_SEEDS = tuple(range(9000, 9003))
-PATCH = (32, 64, 64)
 
 
 @dataclass(frozen=True)
 class Recipe:
+    """How one bundled model is made: its card, examples per seed, the held-out
+    evaluation, the seeds of each split, the training patch and the default schedule."""
+
     name: str
     card: Callable[[], ModelCard]
-    examples: Callable[[Iterable[int]], list[Example]]
+    example: Callable[[int], Example]
+    evaluate: Callable[[Bright4B, ModelCard, Iterable[int]], dict]
     train_seeds: Sequence[int]
     held_out_seeds: Sequence[int]
     patch: tuple[int, int, int]
+    steps: int
+    learning_rate: float = 2e-3
 
-
-def organelles_card() -> ModelCard:
-    preset = PRESETS["nano"]
-    return ModelCard(
-        name=ORGANELLES,
-        config=preset.config,
-        head=HeadConfig("segment", STRUCTURES, "sigmoid"),
-        voxel_size=ORGANELLES_VOXEL_SIZE,
-        modality="brightfield",
-        description="Nuclei, nucleoli and mitochondria from 3D brightfield (hiPSC colonies); "
-        "trained on simulated data only",
-        provenance={
-            "recipe": "organelles",
-            "command": "bright4b train organelles -o bright4b-nano-organelles.safetensors",
-            "data": f"simulate_brightfield seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}, {SIMULATED_SHAPE} "
-            f"at {ALLEN_VOXEL_SIZE} um",
-        },
-    )
-
-
-def brightfield_example(seed: int, shape: Sequence[int] = SIMULATED_SHAPE) -> Example:
-    """One simulated colony, normalized by the card's percentiles and resampled to the
-    model's voxel size; masks resampled linearly and cut at 0.5."""
-    sample = simulate_brightfield(shape, ALLEN_VOXEL_SIZE, seed)
-    card = organelles_card()
-    grid = target_shape(shape, ALLEN_VOXEL_SIZE, card.voxel_size)
-    image = resize(percentile_normalize(sample.image[None], **card.normalization), grid)
-    masks = resize(sample.masks().astype(np.float32), grid) >= 0.5
-    return Example(image, masks.astype(np.uint8))
+    def examples(self, seeds: Iterable[int]) -> list[Example]:
+        return [self.example(seed) for seed in seeds]
 
 
 RECIPES = {
-    "organelles": Recipe(
-        "organelles",
-        organelles_card,
-        lambda seeds: [brightfield_example(s) for s in seeds],
-        TRAIN_SEEDS,
-        HELD_OUT_SEEDS,
-        PATCH,
-    ),
+    recipe.name: recipe
+    for recipe in (
+        Recipe(
+            "organelles",
+            organelles.organelles_card,
+            organelles.brightfield_example,
+            organelles.evaluate_organelles,
+            organelles.TRAIN_SEEDS,
+            organelles.HELD_OUT_SEEDS,
+            (32, 64, 64),
+            steps=5000,
+            learning_rate=5e-3,
+        ),
+        Recipe(
+            "deblur",
+            lightsheet.deblur_card,
+            lightsheet.deblur_example,
+            lightsheet.evaluate_deblur,
+            lightsheet.DEBLUR_TRAIN_SEEDS,
+            lightsheet.DEBLUR_HELD_OUT_SEEDS,
+            (32, 64, 64),
+            steps=1500,
+        ),
+        Recipe(
+            "stain",
+            lightsheet.stain_card,
+            lightsheet.stain_example,
+            lightsheet.evaluate_stain,
+            lightsheet.STAIN_TRAIN_SEEDS,
+            lightsheet.STAIN_HELD_OUT_SEEDS,
+            lightsheet.STAIN_SHAPE,
+            steps=1500,
+        ),
+    )
 }

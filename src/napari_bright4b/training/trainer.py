@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..files import atomic_path
 from ..inference.engine import CancelToken
@@ -48,7 +49,7 @@ class TrainSettings:
 
 @dataclass
 class TrainResult:
-    path: Path
+    path: Path | None
     steps: int
     seconds: float
     losses: list[list[float]] = field(default_factory=list)  # [step, loss] every logged step
@@ -74,11 +75,11 @@ def write_loss_log(path: Path, losses: list[list[float]]) -> Path:
 
 
 def train(
-    model: Bright4B,
+    model: nn.Module,
     card: ModelCard,
     sampler: PatchSampler,
     settings: TrainSettings,
-    out: str | Path,
+    out: str | Path | None,
     *,
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
@@ -86,10 +87,15 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place on batches from ``sampler``; checkpoints go to ``out``.
 
+    ``model`` is a :class:`Bright4B` for ``card`` or, with ``out=None`` (nothing
+    written), any network giving the raw output of ``card.head`` (e.g. a baseline).
+
     ``progress(step, total, loss)`` is called after every step. A time budget or a
     cancel stops early after the current step and still writes the final checkpoint.
     """
-    out = Path(out)
+    out = None if out is None else Path(out)
+    if resume and out is None:
+        raise ValueError("resuming needs the checkpoint path 'out'")
     torch.manual_seed(settings.seed)
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -99,6 +105,8 @@ def train(
     start = time.perf_counter()
 
     def checkpoint() -> None:
+        if out is None:
+            return
         provenance = {
             **card.provenance,
             "steps": step,
@@ -121,7 +129,9 @@ def train(
         image, target = sampler.batch(settings.batch_size)
         image, target = image.to(device), target.to(device)
         with autocast:
-            loss = loss_of(model(image).float(), image, target) + model.balance_loss()
+            loss = loss_of(model(image).float(), image, target)
+            if isinstance(model, Bright4B):
+                loss = loss + model.balance_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)

@@ -61,8 +61,10 @@ def index_contrast(colony: Colony, rng: np.random.Generator) -> tuple[np.ndarray
     c, shape, voxel = colony, colony.cells.shape, colony.voxel_size
     p = {
         "cytoplasm": rng.uniform(0.012, 0.025),
-        "nucleus": rng.uniform(-0.008, 0.004),  # relative to cytoplasm: either sign occurs
-        "envelope": rng.uniform(0.006, 0.015),
+        # nucleoplasm relative to cytoplasm: usually lower, sometimes higher, never equal
+        # (quantitative phase imaging measures |dn| of about 0.005-0.015 in cultured cells)
+        "nucleus": rng.choice([-1.0, 1.0], p=[0.7, 0.3]) * rng.uniform(0.005, 0.012),
+        "envelope": rng.uniform(0.01, 0.02),
         "nucleolus": rng.uniform(0.012, 0.03),
         "mitochondrion": rng.uniform(0.01, 0.025),
         "membrane": rng.uniform(0.002, 0.008),
@@ -150,7 +152,7 @@ def simulate_brightfield(
         "halo": rng.uniform(0.02, 0.08),
         "depth_blur": rng.uniform(0.0, 0.03),
         "attenuation_um": rng.uniform(30.0, 90.0),
-        "illumination": rng.uniform(0.05, 0.2),
+        "illumination": rng.uniform(0.02, 0.08),  # after flat-field correction
         "photons": rng.uniform(300.0, 3000.0),
         "read_noise": rng.uniform(1.5, 6.0),
     }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .fields import ellipsoid_mask, random_rotation, smooth_noise, tubes
+from .fields import ellipsoid_mask, label_boundaries, random_rotation, smooth_noise, tubes
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,12 @@ def hexagonal_seeds(rng: np.random.Generator, extent_um: Sequence[float], spacin
 
 
 def voronoi_labels(seeds: np.ndarray, shape: Sequence[int], voxel_size: Sequence[float]) -> np.ndarray:
-    """Label of the nearest seed for every (y, x) pixel, 1-based; seeds outside count too."""
+    """Label of the nearest seed (``(N, ndim)`` in um) for every voxel of ``shape``,
+    1-based; seeds outside the grid count too. Works in 2D and 3D."""
     from scipy.spatial import cKDTree
 
-    yy, xx = np.meshgrid(*(np.arange(n) * v for n, v in zip(shape, voxel_size)), indexing="ij")
-    _, nearest = cKDTree(seeds).query(np.stack([yy.ravel(), xx.ravel()], axis=1))
+    grids = np.meshgrid(*(np.arange(n) * v for n, v in zip(shape, voxel_size)), indexing="ij")
+    _, nearest = cKDTree(seeds).query(np.stack([g.ravel() for g in grids], axis=1))
     return (nearest + 1).reshape(shape)
 
 
@@ -81,12 +82,7 @@ def simulate_colony(rng: np.random.Generator, shape: Sequence[int], voxel_size: 
     in_slab = (z >= p["base_um"]) & (z <= top[None])
     cells = np.where(in_slab, footprint[None], 0).astype(np.uint16)
 
-    boundary = np.zeros(shape, dtype=bool)
-    for axis in (1, 2):
-        step = np.diff(cells, axis=axis) != 0
-        lead = [slice(None)] * 3
-        lead[axis] = slice(0, -1)
-        boundary[tuple(lead)] |= step
+    boundary = label_boundaries(cells, axes=(1, 2))
     membranes = ndimage.binary_dilation(boundary, iterations=1) & (cells > 0)
     interior = (cells > 0) & ~membranes
 

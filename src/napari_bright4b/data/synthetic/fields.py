@@ -81,29 +81,41 @@ def tubes(
     length_um: tuple[float, float],
     radius_um: float,
     flatness: float = 0.3,
+    step_um: float = 0.1,
+    starts: np.ndarray | None = None,
 ) -> np.ndarray:
     """``count`` persistent random walks inside ``allowed``, thickened to ``radius_um``; bool.
 
-    Each walk starts at a random allowed voxel, steps 0.1 um with a slowly turning
-    direction whose z component is damped by ``flatness`` (cells are flat), and stops
-    when it leaves ``allowed``.
+    Each walk starts at a random allowed voxel (or at ``starts``, flat voxel indices
+    drawn from), steps ``step_um`` with a slowly turning direction whose z component is
+    damped by ``flatness`` (cells are flat), and stops when it leaves ``allowed``.
     """
     spacing = np.asarray(voxel_size, dtype=float)
-    candidates = np.flatnonzero(allowed)
+    candidates = np.flatnonzero(allowed) if starts is None else np.asarray(starts)
     centreline = np.zeros(allowed.shape, dtype=bool)
     if candidates.size == 0 or count == 0:
         return centreline
-    step = 0.1
+    turn = 0.15 * np.sqrt(step_um / 0.1)  # the same curvature per um whatever the step
     for start in rng.choice(candidates, size=count):
         position = np.array(np.unravel_index(start, allowed.shape), dtype=float) * spacing
         direction = rng.standard_normal(3) * np.array([flatness, 1.0, 1.0])
-        for _ in range(int(rng.uniform(*length_um) / step)):
+        for _ in range(int(rng.uniform(*length_um) / step_um)):
             index = tuple(np.round(position / spacing).astype(int))
             if not all(0 <= i < n for i, n in zip(index, allowed.shape)) or not allowed[index]:
                 break
             centreline[index] = True
-            direction = direction / np.linalg.norm(direction) + rng.standard_normal(3) * 0.15 * np.array(
+            direction = direction / np.linalg.norm(direction) + rng.standard_normal(3) * turn * np.array(
                 [flatness, 1.0, 1.0]
             )
-            position = position + step * direction / np.linalg.norm(direction)
+            position = position + step_um * direction / np.linalg.norm(direction)
     return ndimage.binary_dilation(centreline, structure=ball(radius_um, voxel_size)) & allowed
+
+
+def label_boundaries(labels: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """Voxels whose next neighbour along any of ``axes`` carries another label; bool."""
+    boundary = np.zeros(labels.shape, dtype=bool)
+    for axis in axes:
+        lead = [slice(None)] * labels.ndim
+        lead[axis] = slice(0, -1)
+        boundary[tuple(lead)] |= np.diff(labels, axis=axis) != 0
+    return boundary

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_bright4b.cli.demo import DEMO_SEED
+from napari_bright4b.data.synthetic.lightsheet import STAINS
+from napari_bright4b.models.checkpoint import build_model
+from napari_bright4b.training import lightsheet
+from napari_bright4b.training.recipes import RECIPES
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_recipes_keep_their_splits_apart_and_name_their_command(name):
+    recipe = RECIPES[name]
+    card = recipe.card()
+    assert not set(recipe.train_seeds) & set(recipe.held_out_seeds)
+    assert DEMO_SEED not in set(recipe.train_seeds) | set(recipe.held_out_seeds)
+    assert card.provenance["command"] == f"bright4b train {name} -o {card.name}.safetensors"
+    assert card.config.dim == 64, "bundled models use the nano preset"
+
+
+def test_stain_splits_are_balanced_and_examples_carry_their_class():
+    assert [lightsheet.stain_of(s) for s in range(8)] == list(STAINS)
+    seeds = RECIPES["stain"].held_out_seeds
+    counts = {stain: sum(lightsheet.stain_of(s) == stain for s in seeds) for stain in STAINS}
+    assert len(set(counts.values())) == 1
+    example = lightsheet.stain_example(3005)
+    assert example.image.shape == (1, *lightsheet.STAIN_SHAPE)
+    assert np.all(example.target == STAINS.index(lightsheet.stain_of(3005)))
+
+
+def test_deblur_pairs_share_units():
+    """Input and target pass through the same normalizer: blur keeps the photon budget
+    and noise is zero-mean, so both have the same mean, while the sharp target keeps
+    the contrast the blur removed."""
+    example = lightsheet.deblur_example(2001)
+    image, target = example.image[0], example.target[0]
+    assert np.percentile(image, 1.0) == pytest.approx(0.0, abs=1e-5)
+    assert np.percentile(image, 99.8) == pytest.approx(1.0, abs=1e-5)
+    assert target.mean() == pytest.approx(image.mean(), rel=0.03)
+    assert target.std() > image.std()
+
+
+def test_an_identity_restoration_gains_nothing():
+    """With a zeroed residual head the deblurring model returns its input: SSIM gain 0."""
+    card = lightsheet.deblur_card()
+    model = build_model(card).eval()
+    with torch.no_grad():
+        for parameter in model.head.parameters():
+            parameter.zero_()
+    scores = lightsheet.evaluate_deblur(model, card, [9100])
+    assert scores["ssim_gain"] == pytest.approx(0.0, abs=1e-3)
+    assert scores["ssim_before"] < 1 and set(scores["per_stain"]) == {lightsheet.stain_of(9100)}
+
+
+def test_stain_evaluation_counts_every_volume():
+    card = lightsheet.stain_card()
+    scores = lightsheet.evaluate_stain(build_model(card).eval(), card, [9200, 9201, 9202])
+    assert np.sum(scores["confusion"]) == 3 and scores["classes"] == list(STAINS)
+    assert np.trace(scores["confusion"]) / 3 == pytest.approx(scores["accuracy"])
