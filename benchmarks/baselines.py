@@ -1,4 +1,4 @@
-"""The bundled models against baselines: same training volumes, same held-out volumes, same budget.
+"""The bundled models against baselines: same training volumes, same steps, same held-out volumes.
 
     python benchmarks/baselines.py RECIPE --bright4b MODEL.safetensors --json OUT.json [--threads 2]
 
@@ -6,9 +6,9 @@ For the recipe (``organelles``, ``deblur``, ``stain``; see ``bright4b train``):
 
 - ``unet``: a MONAI UNet of about the Bright-4B nano model's size (20-40-80-160 channels,
   one residual unit per level, anisotropic first stride) trained by the same trainer,
-  sampler, loss, learning-rate schedule and step count, stopped at the Bright-4B model's
-  training time if that comes first; a residual on the input for deblurring, the mean of
-  its logit map for stain classification. Scored by the recipe's held-out evaluation
+  sampler, loss, learning-rate schedule and step count as the Bright-4B model (its card
+  says how many); a residual on the input for deblurring, the mean of its logit map for
+  stain classification. Scored by the recipe's held-out evaluation
   through the same tiling engine.
 - ``random_forest`` (organelles only): what a user of painted-label tools would reach
   for, a random forest (100 trees, depth 16) on scikit-image multiscale features
@@ -16,8 +16,8 @@ For the recipe (``organelles``, ``deblur``, ``stain``; see ``bright4b train``):
   the same training volumes at the same voxel size.
 - ``bright4b``: the given model's own held-out metrics, from its card.
 
-Prints a table and writes JSON ``{"recipe", "environment", "models": {name: {"parameters",
-"train_s", "held_out"}}}``.
+Prints a table and writes JSON ``{"recipe", "steps", "environment", "models": {name:
+{"parameters", "train_s", "held_out"}}}``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class PaddedUNet(nn.Module):
         return out
 
 
-def train_unet(recipe, examples, steps: int, budget_s: float | None) -> tuple[PaddedUNet, float]:
+def train_unet(recipe, examples, steps: int) -> tuple[PaddedUNet, float]:
     from napari_bright4b.training.patches import PatchSampler
     from napari_bright4b.training.trainer import TrainSettings, train
 
@@ -66,7 +66,7 @@ def train_unet(recipe, examples, steps: int, budget_s: float | None) -> tuple[Pa
     torch.manual_seed(0)
     model = PaddedUNet(card.config.in_channels, card.head.channels, card.head.task)
     sampler = PatchSampler(examples, recipe.patch, np.random.default_rng(0))
-    settings = TrainSettings(steps=steps, learning_rate=recipe.learning_rate, time_budget_s=budget_s)
+    settings = TrainSettings(steps=steps, learning_rate=recipe.learning_rate)
     result = train(model, card, sampler, settings, out=None)
     return model.eval(), result.seconds
 
@@ -141,16 +141,16 @@ def main() -> None:
 
     recipe = RECIPES[args.recipe]
     ours, card = load_checkpoint(args.bright4b)[:2]
-    steps, budget = card.provenance["steps"], card.provenance["train_seconds"]
+    steps = card.provenance["steps"]
     models = {
         "bright4b": {
             "parameters": sum(p.numel() for p in ours.parameters()),
-            "train_s": budget,
+            "train_s": card.provenance["train_seconds"],
             "held_out": card.metrics,
         }
     }
     examples = recipe.examples(recipe.train_seeds)
-    unet, seconds = train_unet(recipe, examples, steps, budget)
+    unet, seconds = train_unet(recipe, examples, steps)
     models["unet"] = {
         "parameters": sum(p.numel() for p in unet.parameters()),
         "train_s": round(seconds, 1),
@@ -167,7 +167,7 @@ def main() -> None:
     print(f"{'model':<15}{'parameters':>12}{'train s':>9}  held-out")
     for name, m in models.items():
         print(f"{name:<15}{m['parameters'] or '-':>12}{m['train_s']:>9}  {headline(m['held_out'])}")
-    write_json(args.json, {"recipe": args.recipe, "environment": environment(args.threads), "models": models})
+    write_json(args.json, {"recipe": args.recipe, "steps": steps, "environment": environment(args.threads), "models": models})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""``bright4b train RECIPE -o OUT.safetensors``: train a model from a committed recipe."""
+"""``bright4b train RECIPE -o OUT.safetensors``: train a bundled model from its committed recipe, or
+a model on your own data (``folder --data DIR``; :mod:`..training.folder`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,24 @@ import time
 from pathlib import Path
 
 from ..errors import BadInputError
+from ..models.card import MODALITIES
 from .options import positive_float, positive_int
 
-RECIPE_NAMES = ("organelles", "deblur", "stain")
+RECIPE_NAMES = ("organelles", "deblur", "stain", "folder")
 
 
 def add_parsers(sub) -> None:
     parser = sub.add_parser("train", help="train a model from a recipe (the bundled models are made this way)")
-    parser.add_argument("recipe", choices=RECIPE_NAMES, help="what to train")
+    parser.add_argument(
+        "recipe", choices=RECIPE_NAMES, help="a bundled model's recipe, or 'folder' for your own data (--data)"
+    )
     parser.add_argument("-o", "--output", required=True, help="the model to write (.safetensors)")
+    parser.add_argument("--data", help="folder: DIR with images/ and labels/ TIFFs of the same names")
+    parser.add_argument("--classes", help="folder: the class names of label values 1, 2, ... (comma-separated)")
+    parser.add_argument(
+        "--voxel-size", nargs=3, type=positive_float, metavar=("Z", "Y", "X"), help="folder: um, if the TIFFs lack it"
+    )
+    parser.add_argument("--modality", choices=MODALITIES, default="brightfield", help="folder: the images' modality")
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (default: the recipe's)")
     parser.add_argument("--time-budget", type=positive_float, help="stop after this many seconds")
     parser.add_argument("--batch-size", type=positive_int, default=2, help="patches per step (2)")
@@ -40,6 +50,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise BadInputError(f"the folder {out.parent} does not exist")
     if args.resume and not out.is_file():
         raise BadInputError(f"--resume needs an existing {out.name}; train without --resume first")
+    if (args.recipe == "folder") != (args.data is not None):
+        raise BadInputError("--data DIR goes with the 'folder' recipe, and 'folder' needs --data DIR")
+    if args.recipe == "folder" and not args.classes:
+        raise BadInputError("name the classes of label values 1, 2, ... with --classes, e.g. --classes nuclei")
 
     import numpy as np
     import torch
@@ -49,7 +63,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.recipes import RECIPES
     from ..training.trainer import TrainSettings, train
 
-    recipe = RECIPES[args.recipe]
+    if args.recipe == "folder":
+        from ..training.folder import folder_recipe
+
+        classes = [c.strip() for c in args.classes.split(",")]
+        recipe = folder_recipe(args.data, classes, out.stem, args.voxel_size, args.modality)
+    else:
+        recipe = RECIPES[args.recipe]
     card = recipe.card()
     settings = TrainSettings(
         steps=args.steps or recipe.steps,
@@ -64,9 +84,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     seeds = recipe.train_seeds[: args.volumes] if args.volumes else recipe.train_seeds
     started = time.perf_counter()
     say = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr))
-    say(f"simulating {len(seeds)} training volumes ...")
+    say(f"preparing {len(seeds)} training volumes ...")
     examples = recipe.examples(seeds)
-    simulate_s = time.perf_counter() - started
+    prepare_s = time.perf_counter() - started
     sampler = PatchSampler(examples, recipe.patch, np.random.default_rng(args.seed))
     bar = None
     if not args.json and sys.stderr.isatty():
@@ -82,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress)
     if bar is not None:
         bar.close()
-    say("evaluating on held-out simulated volumes ...")
+    say("evaluating on the held-out volumes ...")
     tick = time.perf_counter()
     held_out = recipe.evaluate(model, card, recipe.held_out_seeds[: args.held_out])
     evaluate_s = time.perf_counter() - tick
@@ -91,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {
         "model": str(out),
         "steps": result.steps,
-        "simulate_s": round(simulate_s, 1),
+        "prepare_s": round(prepare_s, 1),
         "train_s": round(result.seconds, 1),
         "evaluate_s": round(evaluate_s, 1),
         "total_s": round(time.perf_counter() - started, 1),

@@ -26,6 +26,7 @@ DEBLUR = "bright4b-nano-deblur"
 STAIN = "bright4b-nano-stain"
 DEBLUR_SHAPE = (32, 96, 96)  # 64 x 96 x 96 um
 STAIN_SHAPE = (32, 64, 64)  # 64 x 64 x 64 um, one field of view of the classifier
+PATCH = (32, 64, 64)  # training patch = inference tile of both models
 
 
 def stain_of(seed: int) -> str:
@@ -43,7 +44,7 @@ def _card(name: str, head: HeadConfig, description: str, recipe: str, shape: Seq
         head=head,
         voxel_size=LIGHTSHEET_VOXEL_SIZE,
         modality="light-sheet",
-        tile=tuple(shape),
+        tile=PATCH,
         description=description + "; trained on simulated data only",
         provenance={
             "recipe": recipe,

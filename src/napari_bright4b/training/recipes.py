@@ -41,9 +41,8 @@ RECIPES = {
             organelles.evaluate_organelles,
             organelles.TRAIN_SEEDS,
             organelles.HELD_OUT_SEEDS,
-            (32, 64, 64),
-            steps=5000,
-            learning_rate=5e-3,
+            organelles.PATCH,
+            steps=4000,
         ),
         Recipe(
             "deblur",
@@ -52,8 +51,8 @@ RECIPES = {
             lightsheet.evaluate_deblur,
             lightsheet.DEBLUR_TRAIN_SEEDS,
             lightsheet.DEBLUR_HELD_OUT_SEEDS,
-            (32, 64, 64),
-            steps=1500,
+            lightsheet.PATCH,
+            steps=1000,
         ),
         Recipe(
             "stain",
@@ -62,8 +61,8 @@ RECIPES = {
             lightsheet.evaluate_stain,
             lightsheet.STAIN_TRAIN_SEEDS,
             lightsheet.STAIN_HELD_OUT_SEEDS,
-            lightsheet.STAIN_SHAPE,
-            steps=1500,
+            lightsheet.PATCH,
+            steps=1000,
         ),
     )
 }

@@ -27,7 +27,6 @@ from .colony import voronoi_labels
 from .fields import ball, ellipsoid_mask, label_boundaries, random_rotation, smooth_noise, tubes
 
 LIGHTSHEET_VOXEL_SIZE = (2.0, 1.0, 1.0)
-STAINS = ("nuclear", "vessel", "plaque", "neuron", "cytoplasmic", "membrane", "microglia", "autofluorescence")
 BLUR_KINDS = ("gaussian", "light-sheet")
 CAMERA_OFFSET = 100.0
 
@@ -163,15 +162,9 @@ def autofluorescence(rng, grid: Grid) -> np.ndarray:
 
 
 STRUCTURE_OF: dict[str, Callable[[np.random.Generator, Grid], np.ndarray]] = {
-    "nuclear": nuclear,
-    "vessel": vessel,
-    "plaque": plaque,
-    "neuron": neuron,
-    "cytoplasmic": cytoplasmic,
-    "membrane": membrane,
-    "microglia": microglia,
-    "autofluorescence": autofluorescence,
+    f.__name__: f for f in (nuclear, vessel, plaque, neuron, cytoplasmic, membrane, microglia, autofluorescence)
 }
+STAINS = tuple(STRUCTURE_OF)
 
 
 def draw_blur(rng: np.random.Generator, extent_x_um: float, kind: str | None = None) -> dict:
@@ -201,11 +194,11 @@ def apply_blur(volume: np.ndarray, voxel_size: Sequence[float], blur: dict, leve
     lateral = [blur["lateral_um"] / vy, blur["lateral_um"] / vx]
     if blur["kind"] == "gaussian":
         return ndimage.gaussian_filter(volume, [blur["axial_um"] / vz, *lateral]).astype(np.float32)
-    sharp_lateral = ndimage.gaussian_filter(volume, [0, *lateral])
+    laterally_blurred = ndimage.gaussian_filter(volume, [0, *lateral])
     x = np.arange(volume.shape[2]) * vx
     thickness = blur["waist_um"] * np.sqrt(1 + ((x - blur["waist_x_um"]) / blur["rayleigh_um"]) ** 2)
     steps = np.linspace(thickness.min(), thickness.max(), levels)
-    stack = np.stack([ndimage.gaussian_filter1d(sharp_lateral, s / vz, axis=0) for s in steps])
+    stack = np.stack([ndimage.gaussian_filter1d(laterally_blurred, s / vz, axis=0) for s in steps])
     position = np.interp(thickness, steps, np.arange(levels)) if np.ptp(thickness) > 1e-6 else np.zeros_like(x)
     below = np.minimum(np.floor(position).astype(int), levels - 2)
     share = (position - below).astype(np.float32)
