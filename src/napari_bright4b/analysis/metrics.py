@@ -7,6 +7,7 @@ its surface distances are the volume's diagonal in micrometres, the worst possib
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,12 +53,14 @@ def surface_distances(
     if not (has_prediction and has_truth):
         worst = 0.0 if has_prediction == has_truth else float(np.linalg.norm(np.multiply(truth.shape, voxel_size)))
         return {"hausdorff": worst, "hd95": worst, "asd": worst}
-    _, directed, _ = get_edge_surface_distance(
-        torch.from_numpy(np.ascontiguousarray(prediction)),
-        torch.from_numpy(np.ascontiguousarray(truth)),
-        spacing=[float(v) for v in voxel_size],
-        symmetric=True,
-    )
+    with warnings.catch_warnings():  # MONAI 1.5+ passes its own deprecated argument internally
+        warnings.filterwarnings("ignore", message=".*always_return_as_numpy", category=FutureWarning)
+        _, directed, _ = get_edge_surface_distance(
+            torch.from_numpy(np.ascontiguousarray(prediction)),
+            torch.from_numpy(np.ascontiguousarray(truth)),
+            spacing=[float(v) for v in voxel_size],
+            symmetric=True,
+        )
     directed = [d.double() for d in directed]
     return {
         "hausdorff": float(max(d.max() for d in directed)),
