@@ -36,7 +36,6 @@ def test_demo_simulates_segments_scores_and_writes_everything(tmp_path, capsys):
         (["train", "nonsense", "-o", "m.safetensors"], "invalid choice"),
         (["train", "organelles", "-o", "m.safetensors", "--steps", "0"], "steps"),
         (["demo", "--model", "no-such-model"], "unknown model"),
-        (["demo"], "bright4b train organelles"),
     ],
 )
 def test_bad_train_and_demo_input_exits_2_with_one_line(tmp_path, monkeypatch, capsys, argv, message):
@@ -45,6 +44,17 @@ def test_bad_train_and_demo_input_exits_2_with_one_line(tmp_path, monkeypatch, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_says_how_to_make_a_missing_bundled_model(tmp_path, monkeypatch, capsys):
+    from napari_bright4b.models import registry
+
+    monkeypatch.setattr(registry, "BUNDLED_DIR", tmp_path / "no-weights")
+    monkeypatch.setenv("BRIGHT4B_MODELS_DIR", str(tmp_path / "models"))
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bright4b train organelles" in err
+    assert not (tmp_path / "demo").exists()
 
 
 @pytest.mark.parametrize("recipe, metric", [("stain", "accuracy"), ("deblur", "ssim_gain")])
