@@ -26,7 +26,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("--data", help="folder: DIR with images/ and labels/ TIFFs of the same names")
     parser.add_argument("--classes", help="folder: the class names of label values 1, 2, ... (comma-separated)")
     parser.add_argument(
-        "--voxel-size", nargs=3, type=positive_float, metavar=("Z", "Y", "X"), help="folder: um, if the TIFFs lack it"
+        "--voxel-size", nargs=3, type=positive_float, metavar=("Z", "Y", "X"), help="folder: um (default: from the TIFFs)"
     )
     parser.add_argument("--modality", choices=MODALITIES, default="brightfield", help="folder: the images' modality")
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (default: the recipe's)")

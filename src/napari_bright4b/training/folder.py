@@ -3,8 +3,8 @@
 Layout: ``DIR/images/NAME.tif`` and ``DIR/labels/NAME.tif`` with the same names and the
 same ``Z, Y, X`` shape. Labels hold class indices: 0 = background, 1..K = the classes
 named by the user (one class: a sigmoid mask; several: softmax with a background
-channel). The model trains at the images' own voxel size (from the TIFF metadata, else
-``voxel_size``); the last pair is held out for scoring when there are at least two.
+channel). The model trains at the images' own voxel size (``voxel_size`` if given, else
+the TIFF metadata); the last pair is held out for scoring when there are at least two.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def folder_recipe(
     if not class_names or len(set(class_names)) != len(class_names):
         raise BadInputError(f"name each class once (--classes), got {list(class_names)}")
     image, _, found = read_pair(*pairs[0], len(class_names))
-    voxel = found or voxel_size
+    voxel = voxel_size or found
     if voxel is None:
         raise BadInputError(f"{pairs[0][0].name} records no voxel size; give it with --voxel-size Z Y X (um)")
     sigmoid = len(class_names) == 1
