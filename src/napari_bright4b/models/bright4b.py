@@ -81,7 +81,9 @@ class Bright4B(nn.Module):
         # normalization undoes), so each stream starts from the tokens plus its own offset.
         self.stream_offsets = nn.Parameter(torch.randn(config.streams, config.dim) * 0.1 / config.dim**0.5)
         self.blocks = nn.ModuleList(Bright4BBlock(config) for _ in range(config.depth))
-        self.decoder = UnetrDecoder(config.in_channels, config.dim, config.decoder_features, config.patch)
+        self.decoder = UnetrDecoder(
+            config.in_channels, config.dim, config.decoder_features, config.patch, config.decoder_stem
+        )
         self.head = build_head(config, head)
         use_onednn_convolutions(self)
 

@@ -24,6 +24,9 @@ class Bright4BConfig:
     as a brick of tokens; ``window_radius`` the sliding window in bricks. The default
     window, the brick and its 8 in-plane neighbours (288 tokens), matches the paper's
     W = 128-token radius; small presets afford a full 3x3x3-brick window.
+    ``decoder_stem`` is the decoder's full-resolution stage: ``unetr`` (UNETR's, residual
+    blocks on the image and on the fusion) or ``light`` (one convolution; see
+    :mod:`napari_bright4b.nn.decoder`).
     """
 
     in_channels: int = 1
@@ -42,6 +45,7 @@ class Bright4BConfig:
     expert_hidden: int = 4096
     streams: int = 2
     decoder_features: int = 64
+    decoder_stem: str = "unetr"
     step_init: float = 0.05
     balance_weight: float = 0.01
     attention: str = "nsa"
@@ -61,6 +65,8 @@ class Bright4BConfig:
             raise ValueError("patch and brick sizes must be >= 1 and window_radius >= 0")
         if tuple(self.patch[1:]) != (16, 16) or self.patch[0] not in (1, 2):
             raise ValueError(f"patch must be (1|2, 16, 16) for the UNETR decoder, got {self.patch}")
+        if self.decoder_stem not in ("unetr", "light"):
+            raise ValueError(f"decoder_stem must be 'unetr' or 'light', got {self.decoder_stem!r}")
         if self.attention not in ("nsa", "dense"):
             raise ValueError(f"attention must be 'nsa' or 'dense', got {self.attention!r}")
         if self.depth % 4:
@@ -109,7 +115,7 @@ class Bright4BConfig:
             "attention": self.depth * attention,
             "moe": self.depth * moe,
             "hyper_connections": self.depth * 2 * hyper + e * d,
-            "decoder": unetr_decoder_params(c, d, self.decoder_features, self.patch),
+            "decoder": unetr_decoder_params(c, d, self.decoder_features, self.patch, self.decoder_stem),
         }
 
 
@@ -129,12 +135,15 @@ def _pr_up_block(cin: int, cout: int, layers: int, stage: Triple) -> int:
     return cin * cout * k + layers * (cout * cout * k + _res_block(cout, cout))
 
 
-def _full_resolution_stage(cin: int, cout: int, image_channels: int, stage: Triple) -> int:
-    """FullResolutionStage: a bias-free transposed conv, then one 3x3x3 conv on features + image."""
+def _full_resolution_stage(cin: int, cout: int, image_channels: int, stage: Triple, stem: str) -> int:
+    """``unetr``: a residual block on the image, then an up block; ``light``: a bias-free
+    transposed conv, then one 3x3x3 conv on features + image."""
+    if stem == "unetr":
+        return _res_block(image_channels, cout) + _up_block(cin, cout, stage)
     return cin * cout * prod(stage) + 27 * (cout + image_channels) * cout
 
 
-def unetr_decoder_params(in_channels: int, dim: int, f: int, patch: Triple) -> int:
+def unetr_decoder_params(in_channels: int, dim: int, f: int, patch: Triple, stem: str = "unetr") -> int:
     xy, last = (1, 2, 2), (patch[0], 2, 2)
     return (
         _pr_up_block(dim, 2 * f, 2, xy)
@@ -143,7 +152,7 @@ def unetr_decoder_params(in_channels: int, dim: int, f: int, patch: Triple) -> i
         + _up_block(dim, 8 * f, xy)
         + _up_block(8 * f, 4 * f, xy)
         + _up_block(4 * f, 2 * f, xy)
-        + _full_resolution_stage(2 * f, f, in_channels, last)
+        + _full_resolution_stage(2 * f, f, in_channels, last, stem)
     )
 
 
@@ -193,8 +202,9 @@ class HeadConfig:
             )
 
     def parameter_count(self, config: Bright4BConfig) -> int:
-        inputs = config.decoder_features + (config.dim if self.task == "classify" else 0)
-        return inputs * self.channels + self.channels
+        if self.task == "classify":  # class logits and a pooling score per token and per voxel
+            return (config.dim + config.decoder_features + 2) * (self.channels + 1)
+        return config.decoder_features * self.channels + self.channels
 
     def to_dict(self) -> dict:
         return {"task": self.task, "class_names": list(self.class_names), "activation": self.activation}

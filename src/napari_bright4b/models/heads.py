@@ -12,7 +12,6 @@ import torch
 from monai.networks.blocks import UnetOutBlock
 from torch import nn
 
-from ..nn.hypersphere import l2norm
 from .config import Bright4BConfig, HeadConfig
 
 
@@ -44,18 +43,39 @@ class DeblurHead(nn.Module):
         return image + self.out(features)
 
 
+class AttentionPool(nn.Module):
+    """``(B, N, d)`` items -> ``(B, K)`` logits ``sum_n softmax(s)_n z_n``: each item gives
+    class logits ``z_n`` and a pooling score ``s_n``, so the few items that show the class
+    (a plaque, a soma) can decide."""
+
+    def __init__(self, dim: int, classes: int):
+        super().__init__()
+        self.logits = nn.Linear(dim, classes)
+        self.score = nn.Linear(dim, 1)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        return (self.score(items).softmax(dim=1) * self.logits(items)).sum(dim=1)
+
+
 class ClassificationHead(nn.Module):
-    """Volume-level class logits ``(B, K)`` from the spherical mean of the last layer's tokens
-    and the mean of the full-resolution decoder features."""
+    """Volume-level class logits ``(B, K)``: attention pooling over the last layer's tokens
+    (context) plus attention pooling over the decoder's voxels (fine texture).
+
+    Mean pooling would not do: the decoder's features are instance-normalized (zero mean
+    per channel by construction) and the mean of unit-norm tokens varies little between
+    volumes. Tokens are scaled by ``sqrt(dim)`` to unit variance per channel.
+    """
 
     def __init__(self, config: Bright4BConfig, head: HeadConfig):
         super().__init__()
         self.config = head
-        self.linear = nn.Linear(config.dim + config.decoder_features, head.channels)
+        self.token_scale = config.dim**0.5
+        self.tokens = AttentionPool(config.dim, head.channels)
+        self.voxels = AttentionPool(config.decoder_features, head.channels)
 
     def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([l2norm(tokens.mean(dim=1)), features.mean(dim=(2, 3, 4))], dim=1)
-        return self.linear(pooled)
+        voxels = features.flatten(2).transpose(1, 2)  # (B, Z*Y*X, f)
+        return self.tokens(tokens * self.token_scale) + self.voxels(voxels)
 
 
 def activate(head: HeadConfig, raw: torch.Tensor) -> torch.Tensor:
