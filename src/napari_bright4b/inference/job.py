@@ -1,0 +1,196 @@
+"""One run of a model over one volume, as the napari widgets do it: load, run, label, free.
+
+The same library calls as ``bright4b segment|deblur|classify`` (:func:`~.predict.run_model`,
+:func:`~.postprocess.masks`, :func:`~.postprocess.instances`,
+:func:`~.predict.volume_probabilities`). The model is loaded for the run and released
+afterwards, so GPU memory is free again between runs. Labels can be made again from the
+kept probabilities (:func:`relabel`) without running the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..api import load_model
+from ..errors import BadInputError
+from .device import resolve_device
+from .engine import Cancelled, CancelToken, OutOfMemory, Progress
+from .estimate import TileCost, measure_tile
+from .postprocess import instances, masks
+from .predict import run_model, volume_probabilities
+
+
+@dataclass(frozen=True)
+class Labelling:
+    """How probabilities become labels: ``threshold`` (``"otsu"`` or a number in (0, 1)),
+    then masks, or ``instances`` (connected components; ``split_touching`` by a watershed
+    with seeds at least ``min_radius_um`` apart)."""
+
+    threshold: str | float = "otsu"
+    instances: bool = False
+    split_touching: bool = False
+    min_radius_um: float = 2.0
+
+
+@dataclass
+class Structure:
+    """One segmented structure: its probability ``channel``, its ``labels (Z, Y, X)`` (uint8
+    mask or uint32 instances) and the threshold ``cut`` used (``None``: most probable class)."""
+
+    name: str
+    channel: int
+    labels: np.ndarray
+    cut: float | None
+
+    @property
+    def kind(self) -> str:
+        """``"instances"`` (uint32 labels) or ``"mask"`` (uint8, 0 and 1)."""
+        return "instances" if self.labels.dtype == np.uint32 else "mask"
+
+
+@dataclass
+class Result:
+    """What one run made. ``maps (K, Z, Y, X)`` float32: per-class probabilities (segment,
+    classify) or the deblurred image in the input's units (deblur), on the input's grid.
+    ``exclusive``: softmax segmentation, whose channel 0 is the background."""
+
+    model: str
+    task: str
+    class_names: tuple[str, ...]
+    maps: np.ndarray
+    exclusive: bool
+    voxel_size: tuple[float, float, float]
+    device: str
+    tiles: int
+    seconds: float
+    structures: list[Structure] = field(default_factory=list)
+    volume_probabilities: np.ndarray | None = None  # classify: (K,)
+    class_map: np.ndarray | None = None  # classify: (Z, Y, X) uint8, most probable class + 1
+
+    def class_masks(self) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+        """Per class: names, probability ``(Z, Y, X)`` and mask ``(Z, Y, X)`` bool (none for deblur)."""
+        if self.task == "segment":
+            return (
+                [s.name for s in self.structures],
+                [self.maps[s.channel] for s in self.structures],
+                [s.labels > 0 for s in self.structures],
+            )
+        if self.task == "classify":
+            names = list(self.class_names)
+            return names, list(self.maps), [self.class_map == k + 1 for k in range(len(names))]
+        return [], [], []
+
+
+def label_structures(
+    probabilities: np.ndarray,
+    class_names: Sequence[str],
+    exclusive: bool,
+    voxel_size: Sequence[float],
+    labelling: Labelling,
+) -> list[Structure]:
+    """Masks or instances per structure from probabilities ``(K, Z, Y, X)``; for exclusive
+    (softmax) models every class but the background (channel 0), by the most probable class."""
+    found, cuts = masks(probabilities, labelling.threshold, exclusive=exclusive)
+    if exclusive:
+        channels = list(range(1, len(class_names)))
+        per_structure = [found[0] == k for k in channels]
+        cuts = [None] * len(channels)
+    else:
+        channels = list(range(len(class_names)))
+        per_structure = list(found)
+    structures = []
+    for channel, mask, cut in zip(channels, per_structure, cuts):
+        if labelling.instances:
+            labels = instances(mask, voxel_size, labelling.split_touching, labelling.min_radius_um)
+        else:
+            labels = mask.astype(np.uint8, copy=False)
+        structures.append(Structure(class_names[channel], channel, labels, cut))
+    return structures
+
+
+def relabel(result: Result, labelling: Labelling) -> Result:
+    """A segmentation ``result`` with its structures labelled again from its probabilities."""
+    structures = label_structures(result.maps, result.class_names, result.exclusive, result.voxel_size, labelling)
+    return dataclasses.replace(result, structures=structures)
+
+
+def run_job(
+    spec: str,
+    volume,
+    voxel_size: Sequence[float],
+    *,
+    device: str = "auto",
+    tile: Sequence[int] | None = None,
+    overlap: float = 0.25,
+    labelling: Labelling | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> Result:
+    """Run model ``spec`` (registry name or path) over ``volume (C, Z, Y, X)`` at ``voxel_size``
+    (z, y, x, um) on ``device``; the volume is never modified. Raises
+    :class:`~.engine.Cancelled` when cancelled, :class:`BadInputError` for unusable input."""
+    choice, model, card = _load(spec, device)
+    tiles = [0]
+
+    def report(done: int, total: int) -> None:
+        tiles[0] = total
+        if progress is not None:
+            progress(done, total)
+
+    started = time.perf_counter()
+    try:
+        if volume.shape[0] != card.config.in_channels:
+            raise BadInputError(
+                f"model {card.name!r} reads {card.config.in_channels} channel(s), the image has {volume.shape[0]}"
+            )
+        maps = run_model(model, card, volume, voxel_size, tile, overlap, progress=report, cancel=cancel)
+    except (Cancelled, OutOfMemory, BadInputError) as err:
+        raise err.with_traceback(None) from None  # its frames would keep the model, and its GPU memory, alive
+    finally:
+        del model
+        _release(choice.device)
+    result = Result(
+        model=card.name,
+        task=card.head.task,
+        class_names=card.head.class_names,
+        maps=maps,
+        exclusive=card.head.task == "segment" and card.head.activation == "softmax",
+        voxel_size=tuple(float(v) for v in voxel_size),
+        device=str(choice.device),
+        tiles=tiles[0],
+        seconds=time.perf_counter() - started,
+    )
+    if result.task == "segment":
+        result = relabel(result, labelling or Labelling())
+    elif result.task == "classify":
+        result.volume_probabilities = volume_probabilities(maps)
+        result.class_map = (np.argmax(maps, axis=0) + 1).astype(np.uint8)
+    return result
+
+
+def time_tile(spec: str, device: str = "auto", tile: Sequence[int] | None = None) -> TileCost:
+    """Load model ``spec`` on ``device``, time one tile (:func:`~.estimate.measure_tile`), release it."""
+    choice, model, card = _load(spec, device)
+    try:
+        return measure_tile(model, card, tile)
+    finally:
+        del model
+        _release(choice.device)
+
+
+def _load(spec: str, device: str):
+    choice = resolve_device(device)
+    model, card = load_model(spec, device=choice.device, quiet=True)
+    return choice, model, card
+
+
+def _release(device) -> None:
+    """Hand the device's cached memory back once the model is gone."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -1,0 +1,14 @@
+from napari_bright4b.inference.card_summary import card_rows
+from napari_bright4b.models.config import total_parameters
+from napari_bright4b.models.registry import resolve
+
+
+def test_the_card_shows_task_classes_voxel_size_parameters_provenance_and_metrics():
+    card = resolve("bright4b-nano-organelles").card
+    rows = dict(card_rows(card))
+    assert rows["task"] == "segment (sigmoid)"
+    assert rows["classes"] == "nuclei, nucleoli, mitochondria"
+    assert rows["voxel size"] == "0.29 x 0.216 x 0.216 um (z, y, x)"
+    assert rows["parameters"] == f"{total_parameters(card.config, card.head):,}"
+    assert rows["provenance: recipe"] == "organelles"
+    assert rows["metrics: structures: nuclei"].startswith("dice ")
