@@ -15,6 +15,16 @@ def test_manifest_is_found_through_the_entry_point():
     assert manifest.display_name == "Bright-4B"
 
 
+def test_the_dock_widget_is_contributed_for_the_plugins_menu():
+    from npe2 import PluginManager
+
+    manager = PluginManager.instance()
+    manager.discover()
+    (widget,) = [w for w in manager.iter_widgets() if w.command.startswith("napari-bright4b.")]
+    assert widget.display_name == "Bright-4B"
+    assert manager.get_command(widget.command).python_name == "napari_bright4b.widgets:Bright4BWidget"
+
+
 def test_sample_data_is_contributed_and_gives_aligned_layers(monkeypatch):
     from napari_bright4b.data import samples
 

@@ -40,7 +40,8 @@ def test_time_is_tiles_times_the_seconds_per_tile():
     assert estimate_run((8, 64, 64), c.voxel_size, c).seconds is None
     estimate = estimate_run((64, 64, 64), c.voxel_size, c, seconds_per_tile=0.5)
     assert estimate.seconds == estimate.tiles * 0.5
-    assert Estimate(12, 210_000_000, 50_000_000, 3.0).describe() == "12 tiles · RAM 0.21 GB · device 0.05 GB · about 3.0 s"
+    described = Estimate(12, 210_000_000, 50_000_000, 3.0).describe()
+    assert described == "12 tiles · RAM 0.21 GB · device 0.05 GB · about 3.0 s"
     assert "measure one tile" in Estimate(1, 0, 0).describe()
 
 

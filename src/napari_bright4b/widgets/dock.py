@@ -1,0 +1,40 @@
+"""The Bright-4B dock: the Model, Run and Slices tabs, sharing one model choice."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+
+from ..errors import BadInputError
+from .model_panel import ModelPanel
+from .run_panel import RunPanel
+from .slice_panel import SlicePanel
+
+
+class Bright4BWidget(QWidget):
+    """One dock for a viewer: ``model`` (Model tab), ``runner`` (Run tab), ``slices`` (Slices tab)."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.model = ModelPanel()
+        self.runner = RunPanel(napari_viewer, self.model)
+        self.slices = SlicePanel(napari_viewer)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.model, "Model")
+        self.tabs.addTab(self.runner, "Run")
+        self.tabs.addTab(self.slices, "Slices")
+        QVBoxLayout(self).addWidget(self.tabs)
+        self.runner.shown.connect(self.slices.show_result)
+        self.runner.settings_changed.connect(self._estimate)
+        self.model.model_changed.connect(self._estimate)
+        self._estimate()
+
+    def _estimate(self) -> None:
+        """Refresh the Model tab's estimate for the Run tab's layer and options."""
+        try:
+            source = self.runner.source()
+        except BadInputError as err:
+            source = str(err)
+        self.model.update_estimate(
+            source, self.runner.tile_size(), self.runner.overlap.value(), self.runner.labelling().instances
+        )

@@ -1,0 +1,362 @@
+"""The Run tab: pick the image layer, the task and the engine's options, run the model in a
+generator worker (progress in the activity dock, Cancel), and show the results as layers.
+
+Thresholds and instance options can be changed after a run: labels are made again from
+the kept probabilities, in a worker, without running the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..analysis.slices import SliceStats, slice_stats
+from ..errors import BadInputError
+from ..inference.engine import Cancelled, CancelToken, OutOfMemory
+from ..inference.job import Labelling, Result, relabel, run_job
+from ..inference.layer_data import LayerInput, layer_input, result_layers
+from ..inference.predict import model_tile
+from ..inference.steps import progress_steps
+from .layers import show_layers
+from .model_panel import ModelPanel
+
+CANCELLED = "Cancelled: no layers were added."
+EXPECTED = (BadInputError, OutOfMemory)  # shown as one line; anything else is a bug, shown with its traceback
+
+
+@dataclass
+class Shown:
+    """A run's result, its input and what the viewer and the Slices tab get from it."""
+
+    result: Result
+    source: LayerInput
+    layers: list[tuple]
+    stats: SliceStats | None
+
+
+def present(result: Result, source: LayerInput) -> Shown:
+    """Layers and per-slice numbers of ``result`` (in the worker: labels can be large)."""
+    names, probabilities, masks = result.class_masks()
+    stats = slice_stats(names, probabilities, masks, source.z_um()) if names else None
+    return Shown(result, source, result_layers(result, source), stats)
+
+
+class RunPanel(QWidget):
+    """Runs the model chosen in ``models`` on a layer of ``viewer``. ``shown`` fires with a
+    :class:`Shown` after each run or relabelling; ``settings_changed`` when the layer or an
+    option the estimate depends on changes."""
+
+    shown = Signal(object)
+    settings_changed = Signal()
+
+    def __init__(self, viewer, models: ModelPanel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer, self.models = viewer, models
+        self.current: Shown | None = None
+        self._worker = self._relabel_worker = self._token = self._bar = None
+        self._relabel_again = False
+
+        self.layer = QComboBox()
+        self.task = QComboBox()
+        self.tile = [QSpinBox() for _ in range(3)]
+        for box in self.tile:
+            box.setRange(1, 4096)
+        self.overlap = QDoubleSpinBox()
+        self.overlap.setRange(0.0, 0.75)
+        self.overlap.setSingleStep(0.05)
+        self.overlap.setValue(0.25)
+        self.otsu = QCheckBox("Otsu")
+        self.otsu.setChecked(True)
+        self.threshold = QSlider(Qt.Horizontal)
+        self.threshold.setRange(1, 99)
+        self.threshold.setValue(50)
+        self.threshold.setTracking(False)  # re-threshold when the slider is released
+        self.threshold_note = QLabel("Otsu per class")
+        self.threshold_note.setWordWrap(True)
+        self.instances = QCheckBox("instance labels")
+        self.split = QCheckBox("split touching objects (watershed)")
+        self.radius = QDoubleSpinBox()
+        self.radius.setRange(0.1, 100.0)
+        self.radius.setValue(2.0)
+        self.radius.setSuffix(" um")
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.probabilities = QTableWidget(0, 2)
+        self.probabilities.setHorizontalHeaderLabels(["class", "volume probability"])
+        self.probabilities.setVisible(False)
+
+        tile_row = QHBoxLayout()
+        for box in self.tile:
+            tile_row.addWidget(box)
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(self.otsu)
+        threshold_row.addWidget(self.threshold, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        form = QFormLayout()
+        form.addRow("Image layer", self.layer)
+        form.addRow("Task", self.task)
+        form.addRow("Tile (z, y, x)", tile_row)
+        form.addRow("Overlap", self.overlap)
+        form.addRow("Threshold", threshold_row)
+        form.addRow("", self.threshold_note)
+        form.addRow("Labels", self.instances)
+        form.addRow("", self.split)
+        form.addRow("Smallest radius", self.radius)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.probabilities)
+        layout.addStretch(1)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.threshold.valueChanged.connect(self._on_threshold)
+        self.threshold.sliderMoved.connect(lambda value: self.threshold_note.setText(f"{value / 100:.2f} on release"))
+        for box in (self.otsu, self.instances, self.split):
+            box.toggled.connect(self._relabel)
+        self.radius.editingFinished.connect(self._relabel)
+        self.layer.currentTextChanged.connect(self.settings_changed)
+        for widget in (*self.tile, self.overlap):
+            widget.valueChanged.connect(self.settings_changed)
+        self.instances.toggled.connect(self.settings_changed)
+        models.model_changed.connect(self._on_model)
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self._refresh_layers)
+        for layer in viewer.layers:
+            layer.events.name.connect(self._refresh_layers)
+        self._refresh_layers()
+        self._on_model()
+
+    @property
+    def busy(self) -> bool:
+        """A run or a relabelling is under way."""
+        return self._worker is not None or self._relabel_worker is not None
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def labelling(self) -> Labelling:
+        threshold = "otsu" if self.otsu.isChecked() else self.threshold.value() / 100
+        split = self.split.isChecked()
+        return Labelling(threshold, self.instances.isChecked() or split, split, self.radius.value())
+
+    def tile_size(self) -> tuple[int, int, int]:
+        return tuple(box.value() for box in self.tile)
+
+    def source(self) -> LayerInput:
+        """The chosen layer, checked (raises :class:`BadInputError` with the reason)."""
+        name, card = self.layer.currentText(), self.models.card
+        if card is None:
+            raise BadInputError("no model is selected; pick one in the Model tab")
+        if name not in self.viewer.layers:
+            raise BadInputError("no image layer is selected; open an image (e.g. File > Open Sample > Bright-4B)")
+        layer = self.viewer.layers[name]
+        kind = "image" if isinstance(layer, Image) else "labels" if isinstance(layer, Labels) else type(layer).__name__
+        return layer_input(
+            name,
+            kind,
+            layer.data,
+            layer.scale,
+            layer.translate,
+            card.voxel_size,
+            rgb=getattr(layer, "rgb", False),
+            multiscale=layer.multiscale,
+            contrast_limits=getattr(layer, "contrast_limits", None),
+            colormap=getattr(getattr(layer, "colormap", None), "name", None),
+        )
+
+    # --- running ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Check the inputs, then run the model in a worker; bad input gives a notification."""
+        if self._worker is not None:
+            return
+        try:
+            source = self.source()
+        except BadInputError as err:
+            show_error(f"Bright-4B: {err}")
+            return
+        if source.note:
+            show_warning(f"Bright-4B: {source.note}")
+        self._token = token = CancelToken()
+        spec, device, tile = self.models.spec, self.models.device, self.tile_size()
+        options = dict(device=device, tile=tile, overlap=self.overlap.value(), labelling=self.labelling())
+
+        def work():
+            try:
+                result = yield from progress_steps(
+                    run_job, spec, source.volume(), source.voxel_size, cancel=token, **options
+                )
+            except Cancelled:
+                return None
+            except EXPECTED as err:
+                return str(err)  # a returned exception would be raised again by the worker
+            return present(result, source)
+
+        self._bar = progress(total=0, desc=f"Bright-4B: {self.task.currentText()} {source.name}")
+        self._worker = create_worker(work, _start_thread=False, _ignore_errors=True)
+        self._worker.yielded.connect(self._on_progress)
+        self._worker.returned.connect(lambda outcome: self._on_returned(outcome, tile))
+        self._worker.aborted.connect(token.cancel)  # e.g. cancelled from the activity dock
+        self._worker.finished.connect(self._on_finished)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Running {self.models.card.name} on {source.name}…")
+        self._worker.start()
+
+    def cancel(self) -> None:
+        """Stop the run before its next tile; nothing of it is shown."""
+        if self._worker is not None:
+            self._token.cancel()
+            self._worker.quit()
+
+    def _on_progress(self, report: tuple[int, int]) -> None:
+        if self._bar is None:  # the run has already ended
+            return
+        done, total = report
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+        self.status.setText(f"Running: tile {done} of {total}")
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _on_returned(self, outcome, tile: tuple) -> None:
+        self._close_bar()
+        if outcome is None:
+            self.status.setText(CANCELLED)
+        elif isinstance(outcome, str):
+            self.status.setText(f"Failed: {outcome}")
+            show_error(f"Bright-4B: {outcome}")
+        else:
+            result = outcome.result
+            self.models.learn_tile_time(tile, result.seconds / max(result.tiles, 1))
+            self.status.setText(
+                f"{result.model} on {outcome.source.name}: {result.tiles} tiles in {result.seconds:.1f} s on "
+                f"{result.device}"
+            )
+            self._show(outcome)
+
+    def _on_finished(self) -> None:
+        if self._bar is not None:  # nothing was returned: the worker was aborted
+            self.status.setText(CANCELLED)
+        self._close_bar()
+        self._worker = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _show(self, shown: Shown) -> None:
+        self.current = shown
+        show_layers(self.viewer, shown.layers, (shown.source.name, shown.result.model))
+        cuts = [(s.name, s.cut) for s in shown.result.structures if s.cut is not None]
+        if cuts and self.otsu.isChecked():
+            self.threshold_note.setText("Otsu: " + ", ".join(f"{n} {c:.2f}" for n, c in cuts))
+        probabilities = shown.result.volume_probabilities
+        self.probabilities.setVisible(probabilities is not None)
+        if probabilities is not None:
+            self.probabilities.setRowCount(len(probabilities))
+            for row, (name, p) in enumerate(zip(shown.result.class_names, probabilities)):
+                self.probabilities.setItem(row, 0, QTableWidgetItem(name))
+                self.probabilities.setItem(row, 1, QTableWidgetItem(f"{p:.3f}"))
+        self.shown.emit(shown)
+
+    # --- relabelling ----------------------------------------------------------------------
+
+    def _on_threshold(self, value: int) -> None:
+        self.threshold_note.setText(f"{value / 100:.2f} for every class")
+        if self.otsu.isChecked():
+            self.otsu.setChecked(False)  # toggling relabels
+        else:
+            self._relabel()
+
+    def _relabel(self, *_) -> None:
+        """Labels again from the kept probabilities with the current options (no model run)."""
+        if self.otsu.isChecked():
+            self.threshold_note.setText("Otsu per class")
+        if self.current is None or self.current.result.task != "segment":
+            return
+        if self._relabel_worker is not None:
+            self._relabel_again = True
+            return
+        shown, labelling = self.current, self.labelling()
+
+        def work() -> Shown:
+            return present(relabel(shown.result, labelling), shown.source)
+
+        self._relabel_worker = create_worker(work, _start_thread=False, _ignore_errors=True)
+        self._relabel_worker.returned.connect(self._show)
+        self._relabel_worker.finished.connect(self._relabelled)
+        self._relabel_worker.start()
+
+    def _relabelled(self) -> None:
+        self._relabel_worker = None
+        if self._relabel_again:
+            self._relabel_again = False
+            self._relabel()
+
+    # --- keeping up with the model and the viewer ----------------------------------------
+
+    def _on_model(self) -> None:
+        card = self.models.card
+        self.task.clear()
+        if card is None:
+            return
+        self.task.addItem(card.head.task)  # one head per model today; the list is the model's tasks
+        for box, size, step in zip(self.tile, model_tile(card), card.config.spatial_multiple):
+            box.blockSignals(True)
+            box.setSingleStep(step)
+            box.setValue(size)
+            box.blockSignals(False)
+        segment = card.head.task == "segment"
+        exclusive = segment and card.head.activation == "softmax"
+        for widget in (self.otsu, self.threshold):
+            widget.setEnabled(segment and not exclusive)
+        for widget in (self.instances, self.split, self.radius):
+            widget.setEnabled(segment)
+        self.settings_changed.emit()
+
+    def _on_inserted(self, event) -> None:
+        event.value.events.name.connect(self._refresh_layers)
+        self._refresh_layers()
+
+    def _refresh_layers(self, *_) -> None:
+        """List the Image and Labels layers (Labels only to say why they cannot be used)."""
+        current = self.layer.currentText()
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, (Image, Labels))]
+        images = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        self.layer.addItems(names)
+        keep = current if current in names else (images[0] if images else None)
+        if keep is not None:
+            self.layer.setCurrentText(keep)
+        self.layer.blockSignals(False)
+        if self.layer.currentText() != current:
+            self.settings_changed.emit()

@@ -1,0 +1,94 @@
+"""The Slices and Model tabs, and the light-sheet tasks, in a real viewer."""
+
+import numpy as np
+from napari.layers import Labels
+from qtpy.QtCore import QPoint, Qt
+from qtpy.QtWidgets import QApplication
+
+from napari_bright4b.models.card import ModelCard
+from napari_bright4b.models.checkpoint import build_model, save_checkpoint
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.registry import resolve
+
+from .conftest import PLUGIN
+
+
+def test_the_slice_plot_follows_the_z_slider_jumps_on_click_and_exports(dock, viewer, idle, qtbot, tmp_path):
+    dock.runner.run_button.click()
+    idle()
+    slices = dock.slices
+    assert slices.stats.names == ("nuclei", "nucleoli", "mitochondria")
+    assert slices.table.rowCount() == 12 and slices.table.columnCount() == 2 + 2 * 3
+
+    viewer.dims.set_point(0, slices.stats.z_um[7])
+    assert slices.current_slice() == 7
+    assert all(marker.get_xdata()[0] == 7 for marker in slices.markers)
+
+    slices.canvas.draw()
+    x, y = slices.fraction_axes.transData.transform((3, 0.0))  # display pixels, from the bottom
+    ratio, height = slices.canvas.device_pixel_ratio, slices.figure.bbox.height
+    qtbot.mouseClick(slices.canvas, Qt.LeftButton, pos=QPoint(int(x / ratio), int((height - y) / ratio)))
+    assert slices.current_slice() == 3
+    assert np.isclose(viewer.dims.point[0], slices.stats.z_um[3])
+
+    slices.copy_button.click()
+    copied = QApplication.clipboard().text().splitlines()
+    assert copied[0].split("\t")[:3] == ["z", "z (um)", "nuclei fraction"] and len(copied) == 13
+    slices.save_csv(str(tmp_path / "slices.csv"))
+    assert (tmp_path / "slices.csv").read_text() == slices.stats.to_csv()
+
+
+def test_the_model_tab_shows_the_card_devices_fallback_and_estimate(dock, notifications, qtbot, tmp_path):
+    panel = dock.model
+    html = panel.card_view.toHtml()
+    assert all(text in html for text in ("nuclei, nucleoli, mitochondria", "0.29 x 0.216 x 0.216 um", "dice"))
+    options = [panel.devices.itemText(i) for i in range(panel.devices.count())]
+    assert options[0] == "auto" and options[-2:] == ["mps", "cpu"] and any(o.startswith("cuda") for o in options)
+    panel.devices.setCurrentText("mps")
+    assert "MPS (Apple GPU) is not available here; running on the CPU" in panel.device_note.text()
+    panel.devices.setCurrentText("cpu")
+
+    assert panel.estimate.text().startswith("brightfield (simulated): 1 tiles · RAM ")
+    assert "measure one tile" in panel.estimate.text()
+    panel.time_button.click()
+    qtbot.waitUntil(lambda: "about" in panel.estimate.text(), timeout=30_000)
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    count = panel.models.count()
+    panel.add_model_file(bad)
+    assert panel.models.count() == count and "bad.safetensors" in notifications()[-1]
+
+
+def save_stain_classifier(folder):
+    """A random-weight stain classifier in the user model folder, on the deblur model's backbone."""
+    deblur = resolve("bright4b-nano-deblur").card
+    head = HeadConfig(task="classify", class_names=("nuclear", "vessel", "plaque"))
+    card = ModelCard(name="stains", config=deblur.config, head=head, voxel_size=deblur.voxel_size, tile=(8, 64, 64))
+    save_checkpoint(build_model(card).eval(), card, folder / "stains.safetensors")
+
+
+def test_deblurring_and_stain_classification_of_the_light_sheet_sample(viewer, models_dir, qtbot):
+    save_stain_classifier(models_dir)
+    viewer.open_sample(PLUGIN, "lightsheet-nuclei")
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Bright-4B")
+    image = viewer.layers["light-sheet nuclei (simulated)"]
+    dock.runner.layer.setCurrentText(image.name)
+
+    dock.model.models.setCurrentIndex(dock.model.models.findText("bright4b-nano-deblur (bundled)"))
+    assert [dock.runner.task.itemText(i) for i in range(dock.runner.task.count())] == ["deblur"]
+    dock.runner.run_button.click()
+    qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
+    sharp = viewer.layers["light-sheet nuclei (simulated) · bright4b-nano-deblur · deblurred"]
+    assert sharp.data.shape == image.data.shape and sharp.colormap.name == "magma"
+    np.testing.assert_allclose(sharp.contrast_limits, image.contrast_limits)
+
+    dock.model.models.setCurrentIndex(dock.model.models.findText("stains (user)"))
+    dock.runner.run_button.click()
+    qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
+    class_map = viewer.layers["light-sheet nuclei (simulated) · stains · class map"]
+    assert isinstance(class_map, Labels) and list(class_map.features["class"]) == ["nuclear", "vessel", "plaque"]
+    table = dock.runner.probabilities
+    assert table.isVisibleTo(dock.runner) and table.rowCount() == 3
+    assert np.isclose(sum(float(table.item(r, 1).text()) for r in range(3)), 1.0, atol=0.01)
+    assert dock.slices.stats.names == ("nuclear", "vessel", "plaque")
