@@ -50,10 +50,10 @@ def slice_stats(
     names: Sequence[str],
     probabilities: Sequence[np.ndarray],
     masks: Sequence[np.ndarray],
-    z_um: np.ndarray | None = None,
+    z_um: Sequence[float],
 ) -> SliceStats:
-    """:class:`SliceStats` from one probability map and one mask ``(Z, Y, X)`` per class;
-    ``z_um`` defaults to the slice indices."""
+    """:class:`SliceStats` from one probability map and one mask ``(Z, Y, X)`` per class and
+    the slices' world z coordinates ``z_um (Z,)`` in micrometres."""
     slices = masks[0].shape[0] if len(masks) else 0
     fraction = np.zeros((len(masks), slices))
     confidence = np.full((len(masks), slices), np.nan)
@@ -64,8 +64,7 @@ def slice_stats(
             fraction[k, z] = count / inside.size
             if count:
                 confidence[k, z] = float(np.asarray(probability[z])[inside].sum(dtype=np.float64)) / count
-    z_um = np.arange(slices, dtype=float) if z_um is None else np.asarray(z_um, dtype=float)
-    return SliceStats(tuple(names), fraction, confidence, z_um)
+    return SliceStats(tuple(names), fraction, confidence, np.asarray(z_um, dtype=float))
 
 
 def _number(value: float) -> float | str:

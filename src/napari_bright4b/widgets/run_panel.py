@@ -239,17 +239,12 @@ class RunPanel(QWidget):
         if self._bar is None:  # the run has already ended
             return
         done, total = report
-        self._bar.total = total
-        self._bar.update(done - self._bar.n)
         self.status.setText(f"Running: tile {done} of {total}")
-
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)  # napari's bar processes events: a later signal may run here
 
     def _on_returned(self, outcome, tile: tuple) -> None:
-        self._close_bar()
+        bar, self._bar = self._bar, None  # no progress after the outcome
         if outcome is None:
             self.status.setText(CANCELLED)
         elif isinstance(outcome, str):
@@ -263,11 +258,14 @@ class RunPanel(QWidget):
                 f"{result.device}"
             )
             self._show(outcome)
+        if bar is not None:
+            bar.close()
 
     def _on_finished(self) -> None:
         if self._bar is not None:  # nothing was returned: the worker was aborted
             self.status.setText(CANCELLED)
-        self._close_bar()
+            self._bar.close()
+            self._bar = None
         self._worker = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
@@ -336,6 +334,7 @@ class RunPanel(QWidget):
             box.blockSignals(False)
         segment = card.head.task == "segment"
         exclusive = segment and card.head.activation == "softmax"
+        self.threshold_note.setText("most probable class" if exclusive else "Otsu per class" if segment else "")
         for widget in (self.otsu, self.threshold):
             widget.setEnabled(segment and not exclusive)
         for widget in (self.instances, self.split, self.radius):

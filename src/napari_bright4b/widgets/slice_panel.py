@@ -43,6 +43,7 @@ class SlicePanel(QWidget):
         self.fraction_axes, self.confidence_axes = self.figure.subplots(2, 1, sharex=True)
         self.markers = []
         self.table = QTableWidget()
+        self.table.verticalHeader().setVisible(False)  # the first column is the slice
         self.copy_button = QPushButton("Copy table")
         self.copy_button.setToolTip("Copy the table, tab-separated, to paste into a spreadsheet")
         self.save_button = QPushButton("Save CSV…")

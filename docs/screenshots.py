@@ -1,0 +1,101 @@
+"""Take the screenshots in docs/napari.md from a real napari viewer (run by hand, not in tests).
+
+    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots.py
+
+Opens the sample data, runs the bundled models through the Bright-4B dock exactly as a
+user would (buttons, worker, layers) and writes PNGs into docs/images/. (One OpenMP
+thread: on a small machine shared with a CPU-heavy job, two threads spin-waiting for each
+other made every tile many times slower, and the timings shown would say so.)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import napari
+from PIL import Image as PILImage
+from qtpy.QtWidgets import QApplication
+
+OUT = Path(__file__).parent / "images"
+PLUGIN = "napari-bright4b"
+MODEL = "bright4b-nano-organelles"
+
+
+def wait(condition, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        QApplication.processEvents()
+        time.sleep(0.02)
+        if time.monotonic() > deadline:
+            raise TimeoutError("the dock did not finish in time")
+    for _ in range(20):  # let the canvas and the plot redraw
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def save(viewer, name: str) -> None:
+    """The whole window as an RGB PNG (a palette would merge the plot's thin line colours)."""
+    wait(lambda: True)  # let the canvas catch up with the last change
+    PILImage.fromarray(viewer.screenshot(canvas_only=False, flash=False)[..., :3]).save(OUT / name, optimize=True)
+    print(f"wrote {OUT / name} ({(OUT / name).stat().st_size // 1024} KB)")
+
+
+def run(dock) -> None:
+    dock.runner.run_button.click()
+    wait(lambda: not dock.runner.busy)
+    print(dock.runner.status.text())
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    viewer = napari.Viewer(title="napari-bright4b")
+    viewer.window.resize(1500, 950)
+    viewer.open_sample(PLUGIN, "brightfield-colony")
+    for name in ("nuclei (truth)", "nucleoli (truth)", "mitochondria (truth)"):
+        viewer.layers[name].visible = False
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Bright-4B")
+    dock.model.devices.setCurrentText("cpu")
+    dock.tabs.setCurrentWidget(dock.model)
+    dock.model.time_button.click()
+    wait(lambda: "about" in dock.model.estimate.text())
+    save(viewer, "model-panel.png")
+
+    dock.tabs.setCurrentWidget(dock.runner)
+    run(dock)
+    viewer.dims.set_point(0, float(viewer.layers["brightfield (simulated)"].scale[0] * 20))
+    for layer in viewer.layers:  # the early bundled model finds no nucleoli or mitochondria yet
+        if "nucleoli" in layer.name or "mitochondria" in layer.name:
+            layer.visible = False
+    viewer.layers.selection.active = viewer.layers[f"brightfield (simulated) · {MODEL} · nuclei probability"]
+    save(viewer, "run-panel.png")
+
+    dock.tabs.setCurrentWidget(dock.slices)
+    save(viewer, "slices-panel.png")
+
+    dock.tabs.setCurrentWidget(dock.runner)
+    dock.runner.instances.setChecked(True)
+    dock.runner.split.setChecked(True)
+    wait(lambda: not dock.runner.busy)
+    for layer in viewer.layers:
+        layer.visible = layer.name.endswith(("(simulated)", "nuclei instances"))
+    viewer.layers.selection.active = viewer.layers[f"brightfield (simulated) · {MODEL} · nuclei instances"]
+    save(viewer, "instances.png")
+
+    viewer.layers.clear()
+    viewer.open_sample(PLUGIN, "lightsheet-nuclei")
+    viewer.layers["nuclei (truth)"].visible = False
+    dock.model.models.setCurrentIndex(dock.model.models.findText("bright4b-nano-deblur (bundled)"))
+    dock.runner.layer.setCurrentText("light-sheet nuclei (simulated)")
+    run(dock)
+    viewer.canvas.grid.enabled = True
+    for layer in viewer.layers:
+        layer.visible = "truth" not in layer.name
+    viewer.reset_view()
+    viewer.dims.set_point(0, 40.0)
+    save(viewer, "deblur.png")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
