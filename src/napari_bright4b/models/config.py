@@ -24,9 +24,9 @@ class Bright4BConfig:
     as a brick of tokens; ``window_radius`` the sliding window in bricks. The default
     window, the brick and its 8 in-plane neighbours (288 tokens), matches the paper's
     W = 128-token radius; small presets afford a full 3x3x3-brick window.
-    ``decoder_stem`` is the decoder's full-resolution stage: ``unetr`` (UNETR's, residual
-    blocks on the image and on the fusion) or ``light`` (one convolution; see
-    :mod:`napari_bright4b.nn.decoder`).
+    ``decoder_stem`` is how the image enters the decoder: ``unetr`` (UNETR's), ``hybrid``
+    (plus convolutional features at half resolution) or ``light`` (one convolution); see
+    :mod:`napari_bright4b.nn.decoder`.
     """
 
     in_channels: int = 1
@@ -65,8 +65,8 @@ class Bright4BConfig:
             raise ValueError("patch and brick sizes must be >= 1 and window_radius >= 0")
         if tuple(self.patch[1:]) != (16, 16) or self.patch[0] not in (1, 2):
             raise ValueError(f"patch must be (1|2, 16, 16) for the UNETR decoder, got {self.patch}")
-        if self.decoder_stem not in ("unetr", "light"):
-            raise ValueError(f"decoder_stem must be 'unetr' or 'light', got {self.decoder_stem!r}")
+        if self.decoder_stem not in ("unetr", "hybrid", "light"):
+            raise ValueError(f"decoder_stem must be 'unetr', 'hybrid' or 'light', got {self.decoder_stem!r}")
         if self.attention not in ("nsa", "dense"):
             raise ValueError(f"attention must be 'nsa' or 'dense', got {self.attention!r}")
         if self.depth % 4:
@@ -136,10 +136,13 @@ def _pr_up_block(cin: int, cout: int, layers: int, stage: Triple) -> int:
 
 
 def _full_resolution_stage(cin: int, cout: int, image_channels: int, stage: Triple, stem: str) -> int:
-    """``unetr``: a residual block on the image, then an up block; ``light``: a bias-free
-    transposed conv, then one 3x3x3 conv on features + image."""
+    """``unetr``: a residual block on the image, then an up block; ``hybrid``: also a
+    strided residual block to half resolution; ``light``: a bias-free transposed conv,
+    then one 3x3x3 conv on features + image."""
     if stem == "unetr":
         return _res_block(image_channels, cout) + _up_block(cin, cout, stage)
+    if stem == "hybrid":
+        return _res_block(image_channels, cout) + _up_block(cin, cout, stage) + _res_block(cout, cin)
     return cin * cout * prod(stage) + 27 * (cout + image_channels) * cout
 
 
@@ -203,7 +206,7 @@ class HeadConfig:
 
     def parameter_count(self, config: Bright4BConfig) -> int:
         if self.task == "classify":  # class logits and a pooling score per token and per voxel
-            return (config.dim + config.decoder_features + 2) * (self.channels + 1)
+            return (config.dim + config.decoder_features + 2) * self.channels + config.dim + config.decoder_features
         return config.decoder_features * self.channels + self.channels
 
     def to_dict(self) -> dict:
@@ -244,7 +247,8 @@ PRESETS: dict[str, Preset] = {
                 num_experts=4,
                 slots_per_expert=2,
                 expert_hidden=192,
-                decoder_features=4,
+                decoder_features=6,
+                decoder_stem="hybrid",
             ),
             summary="about 1M parameters: CPU tests and the bundled models",
         ),
@@ -261,6 +265,7 @@ PRESETS: dict[str, Preset] = {
                 slots_per_expert=2,
                 expert_hidden=1536,
                 decoder_features=16,
+                decoder_stem="light",
             ),
             summary="about 100M parameters",
         ),

@@ -51,7 +51,7 @@ class AttentionPool(nn.Module):
     def __init__(self, dim: int, classes: int):
         super().__init__()
         self.logits = nn.Linear(dim, classes)
-        self.score = nn.Linear(dim, 1)
+        self.score = nn.Linear(dim, 1, bias=False)  # a bias would not change the softmax
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         return (self.score(items).softmax(dim=1) * self.logits(items)).sum(dim=1)

@@ -4,13 +4,19 @@ Token maps tapped at layers L/4, L/2, 3L/4 and L (each ``(B, dim, D', H', W')``)
 lifted back to full resolution through ``(1, 2, 2)`` stages and one final
 ``(1 or p_z, 2, 2)`` stage, so a ``(p_z, 16, 16)`` patch is undone exactly.
 
-The full-resolution stage is where a 3D decoder spends its time and where fine
-structures are drawn. ``stem="unetr"`` is UNETR's own: a residual block on the image
-(UNETR's encoder1) fused with the up-sampled features by a residual block, four 3x3x3
-convolutions per voxel that let thin structures (mitochondria, nucleoli) be recognised
-at full resolution. ``stem="light"`` concatenates the raw image with the up-sampled
-features and runs one 3x3x3 convolution, a quarter of the work, for throughput. Every
-coarser stage is MONAI's UNETR block.
+The stem is how the image itself enters the decoder (``stem``):
+
+- ``unetr``: UNETR's own: a residual block on the image (UNETR's encoder1), fused with
+  the up-sampled features by a residual block at full resolution.
+- ``hybrid``: ``unetr`` plus a strided residual block taking encoder1's features to half
+  resolution, added to the first token skip. Tokens of 16x16 voxels carry no detail
+  finer than a patch; this gives the half-resolution stage convolutional features of
+  its own (TransUNet-style), which small models trained briefly need to find nuclei
+  in depth (held-out nuclei Dice after 1000 steps: 0.63 against 0.44 for ``unetr``).
+- ``light``: the raw image concatenated with the up-sampled features and one 3x3x3
+  convolution, a quarter of ``unetr``'s full-resolution work, for throughput.
+
+Every coarser stage is MONAI's UNETR block.
 """
 
 from __future__ import annotations
@@ -27,22 +33,7 @@ NORM = "instance"
 ACT = ("leakyrelu", {"inplace": True, "negative_slope": 0.01})
 
 
-STEMS = ("unetr", "light")
-
-
-class UnetrFullResolutionStage(nn.Module):
-    """``(B, cin, D', H', W')`` features + ``(B, C, D, H, W)`` image -> ``(B, cout, D, H, W)``:
-    UNETR's encoder1 (a residual block on the image) and its decoder2 (a transposed
-    convolution by ``stage``, then a residual block on the concatenation)."""
-
-    def __init__(self, cin: int, cout: int, image_channels: int, stage: Sequence[int]):
-        super().__init__()
-        common = dict(spatial_dims=3, kernel_size=3, norm_name=NORM, res_block=True)
-        self.encoder1 = UnetrBasicBlock(in_channels=image_channels, out_channels=cout, stride=1, **common)
-        self.decoder2 = UnetrUpBlock(in_channels=cin, out_channels=cout, upsample_kernel_size=stage, **common)
-
-    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.decoder2(features, self.encoder1(image))
+STEMS = ("unetr", "hybrid", "light")
 
 
 class LightFullResolutionStage(nn.Module):
@@ -98,15 +89,24 @@ class UnetrDecoder(nn.Module):
         self.decoder5 = UnetrUpBlock(in_channels=dim, out_channels=8 * f, upsample_kernel_size=XY_STAGE, **common)
         self.decoder4 = UnetrUpBlock(in_channels=8 * f, out_channels=4 * f, upsample_kernel_size=XY_STAGE, **common)
         self.decoder3 = UnetrUpBlock(in_channels=4 * f, out_channels=2 * f, upsample_kernel_size=XY_STAGE, **common)
-        full_resolution = UnetrFullResolutionStage if stem == "unetr" else LightFullResolutionStage
-        self.decoder2 = full_resolution(2 * f, f, in_channels, last_stage(patch))
+        self.encoder1 = self.half_resolution = None
+        if stem == "light":
+            self.decoder2 = LightFullResolutionStage(2 * f, f, in_channels, last_stage(patch))
+        else:
+            self.encoder1 = UnetrBasicBlock(in_channels=in_channels, out_channels=f, stride=1, **common)
+            self.decoder2 = UnetrUpBlock(in_channels=2 * f, out_channels=f, upsample_kernel_size=last_stage(patch), **common)
+        if stem == "hybrid":
+            self.half_resolution = UnetrBasicBlock(in_channels=f, out_channels=2 * f, stride=last_stage(patch), **common)
 
     def forward(self, x: torch.Tensor, taps: Sequence[torch.Tensor]) -> torch.Tensor:
         t1, t2, t3, t4 = taps
+        image = x if self.encoder1 is None else self.encoder1(x)
         skip2 = self.encoder2(t1)
+        if self.half_resolution is not None:
+            skip2 = skip2 + self.half_resolution(image)
         skip3 = self.encoder3(t2)
         skip4 = self.encoder4(t3)
         up = self.decoder5(t4, skip4)
         up = self.decoder4(up, skip3)
         up = self.decoder3(up, skip2)
-        return self.decoder2(up, x)
+        return self.decoder2(up, image)
