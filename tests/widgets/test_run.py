@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 from napari.layers import Image, Labels
+from napari.utils import progress
 
 from napari_bright4b.widgets import run_panel
 
@@ -91,6 +92,8 @@ def test_cancel_mid_run_leaves_no_layers(dock, viewer, idle, qtbot, monkeypatch)
     dock.runner.run_button.click()
     qtbot.waitUntil(lambda: dock.runner.status.text() == "Running: tile 1 of 4", timeout=60_000)
     assert dock.runner.cancel_button.isEnabled()
+    (bar,) = [p for p in progress._all_instances if p.desc.startswith("Bright-4B: segment")]  # the activity dock's
+    assert (bar.n, bar.total) == (1, 4)
     dock.runner.cancel_button.click()
     idle()
     qtbot.waitUntil(lambda: all(t.name != "bright4b-run" for t in threading.enumerate()))  # the engine stopped

@@ -9,6 +9,7 @@ from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, save_checkpoint
 from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.registry import resolve
+from napari_bright4b.widgets.model_panel import ModelPanel
 
 from .conftest import PLUGIN
 
@@ -38,7 +39,7 @@ def test_the_slice_plot_follows_the_z_slider_jumps_on_click_and_exports(dock, vi
     assert (tmp_path / "slices.csv").read_text() == slices.stats.to_csv()
 
 
-def test_the_model_tab_shows_the_card_devices_fallback_and_estimate(dock, notifications, qtbot, tmp_path):
+def test_the_model_tab_shows_the_card_devices_fallback_and_estimate(dock, notifications, qtbot, tmp_path, models_dir):
     panel = dock.model
     html = panel.card_view.toHtml()
     assert all(text in html for text in ("nuclei, nucleoli, mitochondria", "0.29 x 0.216 x 0.216 um", "dice"))
@@ -58,6 +59,14 @@ def test_the_model_tab_shows_the_card_devices_fallback_and_estimate(dock, notifi
     count = panel.models.count()
     panel.add_model_file(bad)
     assert panel.models.count() == count and "bad.safetensors" in notifications()[-1]
+
+    (models_dir / "broken.safetensors").write_bytes(b"not a checkpoint")
+    listed = ModelPanel()  # a new dock lists the user's unreadable file, greyed out, with the reason
+    index = listed.models.findText("broken (user)")
+    assert not listed.models.model().item(index).isEnabled()
+    assert "broken.safetensors" in listed.models.itemData(index, Qt.ToolTipRole)
+    assert listed.card.name == "bright4b-nano-organelles"  # the segmentation model is chosen first
+    listed.deleteLater()
 
 
 def save_stain_classifier(folder):
