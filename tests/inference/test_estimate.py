@@ -5,6 +5,7 @@ import numpy as np
 from napari_bright4b.api import load_model
 from napari_bright4b.inference.estimate import Estimate, estimate_run, measure_tile, tile_bytes
 from napari_bright4b.inference.job import run_job
+from napari_bright4b.inference.predict import model_tile
 from napari_bright4b.models.config import total_parameters
 from napari_bright4b.models.registry import resolve
 
@@ -31,7 +32,8 @@ def test_memory_counts_outputs_resampled_copies_and_labels():
     finer = estimate_run((8, 128, 128), (0.29, 0.108, 0.108), c)  # a model grid of (8, 64, 64)
     assert finer.ram_bytes == 4 * same.ram_bytes + (2 + 3) * voxels * 4
     weights = total_parameters(c.config, c.head) * 4
-    assert same.device_bytes == weights + tile_bytes(c) == weights + math.prod(c.tile) * (176 + 24 * 4)
+    per_voxel = 176 + 24 * c.config.decoder_features
+    assert same.device_bytes == weights + tile_bytes(c) == weights + math.prod(model_tile(c)) * per_voxel
     assert estimate_run((8, 64, 64), c.voxel_size, c, measured_tile_bytes=123).device_bytes == weights + 123
 
 

@@ -86,14 +86,14 @@ def test_cancel_mid_run_leaves_no_layers(dock, viewer, idle, qtbot, monkeypatch)
         return real_run_job(*args, progress=report, cancel=cancel, **kwargs)
 
     monkeypatch.setattr(run_panel, "run_job", slow_run_job)
-    for box, size in zip(dock.runner.tile, (4, 64, 64)):
-        box.setValue(size)  # 4 tiles over the sample
+    for box, step in zip(dock.runner.tile, dock.model.card.config.spatial_multiple):
+        box.setValue(step)  # the smallest tile: several tiles over the sample
     layers = list(viewer.layers)
     dock.runner.run_button.click()
-    qtbot.waitUntil(lambda: dock.runner.status.text() == "Running: tile 1 of 4", timeout=60_000)
+    qtbot.waitUntil(lambda: dock.runner.status.text().startswith("Running: tile 1 of "), timeout=60_000)
     assert dock.runner.cancel_button.isEnabled()
     (bar,) = [p for p in progress._all_instances if p.desc.startswith("Bright-4B: segment")]  # the activity dock's
-    assert (bar.n, bar.total) == (1, 4)
+    assert bar.n == 1 and bar.total > 1
     dock.runner.cancel_button.click()
     idle()
     qtbot.waitUntil(lambda: all(t.name != "bright4b-run" for t in threading.enumerate()))  # the engine stopped
