@@ -12,7 +12,7 @@ The stem is how the image itself enters the decoder (``stem``):
   resolution, added to the first token skip. Tokens of 16x16 voxels carry no detail
   finer than a patch; this gives the half-resolution stage convolutional features of
   its own (TransUNet-style), which small models trained briefly need to find nuclei
-  in depth (held-out nuclei Dice after 1000 steps: 0.63 against 0.44 for ``unetr``).
+  in depth (held-out nuclei Dice after 1000 steps with 8 features: 0.63, against 0.44 for ``unetr``).
 - ``light``: the raw image concatenated with the up-sampled features and one 3x3x3
   convolution, a quarter of ``unetr``'s full-resolution work, for throughput.
 

@@ -57,7 +57,7 @@ def _card(name: str, head: HeadConfig, description: str, recipe: str, shape: Seq
 
 DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2064))
 DEBLUR_HELD_OUT_SEEDS = tuple(range(9100, 9116))
-STAIN_TRAIN_SEEDS = tuple(range(3000, 3192))
+STAIN_TRAIN_SEEDS = tuple(range(3000, 3512))
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
 

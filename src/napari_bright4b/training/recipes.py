@@ -62,7 +62,7 @@ RECIPES = {
             lightsheet.STAIN_TRAIN_SEEDS,
             lightsheet.STAIN_HELD_OUT_SEEDS,
             lightsheet.PATCH,
-            steps=1000,
+            steps=4000,
         ),
     )
 }
