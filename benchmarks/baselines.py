@@ -23,6 +23,7 @@ Prints a table and writes JSON ``{"recipe", "steps", "environment", "models": {n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -33,6 +34,7 @@ from torch import nn
 UNET_CHANNELS = (20, 40, 80, 160)
 UNET_STRIDES = ((1, 2, 2), (2, 2, 2), (2, 2, 2))
 FOREST_VOXELS_PER_CLASS = 20000
+FOREST_THRESHOLD = 0.5  # the forest's class-balanced probabilities
 
 
 class PaddedUNet(nn.Module):
@@ -87,8 +89,11 @@ def train_forest(examples, seed: int = 0):
     for example in examples:
         features = forest_features(example.image[0]).reshape(example.image[0].size, -1)
         targets = example.target.reshape(len(example.target), -1)
-        picks = [rng.choice(np.flatnonzero(t), min(FOREST_VOXELS_PER_CLASS // len(examples), int(t.sum())), False)
-                 for t in targets if t.any()]
+        picks = [
+            rng.choice(np.flatnonzero(t), min(FOREST_VOXELS_PER_CLASS // len(examples), int(t.sum())), False)
+            for t in targets
+            if t.any()
+        ]
         picks.append(rng.choice(targets.shape[1], FOREST_VOXELS_PER_CLASS // len(examples), False))
         chosen = np.concatenate(picks)
         rows.append(features[chosen])
@@ -102,7 +107,7 @@ def forest_metrics(forest, recipe) -> dict:
     from napari_bright4b.analysis.metrics import segmentation_metrics
     from napari_bright4b.data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
     from napari_bright4b.inference.resample import resize
-    from napari_bright4b.training.organelles import SIMULATED_SHAPE, THRESHOLD, mean_scores
+    from napari_bright4b.training.organelles import SIMULATED_SHAPE, mean_scores
 
     runs = []
     for seed in recipe.held_out_seeds:
@@ -113,10 +118,12 @@ def forest_metrics(forest, recipe) -> dict:
         truth = simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, seed).masks()
         names = recipe.card().head.class_names
         runs.append(
-            {n: segmentation_metrics(probabilities[k] >= THRESHOLD, truth[k] > 0, ALLEN_VOXEL_SIZE)
-             for k, n in enumerate(names)}
+            {
+                n: segmentation_metrics(probabilities[k] >= FOREST_THRESHOLD, truth[k] > 0, ALLEN_VOXEL_SIZE)
+                for k, n in enumerate(names)
+            }
         )
-    return mean_scores(runs, recipe.held_out_seeds)
+    return mean_scores(runs, recipe.held_out_seeds, {n: FOREST_THRESHOLD for n in recipe.card().head.class_names})
 
 
 def headline(held_out: dict) -> str:
@@ -151,10 +158,13 @@ def main() -> None:
     }
     examples = recipe.examples(recipe.train_seeds)
     unet, seconds = train_unet(recipe, examples, steps)
+    unet_card = recipe.card()
+    if recipe.calibrate:  # thresholds chosen on training volumes, as for the Bright-4B model
+        unet_card = dataclasses.replace(unet_card, thresholds=recipe.calibrate(unet, unet_card))
     models["unet"] = {
         "parameters": sum(p.numel() for p in unet.parameters()),
         "train_s": round(seconds, 1),
-        "held_out": recipe.evaluate(unet, recipe.card(), recipe.held_out_seeds),
+        "held_out": recipe.evaluate(unet, unet_card, recipe.held_out_seeds),
     }
     if args.recipe == "organelles":
         start = time.perf_counter()
@@ -167,7 +177,9 @@ def main() -> None:
     print(f"{'model':<15}{'parameters':>12}{'train s':>9}  held-out")
     for name, m in models.items():
         print(f"{name:<15}{m['parameters'] or '-':>12}{m['train_s']:>9}  {headline(m['held_out'])}")
-    write_json(args.json, {"recipe": args.recipe, "steps": steps, "environment": environment(args.threads), "models": models})
+    write_json(
+        args.json, {"recipe": args.recipe, "steps": steps, "environment": environment(args.threads), "models": models}
+    )
 
 
 if __name__ == "__main__":

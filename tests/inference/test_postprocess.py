@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_bright4b.errors import BadInputError
-from napari_bright4b.inference.postprocess import instances, masks, parse_threshold
+from napari_bright4b.inference.postprocess import class_thresholds, instances, masks, parse_threshold
 
 
 def ball(shape, centre, radius_um, voxel_size):
@@ -23,6 +23,19 @@ def test_thresholds_by_number_and_by_otsu():
     assert masks(np.zeros((1, 3, 4, 4), np.float32), "otsu")[0].sum() == 0  # flat map: nothing found
 
 
+def test_per_class_thresholds_take_the_model_cuts_and_otsu_elsewhere():
+    per_class = class_thresholds("model", ["nuclei", "nucleoli"], {"nucleoli": 0.3})
+    assert per_class == ["otsu", 0.3]
+    assert class_thresholds(0.4, ["a", "b"], {"a": 0.9}) == [0.4, 0.4]
+    probs = np.zeros((2, 4, 20, 20), np.float32)
+    probs[0, :, :10], probs[1, :, :, :5] = 0.9, 0.35
+    found, cuts = masks(probs, per_class)
+    assert cuts[1] == 0.3 and found[1, :, :, :5].all() and not found[1, :, :, 5:].any()
+    assert 0 < cuts[0] < 0.9 and found[0, :, :10].all()
+    with pytest.raises(ValueError, match="1 thresholds for 2 classes"):
+        masks(probs, [0.5])
+
+
 def test_exclusive_classes_become_one_label_map():
     probs = np.zeros((3, 2, 4, 4), np.float32)
     probs[0] = 0.5
@@ -34,7 +47,7 @@ def test_exclusive_classes_become_one_label_map():
 
 @pytest.mark.parametrize("bad", ["0", "1.5", "high", "nan", "-0.1"])
 def test_bad_thresholds_are_refused(bad):
-    with pytest.raises(BadInputError, match="'otsu' or a number between 0 and 1"):
+    with pytest.raises(BadInputError, match="'model', 'otsu' or a number between 0 and 1"):
         parse_threshold(bad)
 
 

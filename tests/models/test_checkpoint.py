@@ -24,6 +24,7 @@ def card():
         voxel_size=(0.29, 0.108, 0.108),
         provenance={"steps": 3, "date": "2026-11-21"},
         metrics={"dice": {"nuclei": 0.9}},
+        thresholds={"nuclei": 0.45},
     )
 
 
@@ -139,6 +140,10 @@ def test_truncated_file_is_refused(saved, tmp_path):
         (lambda c: c["config"].update(depth=4.0), "config"),
         (lambda c: c["config"].update(patch=[2, 8, 8]), "config"),
         (lambda c: c["head"].update(class_names="nuclei"), "head"),
+        (lambda c: c.update(thresholds={"golgi": 0.5}), "thresholds"),
+        (lambda c: c.update(thresholds={"nuclei": 1.0}), "thresholds"),
+        (lambda c: c.update(thresholds={"nuclei": True}), "thresholds"),
+        (lambda c: c.update(thresholds=[0.5]), "thresholds"),
     ],
 )
 def test_malformed_cards_are_refused_naming_the_field(saved, tmp_path, mutate, field):
@@ -148,14 +153,22 @@ def test_malformed_cards_are_refused_naming_the_field(saved, tmp_path, mutate, f
         load_checkpoint(bad)
 
 
+def test_cards_written_before_thresholds_existed_load_without_them(saved, tmp_path):
+    _, path = saved
+    older = rewrite_card(path, tmp_path / "older.safetensors", lambda c: c.pop("thresholds"))
+    assert load_checkpoint(older)[1].thresholds == {}
+
+
 def test_config_tensor_mismatch_names_the_tensor(saved, tmp_path):
     _, path = saved
     wider = rewrite_card(path, tmp_path / "wide.safetensors", lambda c: c["config"].update(dim=96))
     with pytest.raises(CheckpointError, match="tensor '.*' has shape"):
         load_checkpoint(wider)
-    more_classes = rewrite_card(
-        path, tmp_path / "cls.safetensors", lambda c: c["head"].update(class_names=["a", "b", "c"])
-    )
+    def three_classes(card):
+        card["head"].update(class_names=["a", "b", "c"])
+        card["thresholds"] = {}
+
+    more_classes = rewrite_card(path, tmp_path / "cls.safetensors", three_classes)
     with pytest.raises(CheckpointError, match="head.out.conv"):
         load_checkpoint(more_classes)
 

@@ -5,7 +5,7 @@ import torch
 from napari_bright4b.cli.demo import DEMO_SEED
 from napari_bright4b.data.synthetic.lightsheet import STAINS
 from napari_bright4b.models.checkpoint import build_model
-from napari_bright4b.training import lightsheet
+from napari_bright4b.training import lightsheet, organelles
 from napari_bright4b.training.recipes import RECIPES
 
 
@@ -58,3 +58,14 @@ def test_stain_evaluation_counts_every_volume():
     scores = lightsheet.evaluate_stain(build_model(card).eval(), card, [9200, 9201, 9202])
     assert np.sum(scores["confusion"]) == 3 and scores["classes"] == list(STAINS)
     assert np.trace(scores["confusion"]) / 3 == pytest.approx(scores["accuracy"], abs=1e-4)  # rounded to 4 places
+
+
+def test_calibration_picks_the_cut_with_the_best_dice():
+    truth = np.zeros((2, 4, 16, 16), bool)
+    truth[0, :, :8], truth[1, :, :, :4] = True, True
+    probabilities = np.where(truth, 0.32, 0.1).astype(np.float32)  # 0.3 and below find everything
+    probabilities[0, :, :2] = 0.6  # above 0.5 only part of the first class
+    cuts = organelles.best_cuts([(probabilities, truth), (probabilities, truth)], ["a", "b"])
+    assert cuts == {"a": 0.15, "b": 0.15}
+    probabilities[1, :, :, 4:6] = 0.2  # false positives up to 0.2: the cut moves above them
+    assert organelles.best_cuts([(probabilities, truth)], ["a", "b"])["b"] == 0.25

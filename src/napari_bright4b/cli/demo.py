@@ -43,7 +43,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
     from ..data.tiff import write_tiff
     from ..files import atomic_directory
-    from ..training.organelles import THRESHOLD, score_sample
+    from ..training.organelles import score_sample
 
     timings = {}
     tick = time.perf_counter()
@@ -63,9 +63,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sample = simulate_brightfield(shape, ALLEN_VOXEL_SIZE, args.seed)
     timings["simulate_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    probabilities, scores = score_sample(model, card, sample)
+    probabilities, masks, scores = score_sample(model, card, sample)
     timings["segment_s"] = time.perf_counter() - tick
-    masks = (probabilities >= THRESHOLD).astype("uint8")
 
     tick = time.perf_counter()
     nuclei_z = sample.colony.nuclei.any(axis=(1, 2)).nonzero()[0]
@@ -93,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "out": str(args.out),
         "shape": list(shape),
         "voxel_size_um": list(ALLEN_VOXEL_SIZE),
-        "threshold": THRESHOLD,
+        "thresholds": {name: card.thresholds.get(name, "otsu") for name in card.head.class_names},
         "structures": {name: {k: round(float(v), 4) for k, v in s.items()} for name, s in scores.items()},
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }

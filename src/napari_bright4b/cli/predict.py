@@ -44,7 +44,12 @@ def add_parsers(sub) -> None:
         parser.add_argument("--json", action="store_true", help="print results and timings as JSON")
         if task == "segment":
             parser.add_argument("--prob", help="also write per-class probabilities here (.tif or .zarr)")
-            parser.add_argument("--threshold", default="otsu", help="'otsu' (default) or a probability in (0, 1)")
+            parser.add_argument(
+                "--threshold",
+                default="model",
+                help="'model' (default: the model's own per-class cuts, Otsu where it has none), 'otsu', "
+                "or a probability in (0, 1)",
+            )
             parser.add_argument("--instances", action="store_true", help="write instance labels, not masks")
             parser.add_argument(
                 "--split-touching", action="store_true", help="split touching objects (watershed); implies --instances"
@@ -173,7 +178,7 @@ def _per_structure(found, card) -> tuple[list[str], list]:
 def _segment(args, model, card, data, voxel_size) -> dict:
     import numpy as np
 
-    from ..inference.postprocess import instances, masks
+    from ..inference.postprocess import class_thresholds, instances, masks
     from ..inference.predict import run_model
 
     shape = (card.head.channels, *data.shape[1:])
@@ -182,7 +187,8 @@ def _segment(args, model, card, data, voxel_size) -> dict:
     with _optional_output(args.prob, shape, "float32", voxel_size) as probabilities:
         with TileProgress("segment", not args.json) as progress:
             run_model(model, card, data, voxel_size, out=probabilities, progress=progress, **_engine_options(args))
-        found, cuts = masks(probabilities, args.threshold, exclusive=card.head.activation == "softmax")
+        per_class = class_thresholds(args.threshold, card.head.class_names, card.thresholds)
+        found, cuts = masks(probabilities, per_class, exclusive=card.head.activation == "softmax")
         names, structures = _per_structure(found, card)
         result["thresholds"] = dict(zip(names, cuts))
         result["foreground_fraction"] = {n: float(m.mean()) for n, m in zip(names, structures)}

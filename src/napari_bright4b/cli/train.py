@@ -26,7 +26,11 @@ def add_parsers(sub) -> None:
     parser.add_argument("--data", help="folder: DIR with images/ and labels/ TIFFs of the same names")
     parser.add_argument("--classes", help="folder: the class names of label values 1, 2, ... (comma-separated)")
     parser.add_argument(
-        "--voxel-size", nargs=3, type=positive_float, metavar=("Z", "Y", "X"), help="folder: um (default: from the TIFFs)"
+        "--voxel-size",
+        nargs=3,
+        type=positive_float,
+        metavar=("Z", "Y", "X"),
+        help="folder: um (default: from the TIFFs)",
     )
     parser.add_argument("--modality", choices=MODALITIES, default="brightfield", help="folder: the images' modality")
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (default: the recipe's)")
@@ -102,11 +106,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress)
     if bar is not None:
         bar.close()
-    say("evaluating on the held-out volumes ...")
     tick = time.perf_counter()
-    held_out = recipe.evaluate(model, card, recipe.held_out_seeds[: args.held_out])
-    evaluate_s = time.perf_counter() - tick
     trained_card = load_checkpoint(out)[1]
+    if recipe.calibrate:
+        say("choosing per-class thresholds on training volumes ...")
+        trained_card = dataclasses.replace(trained_card, thresholds=recipe.calibrate(model, trained_card))
+    say("evaluating on the held-out volumes ...")
+    held_out = recipe.evaluate(model, trained_card, recipe.held_out_seeds[: args.held_out])
+    evaluate_s = time.perf_counter() - tick
     save_checkpoint(model, dataclasses.replace(trained_card, metrics=held_out), out)
     summary = {
         "model": str(out),

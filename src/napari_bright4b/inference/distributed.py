@@ -155,7 +155,7 @@ def segment_dask(
     output: str,
     *,
     prob_path: str | None = None,
-    threshold: str | float = "otsu",
+    threshold: str | float = "model",
     labels: bool = False,
     tile: Sequence[int] | None = None,
     overlap: float = 0.25,
@@ -167,9 +167,10 @@ def segment_dask(
 
     Probabilities are written first (to ``prob_path``, or a scratch folder removed after),
     so an Otsu threshold sees the whole volume; then masks or labels are computed from them.
+    ``threshold``: ``"model"``, ``"otsu"`` or a number (:mod:`.postprocess`).
     """
     from ..data.ome_zarr import ome_zarr_output, read_ome_zarr
-    from .postprocess import threshold_value
+    from .postprocess import class_thresholds, threshold_value
     from .predict import model_tile
 
     if card.head.activation == "softmax":
@@ -189,7 +190,8 @@ def segment_dask(
             with ome_zarr_output(prob_target, shape, "float32", voxel_size, chunks) as target:
                 da.store(probabilities, target, lock=False, compute=True)
             stored = read_ome_zarr(prob_target).data
-            cuts = [threshold_value(stored[k], threshold) for k in range(len(names))]
+            per_class = class_thresholds(threshold, names, card.thresholds)
+            cuts = [threshold_value(stored[k], t) for k, t in enumerate(per_class)]
             result: dict = {"thresholds": dict(zip(names, cuts)), "outputs": {}}
             dtype = "uint32" if labels else "uint8"
             with ome_zarr_output(output, shape, dtype, voxel_size, chunks) as target:

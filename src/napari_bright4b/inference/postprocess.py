@@ -1,7 +1,8 @@
 """From probabilities to masks and instance labels.
 
-Thresholds are ``"otsu"`` (per class, on the probability map, as in the Bright-4B paper)
-or a number in (0, 1). Instances are connected components of a mask; touching objects
+Thresholds are ``"model"`` (the per-class cuts the model's card carries, chosen on its
+training data; Otsu for classes without one), ``"otsu"`` (per class, on the probability
+map, as in the Bright-4B paper) or a number in (0, 1). Instances are connected components of a mask; touching objects
 (nuclei) can be split by a watershed on the distance to the background, measured in
 micrometres so anisotropic voxels are handled.
 """
@@ -20,21 +21,31 @@ from skimage.segmentation import watershed
 from ..errors import BadInputError
 from .normalize import subsample
 
+Threshold = str | float
 
-def parse_threshold(text: str | float) -> str | float:
-    """``"otsu"`` or a number strictly between 0 and 1."""
-    if isinstance(text, str) and text.strip().lower() == "otsu":
-        return "otsu"
+
+def parse_threshold(text: str | float) -> Threshold:
+    """``"model"``, ``"otsu"`` or a number strictly between 0 and 1."""
+    if isinstance(text, str) and text.strip().lower() in ("model", "otsu"):
+        return text.strip().lower()
     try:
         value = float(text)
     except (TypeError, ValueError):
         value = float("nan")
     if not 0.0 < value < 1.0:
-        raise BadInputError(f"threshold must be 'otsu' or a number between 0 and 1, got {text!r}")
+        raise BadInputError(f"threshold must be 'model', 'otsu' or a number between 0 and 1, got {text!r}")
     return value
 
 
-def threshold_value(probabilities: np.ndarray, threshold: str | float) -> float:
+def class_thresholds(threshold: Threshold, class_names: Sequence[str], model_cuts: dict[str, float]) -> list[Threshold]:
+    """One threshold per class: ``"model"`` becomes the model's cut for each class (``model_cuts``,
+    from its card), or ``"otsu"`` where it has none; anything else applies to every class."""
+    if threshold == "model":
+        return [model_cuts.get(name, "otsu") for name in class_names]
+    return [threshold] * len(class_names)
+
+
+def threshold_value(probabilities: np.ndarray, threshold: Threshold) -> float:
     """The cut for one class's probability map ``(Z, Y, X)``."""
     if threshold != "otsu":
         return float(threshold)
@@ -44,15 +55,22 @@ def threshold_value(probabilities: np.ndarray, threshold: str | float) -> float:
     return float(threshold_otsu(sample))
 
 
-def masks(probabilities, threshold: str | float = "otsu", exclusive: bool = False) -> tuple[np.ndarray, list[float]]:
-    """Masks ``(K, Z, Y, X)`` uint8 from probabilities ``(K, Z, Y, X)`` and the cuts used.
+def masks(
+    probabilities, threshold: Threshold | Sequence[Threshold] = "otsu", exclusive: bool = False
+) -> tuple[np.ndarray, list[float]]:
+    """Masks ``(K, Z, Y, X)`` uint8 from probabilities ``(K, Z, Y, X)`` and the cuts used;
+    ``threshold`` is ``"otsu"``, a number, or one of those per class.
 
     ``exclusive`` (softmax models) gives one label map ``(1, Z, Y, X)`` of the most
     probable class, 0 for the background channel, and no cuts.
     """
     if exclusive:
         return np.argmax(np.asarray(probabilities), axis=0).astype(np.uint8)[None], []
-    cuts = [threshold_value(np.asarray(p), threshold) for p in probabilities]
+    classes = probabilities.shape[0]
+    per_class = [threshold] * classes if isinstance(threshold, (str, float, int)) else threshold
+    if len(per_class) != classes:
+        raise ValueError(f"{len(per_class)} thresholds for {classes} classes")
+    cuts = [threshold_value(np.asarray(p), t) for p, t in zip(probabilities, per_class)]
     found = np.empty(probabilities.shape, dtype=np.uint8)  # filled in place: no boolean temporaries
     for k, cut in enumerate(cuts):
         np.greater(np.asarray(probabilities[k]), cut, out=found[k], casting="unsafe")

@@ -21,6 +21,8 @@ class ModelCard:
     ``voxel_size``: the (z, y, x) voxel size in micrometres the model was trained at.
     ``normalization``: robust percentile normalization ``{"low": 1.0, "high": 99.8}``.
     ``tile``: the native field of view (z, y, x) in voxels.
+    ``thresholds``: per-class probability cuts in (0, 1) chosen by the model's maker on
+    training data (sigmoid segmentation models; classes without one fall back to Otsu).
     """
 
     name: str
@@ -34,6 +36,7 @@ class ModelCard:
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,6 +53,7 @@ class ModelCard:
             "description": self.description,
             "provenance": dict(self.provenance),
             "metrics": dict(self.metrics),
+            "thresholds": dict(self.thresholds),
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class ModelCard:
             description=_require(data, "description", str),
             provenance=_require(data, "provenance", dict),
             metrics=_require(data, "metrics", dict),
+            thresholds=_thresholds(data.get("thresholds", {}), head.class_names),
             format_version=version,
         )
 
@@ -139,3 +144,17 @@ def _normalization(value: dict) -> dict[str, float]:
             f"model card field 'normalization' must be {{'low': p, 'high': q}} with 0 <= p < q <= 100, got {value!r}"
         )
     return {"low": float(low), "high": float(high)}
+
+
+def _thresholds(value: Any, class_names: tuple[str, ...]) -> dict[str, float]:
+    """Optional (cards written before it have none): ``{class name: cut in (0, 1)}``."""
+    ok = isinstance(value, dict) and all(
+        name in class_names and isinstance(cut, (int, float)) and not isinstance(cut, bool) and 0 < cut < 1
+        for name, cut in value.items()
+    )
+    if not ok:
+        raise CheckpointError(
+            f"model card field 'thresholds' must map class names {list(class_names)} to numbers in (0, 1), "
+            f"got {value!r}"
+        )
+    return {name: float(cut) for name, cut in value.items()}

@@ -94,9 +94,13 @@ class UnetrDecoder(nn.Module):
             self.decoder2 = LightFullResolutionStage(2 * f, f, in_channels, last_stage(patch))
         else:
             self.encoder1 = UnetrBasicBlock(in_channels=in_channels, out_channels=f, stride=1, **common)
-            self.decoder2 = UnetrUpBlock(in_channels=2 * f, out_channels=f, upsample_kernel_size=last_stage(patch), **common)
+            self.decoder2 = UnetrUpBlock(
+                in_channels=2 * f, out_channels=f, upsample_kernel_size=last_stage(patch), **common
+            )
         if stem == "hybrid":
-            self.half_resolution = UnetrBasicBlock(in_channels=f, out_channels=2 * f, stride=last_stage(patch), **common)
+            self.half_resolution = UnetrBasicBlock(
+                in_channels=f, out_channels=2 * f, stride=last_stage(patch), **common
+            )
 
     def forward(self, x: torch.Tensor, taps: Sequence[torch.Tensor]) -> torch.Tensor:
         t1, t2, t3, t4 = taps

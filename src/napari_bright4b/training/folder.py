@@ -20,10 +20,11 @@ from ..data.io import read_image
 from ..data.tiff import SUFFIXES
 from ..errors import BadInputError
 from ..inference.normalize import percentile_normalize
+from ..inference.postprocess import class_thresholds, masks
 from ..inference.predict import run_model
 from ..models.card import ModelCard
 from ..models.config import PRESETS, HeadConfig
-from .organelles import THRESHOLD, mean_scores
+from .organelles import mean_scores
 from .patches import Example
 from .recipes import Recipe
 
@@ -109,16 +110,19 @@ def folder_recipe(
         for index in indices:
             image, labels, _ = read_pair(*pairs[index], len(class_names))
             probabilities = run_model(model, card, image)
-            if sigmoid:
-                masks = [probabilities[0] >= THRESHOLD]
+            if sigmoid:  # cut as ``bright4b segment`` cuts by default
+                found, _ = masks(probabilities, class_thresholds("model", class_names, card.thresholds))
+                predicted = [found[0] > 0]
             else:
                 winner = np.argmax(probabilities, axis=0)
-                masks = [winner == k + 1 for k in range(len(class_names))]
+                predicted = [winner == k + 1 for k in range(len(class_names))]
             runs.append(
-                {name: segmentation_metrics(mask, labels == k + 1, card.voxel_size)
-                 for k, (name, mask) in enumerate(zip(class_names, masks))}
+                {
+                    name: segmentation_metrics(mask, labels == k + 1, card.voxel_size)
+                    for k, (name, mask) in enumerate(zip(class_names, predicted))
+                }
             )
-        return mean_scores(runs, indices) if runs else {"held_out_seeds": []}
+        return mean_scores(runs, indices, card.thresholds) if runs else {"held_out_seeds": []}
 
     held_out = (len(pairs) - 1,) if len(pairs) > 1 else ()
     train = tuple(range(len(pairs) - len(held_out)))

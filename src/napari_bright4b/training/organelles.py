@@ -15,6 +15,7 @@ import numpy as np
 from ..analysis.metrics import segmentation_metrics
 from ..data.synthetic.brightfield import ALLEN_VOXEL_SIZE, STRUCTURES, BrightfieldSample, simulate_brightfield
 from ..inference.normalize import percentile_normalize
+from ..inference.postprocess import class_thresholds, masks
 from ..inference.predict import run_model
 from ..inference.resample import resize, target_shape
 from ..models.bright4b import Bright4B
@@ -61,31 +62,63 @@ def brightfield_example(seed: int, shape: Sequence[int] = SIMULATED_SHAPE) -> Ex
     return Example(image, masks.astype(np.uint8))
 
 
-THRESHOLD = 0.5
+CALIBRATION_SEEDS = TRAIN_SEEDS[:3]
+CUTS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
 
-def score_sample(model: Bright4B, card: ModelCard, sample: BrightfieldSample) -> tuple[np.ndarray, dict]:
-    """Probabilities ``(K, Z, Y, X)`` for ``sample`` and the metrics of each structure at 0.5."""
-    probabilities = run_model(model, card, sample.image[None], voxel_size=sample.voxel_size)
+def predict_sample(model: Bright4B, card: ModelCard, sample: BrightfieldSample) -> np.ndarray:
+    """Probabilities ``(K, Z, Y, X)`` on the sample's own grid, through the engine."""
+    return run_model(model, card, sample.image[None], voxel_size=sample.voxel_size)
+
+
+def best_cuts(pairs: Iterable[tuple[np.ndarray, np.ndarray]], class_names: Sequence[str]) -> dict[str, float]:
+    """Per class, the cut among :data:`CUTS` with the best Dice pooled over ``pairs`` of
+    probabilities ``(K, Z, Y, X)`` and true masks ``(K, Z, Y, X)``."""
+    overlap = np.zeros((len(class_names), len(CUTS)))
+    volume = np.zeros_like(overlap)
+    for probabilities, truth in pairs:
+        for k, j in np.ndindex(overlap.shape):
+            found = probabilities[k] >= CUTS[j]
+            overlap[k, j] += 2 * np.count_nonzero(found & truth[k])
+            volume[k, j] += np.count_nonzero(found) + np.count_nonzero(truth[k])
+    dice = overlap / np.maximum(volume, 1)
+    return {name: float(CUTS[dice[k].argmax()]) for k, name in enumerate(class_names)}
+
+
+def calibrate_thresholds(model: Bright4B, card: ModelCard, seeds: Iterable[int] = CALIBRATION_SEEDS) -> dict:
+    """The card's thresholds: :func:`best_cuts` on the training colonies ``seeds``, predicted
+    through the engine and scored at the simulation's voxel size, as held-out colonies are.
+    A structure the model is rarely sure of (thin mitochondria) may never pass 0.5."""
+    samples = (simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, seed) for seed in seeds)
+    return best_cuts(((predict_sample(model, card, s), s.masks() > 0) for s in samples), card.head.class_names)
+
+
+def score_sample(model: Bright4B, card: ModelCard, sample: BrightfieldSample) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Probabilities ``(K, Z, Y, X)`` for ``sample``, masks ``(K, Z, Y, X)`` uint8 cut as
+    ``bright4b segment`` cuts by default (the card's thresholds, Otsu where it has none),
+    and the metrics of each structure."""
+    probabilities = predict_sample(model, card, sample)
+    found, _ = masks(probabilities, class_thresholds("model", card.head.class_names, card.thresholds))
     truth = sample.masks()
     scores = {
-        name: segmentation_metrics(probabilities[k] >= THRESHOLD, truth[k] > 0, sample.voxel_size)
+        name: segmentation_metrics(found[k] > 0, truth[k] > 0, sample.voxel_size)
         for k, name in enumerate(card.head.class_names)
     }
-    return probabilities, scores
+    return probabilities, found, scores
 
 
-def mean_scores(runs: list[dict], seeds: Iterable[int]) -> dict:
+def mean_scores(runs: list[dict], seeds: Iterable[int], thresholds: dict) -> dict:
     """Per-volume ``{structure: metrics}`` -> the card's held-out record: each metric's mean."""
     structures = {
         name: {metric: round(float(np.mean([r[name][metric] for r in runs])), 4) for metric in runs[0][name]}
         for name in runs[0]
     }
-    return {"held_out_seeds": list(seeds), "threshold": THRESHOLD, "structures": structures}
+    cuts = {name: thresholds.get(name, "otsu") for name in runs[0]}
+    return {"held_out_seeds": list(seeds), "thresholds": cuts, "structures": structures}
 
 
 def evaluate_organelles(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
     """Mean metrics per structure over simulated colonies of ``seeds`` (at the Allen voxel size)."""
     seeds = list(seeds)
-    runs = [score_sample(model, card, simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, s))[1] for s in seeds]
-    return mean_scores(runs, seeds)
+    runs = [score_sample(model, card, simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, s))[2] for s in seeds]
+    return mean_scores(runs, seeds, card.thresholds)

@@ -15,7 +15,9 @@ from .patches import Example
 @dataclass(frozen=True)
 class Recipe:
     """How one bundled model is made: its card, examples per seed, the held-out
-    evaluation, the seeds of each split, the training patch and the default schedule."""
+    evaluation, the seeds of each split, the training patch and the default schedule;
+    ``calibrate(model, card)`` (optional) picks the card's per-class thresholds on
+    training data before the held-out evaluation."""
 
     name: str
     card: Callable[[], ModelCard]
@@ -26,6 +28,7 @@ class Recipe:
     patch: tuple[int, int, int]
     steps: int
     learning_rate: float = 2e-3
+    calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]
@@ -43,6 +46,7 @@ RECIPES = {
             organelles.HELD_OUT_SEEDS,
             organelles.PATCH,
             steps=4000,
+            calibrate=organelles.calibrate_thresholds,
         ),
         Recipe(
             "deblur",

@@ -9,13 +9,16 @@ LAYER_TYPES = {"image": Image, "labels": Labels}
 UPDATED = ("scale", "translate", "metadata", "features", "contrast_limits")
 
 
-def run_tag(layer) -> tuple[str, str] | None:
-    """``(input name, model)`` of the run that made ``layer``; ``None`` for other layers."""
+PREDICT = "predict"  # the kind of run of layers whose tag names none (the Run tab's)
+
+
+def run_tag(layer) -> tuple[str, str, str] | None:
+    """``(input name, model, kind of run)`` of the run that made ``layer``; ``None`` for other layers."""
     tag = layer.metadata.get("bright4b")
-    return (tag["input"], tag["model"]) if isinstance(tag, dict) else None
+    return (tag["input"], tag["model"], tag.get("run", PREDICT)) if isinstance(tag, dict) else None
 
 
-def show_layers(viewer, layer_data: list[tuple], tag: tuple[str, str]) -> None:
+def show_layers(viewer, layer_data: list[tuple], tag: tuple[str, str, str]) -> None:
     """Add or update the layers of run ``tag``; its earlier layers that ``layer_data`` no longer
     holds (e.g. masks after switching to instances) are removed."""
     names = {kwargs["name"] for _, kwargs, _ in layer_data}

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
@@ -32,16 +30,14 @@ from qtpy.QtWidgets import (
 
 from ..analysis.slices import SliceStats, slice_stats
 from ..errors import BadInputError
-from ..inference.engine import Cancelled, CancelToken, OutOfMemory
 from ..inference.job import Labelling, Result, relabel, run_job
-from ..inference.layer_data import LayerInput, layer_input, result_layers
+from ..inference.layer_data import LayerInput, result_layers
 from ..inference.predict import model_tile
 from ..inference.steps import progress_steps
-from .layers import show_layers
+from .background import BackgroundRun
+from .layer_picker import LayerPicker
+from .layers import PREDICT, show_layers
 from .model_panel import ModelPanel
-
-CANCELLED = "Cancelled: no layers were added."
-EXPECTED = (BadInputError, OutOfMemory)  # shown as one line; anything else is a bug, shown with its traceback
 
 
 @dataclass
@@ -73,10 +69,10 @@ class RunPanel(QWidget):
         super().__init__(parent)
         self.viewer, self.models = viewer, models
         self.current: Shown | None = None
-        self._worker = self._relabel_worker = self._token = self._bar = None
+        self._relabel_worker = None
         self._relabel_again = False
 
-        self.layer = QComboBox()
+        self.layer = LayerPicker(viewer)
         self.task = QComboBox()
         self.tile = [QSpinBox() for _ in range(3)]
         for box in self.tile:
@@ -101,9 +97,9 @@ class RunPanel(QWidget):
         self.radius.setSuffix(" um")
         self.run_button = QPushButton("Run")
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.background = BackgroundRun(self.run_button, self.cancel_button, self.status)
         self.probabilities = QTableWidget(0, 2)
         self.probabilities.setHorizontalHeaderLabels(["class", "volume probability"])
         self.probabilities.setVisible(False)
@@ -135,7 +131,6 @@ class RunPanel(QWidget):
         layout.addStretch(1)
 
         self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.threshold.valueChanged.connect(self._on_threshold)
         self.threshold.sliderMoved.connect(lambda value: self.threshold_note.setText(f"{value / 100:.2f} on release"))
         for box in (self.otsu, self.instances, self.split):
@@ -146,17 +141,12 @@ class RunPanel(QWidget):
             widget.valueChanged.connect(self.settings_changed)
         self.instances.toggled.connect(self.settings_changed)
         models.model_changed.connect(self._on_model)
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self._refresh_layers)
-        for layer in viewer.layers:
-            layer.events.name.connect(self._refresh_layers)
-        self._refresh_layers()
         self._on_model()
 
     @property
     def busy(self) -> bool:
         """A run or a relabelling is under way."""
-        return self._worker is not None or self._relabel_worker is not None
+        return self.background.busy or self._relabel_worker is not None
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -170,31 +160,13 @@ class RunPanel(QWidget):
 
     def source(self) -> LayerInput:
         """The chosen layer, checked (raises :class:`BadInputError` with the reason)."""
-        name, card = self.layer.currentText(), self.models.card
-        if card is None:
-            raise BadInputError("no model is selected; pick one in the Model tab")
-        if name not in self.viewer.layers:
-            raise BadInputError("no image layer is selected; open an image (e.g. File > Open Sample > Bright-4B)")
-        layer = self.viewer.layers[name]
-        kind = "image" if isinstance(layer, Image) else "labels" if isinstance(layer, Labels) else type(layer).__name__
-        return layer_input(
-            name,
-            kind,
-            layer.data,
-            layer.scale,
-            layer.translate,
-            card.voxel_size,
-            rgb=getattr(layer, "rgb", False),
-            multiscale=layer.multiscale,
-            contrast_limits=getattr(layer, "contrast_limits", None),
-            colormap=getattr(getattr(layer, "colormap", None), "name", None),
-        )
+        return self.layer.source(self.models.card)
 
     # --- running ------------------------------------------------------------------------
 
     def run(self) -> None:
         """Check the inputs, then run the model in a worker; bad input gives a notification."""
-        if self._worker is not None:
+        if self.background.busy:
             return
         try:
             source = self.source()
@@ -203,76 +175,32 @@ class RunPanel(QWidget):
             return
         if source.note:
             show_warning(f"Bright-4B: {source.note}")
-        self._token = token = CancelToken()
         spec, device, tile = self.models.spec, self.models.device, self.tile_size()
         options = dict(device=device, tile=tile, overlap=self.overlap.value(), labelling=self.labelling())
 
-        def work():
-            try:
-                result = yield from progress_steps(
-                    run_job, spec, source.volume(), source.voxel_size, cancel=token, **options
-                )
-            except Cancelled:
-                return None
-            except EXPECTED as err:
-                return str(err)  # a returned exception would be raised again by the worker
+        def work(token):
+            volume = source.volume()
+            result = yield from progress_steps(run_job, spec, volume, source.voxel_size, cancel=token, **options)
             return present(result, source)
 
-        self._bar = progress(total=0, desc=f"Bright-4B: {self.task.currentText()} {source.name}")
-        self._worker = create_worker(work, _start_thread=False, _ignore_errors=True)
-        self._worker.yielded.connect(self._on_progress)
-        self._worker.returned.connect(lambda outcome: self._on_returned(outcome, tile))
-        self._worker.aborted.connect(token.cancel)  # e.g. cancelled from the activity dock
-        self._worker.finished.connect(self._on_finished)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.status.setText(f"Running {self.models.card.name} on {source.name}…")
-        self._worker.start()
+        self.background.start(
+            work,
+            f"Bright-4B: {self.task.currentText()} {source.name}",
+            f"Running {self.models.card.name} on {source.name}…",
+            lambda shown: self._on_result(shown, tile),
+        )
 
-    def cancel(self) -> None:
-        """Stop the run before its next tile; nothing of it is shown."""
-        if self._worker is not None:
-            self._token.cancel()
-            self._worker.quit()
-
-    def _on_progress(self, report: tuple[int, int]) -> None:
-        if self._bar is None:  # the run has already ended
-            return
-        done, total = report
-        self.status.setText(f"Running: tile {done} of {total}")
-        self._bar.total = total
-        self._bar.update(done - self._bar.n)  # napari's bar processes events: a later signal may run here
-
-    def _on_returned(self, outcome, tile: tuple) -> None:
-        bar, self._bar = self._bar, None  # no progress after the outcome
-        if outcome is None:
-            self.status.setText(CANCELLED)
-        elif isinstance(outcome, str):
-            self.status.setText(f"Failed: {outcome}")
-            show_error(f"Bright-4B: {outcome}")
-        else:
-            result = outcome.result
-            self.models.learn_tile_time(tile, result.seconds / max(result.tiles, 1))
-            self.status.setText(
-                f"{result.model} on {outcome.source.name}: {result.tiles} tiles in {result.seconds:.1f} s on "
-                f"{result.device}"
-            )
-            self._show(outcome)
-        if bar is not None:
-            bar.close()
-
-    def _on_finished(self) -> None:
-        if self._bar is not None:  # nothing was returned: the worker was aborted
-            self.status.setText(CANCELLED)
-            self._bar.close()
-            self._bar = None
-        self._worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+    def _on_result(self, shown: Shown, tile: tuple) -> None:
+        result = shown.result
+        self.models.learn_tile_time(tile, result.seconds / max(result.tiles, 1))
+        self.status.setText(
+            f"{result.model} on {shown.source.name}: {result.tiles} tiles in {result.seconds:.1f} s on {result.device}"
+        )
+        self._show(shown)
 
     def _show(self, shown: Shown) -> None:
         self.current = shown
-        show_layers(self.viewer, shown.layers, (shown.source.name, shown.result.model))
+        show_layers(self.viewer, shown.layers, (shown.source.name, shown.result.model, PREDICT))
         cuts = [(s.name, s.cut) for s in shown.result.structures if s.cut is not None]
         if cuts and self.otsu.isChecked():
             self.threshold_note.setText("Otsu: " + ", ".join(f"{n} {c:.2f}" for n, c in cuts))
@@ -340,22 +268,3 @@ class RunPanel(QWidget):
         for widget in (self.instances, self.split, self.radius):
             widget.setEnabled(segment)
         self.settings_changed.emit()
-
-    def _on_inserted(self, event) -> None:
-        event.value.events.name.connect(self._refresh_layers)
-        self._refresh_layers()
-
-    def _refresh_layers(self, *_) -> None:
-        """List the Image and Labels layers (Labels only to say why they cannot be used)."""
-        current = self.layer.currentText()
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, (Image, Labels))]
-        images = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
-        self.layer.blockSignals(True)
-        self.layer.clear()
-        self.layer.addItems(names)
-        keep = current if current in names else (images[0] if images else None)
-        if keep is not None:
-            self.layer.setCurrentText(keep)
-        self.layer.blockSignals(False)
-        if self.layer.currentText() != current:
-            self.settings_changed.emit()
