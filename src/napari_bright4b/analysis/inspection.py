@@ -1,0 +1,215 @@
+"""Look inside a Bright-4B model over a whole volume: routing, expert usage, path gates, PCA maps.
+
+The volume is normalized and resampled to the model's voxel size as for prediction, then
+run tile by tile through the encoder with capture on (:mod:`.capture`). Each token's values
+land in one place on the volume's token lattice (:mod:`.token_tiles`), which
+:class:`~.token_grid.TokenGrid` places in the world. Per transformer layer and token:
+
+- routing entropy: the entropy of the token's combine weights over the Soft-MoE slots,
+  over ``log(slots)``, in [0, 1] (0: one slot takes it all; 1: all slots equally), the
+  mean over the hyper-connection streams (the quantity the balancing loss raises);
+- expert usage: each expert's share of the token's combine weight (its slots summed),
+  mean over streams; the dominant expert is the largest share;
+- gates: the NSA gate of the compression, selection and window paths, mean over heads and
+  streams (dense-attention models have no paths, hence no gates);
+
+and for chosen layers, the token states projected on three principal components as RGB.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..api import load_model
+from ..errors import BadInputError
+from ..inference.device import resolve_device
+from ..inference.engine import Cancelled, CancelToken, Progress
+from ..inference.normalize import Normalizer, percentile_range
+from ..inference.predict import model_tile
+from ..inference.resample import resize
+from ..models.bright4b import Bright4B
+from ..models.card import ModelCard
+from ..nn.sparse_attention import NativeSparseAttention3D
+from .capture import capture_tile
+from .pca import pca_rgb
+from .token_grid import TokenGrid
+from .token_tiles import token_tiles
+
+PATHS = NativeSparseAttention3D.PATHS
+
+
+@dataclass
+class Inspection:
+    """One volume seen from inside ``model``, on the token lattice ``grid`` (shape ``T``):
+    ``entropy (L, *T)`` in [0, 1]; ``usage (L, X, *T)`` expert shares (sum 1 over X);
+    ``gates (L, 3, *T)`` or ``None``; ``pca`` RGB maps ``(*T, 3)`` uint8 by 1-based layer."""
+
+    model: str
+    grid: TokenGrid
+    entropy: np.ndarray
+    usage: np.ndarray
+    gates: np.ndarray | None
+    pca: dict[int, np.ndarray]
+    tiles: int
+    seconds: float
+    device: str
+
+    @property
+    def layers(self) -> int:
+        return self.entropy.shape[0]
+
+    @property
+    def experts(self) -> int:
+        return self.usage.shape[1]
+
+    @property
+    def dominant_expert(self) -> np.ndarray:
+        """``(L, *T)`` the 0-based expert with the largest share of each token."""
+        return self.usage.argmax(1).astype(np.uint8 if self.experts <= 256 else np.uint16)
+
+    @property
+    def expert_usage(self) -> np.ndarray:
+        """``(L, X)``: each expert's share of the combine weight over all tokens; rows sum to 1."""
+        return self.usage.reshape(self.layers, self.experts, -1).mean(-1, dtype=np.float64)
+
+    @property
+    def mean_entropy(self) -> np.ndarray:
+        """``(L,)`` routing entropy averaged over tokens."""
+        return self.entropy.reshape(self.layers, -1).mean(-1, dtype=np.float64)
+
+    def entropy_percentiles(self, low: float = 10, high: float = 90) -> np.ndarray:
+        """``(L, 2)``: the ``low`` and ``high`` percentiles of the routing entropy over tokens."""
+        return np.percentile(self.entropy.reshape(self.layers, -1), (low, high), axis=-1).T
+
+    def summary(self) -> dict:
+        """The numbers, JSON-ready: layers, experts, mean entropy per layer, expert usage
+        (layers x experts), mean gates per layer and path, PCA layers, the token grid."""
+        scale, translate = self.grid.placement()
+        gates = None
+        if self.gates is not None:
+            means = self.gates.reshape(self.layers, 3, -1).mean(-1, dtype=np.float64)
+            gates = {path: _rounded(means[:, p]) for p, path in enumerate(PATHS)}
+        return {
+            "layers": self.layers,
+            "experts": self.experts,
+            "mean_entropy_per_layer": _rounded(self.mean_entropy),
+            "expert_usage": [_rounded(row) for row in self.expert_usage],
+            "mean_gates_per_layer": gates,
+            "pca_layers": sorted(self.pca),
+            "token_grid": {
+                "shape": list(self.grid.shape),
+                "voxel_size_um": _rounded(scale),
+                "translate_um": _rounded(translate),
+                "model_shape": list(self.grid.model_shape),
+                "model_voxel_size_um": _rounded(self.grid.model_voxel_size),
+            },
+            "tiles": self.tiles,
+        }
+
+
+def _rounded(values) -> list[float]:
+    return [round(float(v), 6) for v in values]
+
+
+def check_layers(layers: Sequence[int], depth: int) -> tuple[int, ...]:
+    """1-based transformer ``layers``, sorted and unique; refuses any outside ``1..depth``."""
+    for layer in layers:
+        if not 1 <= int(layer) <= depth:
+            raise BadInputError(f"layer {layer} is out of range: the model has {depth} transformer layers (1..{depth})")
+    return tuple(sorted({int(layer) for layer in layers}))
+
+
+def inspect_volume(
+    model: Bright4B,
+    card: ModelCard,
+    volume,
+    voxel_size: Sequence[float] | None = None,
+    *,
+    pca_layers: Sequence[int] | None = None,
+    tile: Sequence[int] | None = None,
+    overlap: float = 0.25,
+    seed: int = 0,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> Inspection:
+    """Inspect ``model`` on ``volume (C, Z, Y, X)`` (NumPy or zarr; never modified) at
+    ``voxel_size`` (z, y, x, um; default the card's).
+
+    ``pca_layers``: 1-based layers to project (default: the decoder's taps, L/4 ... L);
+    ``tile`` (default the card's, rounded up to the padding multiple) and ``overlap`` as for
+    prediction; ``seed`` draws the PCA sample. ``progress(done, total)`` is called after
+    each tile and ``cancel`` checked before each one (raising :class:`Cancelled`).
+    """
+    if not isinstance(model, Bright4B):
+        raise BadInputError(f"inspection needs a Bright-4B model, got a {type(model).__name__}")
+    config = model.config
+    pca_layers = check_layers(config.taps if pca_layers is None else pca_layers, config.depth)
+    shape = tuple(volume.shape[1:])
+    if len(volume.shape) != 4 or volume.shape[0] != config.in_channels:
+        raise BadInputError(
+            f"expected an image ({config.in_channels}, Z, Y, X) for model {card.name!r}, got shape {volume.shape}"
+        )
+    if shape[0] < 2:
+        raise BadInputError(f"the image is 2D (one z-slice, shape {shape}); inspection needs a 3D stack (Z, Y, X)")
+    grid = TokenGrid.for_volume(shape, voxel_size or card.voxel_size, card)
+    norm = card.normalization
+    normalizer = Normalizer(*percentile_range(volume, norm["low"], norm["high"]))
+    if grid.model_shape == shape:
+        source, prepare = volume, normalizer
+    else:
+        source, prepare = resize(normalizer(volume), grid.model_shape), np.asarray
+    tiles = token_tiles(grid.model_shape, config.patch, config.brick, model_tile(card, tile), overlap)
+    depth, tokens = config.depth, grid.shape
+    entropy = np.zeros((depth, *tokens), np.float32)
+    usage = np.zeros((depth, config.num_experts, *tokens), np.float32)
+    gates = None if config.attention == "dense" else np.zeros((depth, 3, *tokens), np.float32)
+    features = {layer: np.zeros((config.dim, *tokens), np.float32) for layer in pca_layers}
+    weight = next(model.parameters())
+    started = time.perf_counter()
+    for done, part in enumerate(tiles, 1):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("cancelled")
+        raw = prepare(source[(slice(None), *part.voxels)])
+        maps = capture_tile(model, torch.from_numpy(raw).to(weight.device, weight.dtype), pca_layers)
+        keep, place = (Ellipsis, *part.keep), (Ellipsis, *part.place)
+        entropy[place] = maps.entropy[keep]
+        usage[place] = maps.usage[keep]
+        if gates is not None:
+            gates[place] = maps.gates[keep]
+        for layer in pca_layers:
+            features[layer][place] = maps.features[layer][keep]
+        if progress is not None:
+            progress(done, len(tiles))
+    pca = {layer: pca_rgb(features.pop(layer), seed) for layer in pca_layers}
+    return Inspection(
+        card.name, grid, entropy, usage, gates, pca, len(tiles), time.perf_counter() - started, str(weight.device)
+    )
+
+
+def inspect_job(
+    spec: str,
+    volume,
+    voxel_size: Sequence[float],
+    *,
+    device: str = "auto",
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    **options,
+) -> Inspection:
+    """Load model ``spec`` (registry name or path) on ``device``, inspect ``volume`` with it
+    (``options`` as for :func:`inspect_volume`), and release the model, also on failure."""
+    choice = resolve_device(device)
+    model, card = load_model(spec, device=choice.device, quiet=True)
+    try:
+        return inspect_volume(model, card, volume, voxel_size, progress=progress, cancel=cancel, **options)
+    except (Cancelled, BadInputError) as err:
+        raise err.with_traceback(None) from None  # its frames would keep the model, and its GPU memory, alive
+    finally:
+        del model
+        if choice.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -1,0 +1,75 @@
+"""Plots of an inspection: the expert-usage heatmap (layers x experts) and the routing entropy
+per layer, drawn on any matplotlib Axes (the napari dock's or a PNG's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..files import atomic_path
+from .inspection import Inspection
+
+ANNOTATE_CELLS = 144  # write the share in each cell of heatmaps up to this size
+
+
+def draw_expert_usage(axes, usage: np.ndarray, foreground: str = "black"):
+    """``usage (L, X)`` as a heatmap: a row per transformer layer (1-based), a column per
+    expert (0-based). Returns the image, for a colour bar."""
+    layers, experts = usage.shape
+    image = axes.imshow(usage, cmap="viridis", aspect="auto", vmin=0.0, interpolation="nearest")
+    axes.set_xticks(range(experts))
+    axes.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
+    axes.set_xlabel("expert", color=foreground)
+    axes.set_ylabel("transformer layer", color=foreground)
+    axes.set_title(f"share of combine weight (uniform: {1 / experts:.3g})", color=foreground, fontsize="medium")
+    if usage.size <= ANNOTATE_CELLS:
+        for (row, column), share in np.ndenumerate(usage):
+            colour = "black" if image.norm(share) > 0.6 else "white"  # viridis is light at its top
+            axes.text(column, row, f"{share:.3f}", ha="center", va="center", color=colour, fontsize="small")
+    axes.tick_params(colors=foreground)
+    return image
+
+
+def draw_routing_entropy(axes, mean: np.ndarray, spread: np.ndarray, foreground: str = "black") -> None:
+    """Mean routing entropy ``(L,)`` per layer as bars in [0, 1], with whiskers from the 10th
+    to the 90th percentile over tokens (``spread (L, 2)``)."""
+    layers = np.arange(1, len(mean) + 1)
+    errors = np.abs(spread.T - mean)
+    axes.bar(layers, mean, color="#4c9be8", yerr=errors, ecolor=foreground, capsize=3)
+    for layer, value in zip(layers, mean):
+        inside = value > 0.3
+        axes.text(
+            layer,
+            value / 2 if inside else value + 0.02,
+            f"{value:.4f}",
+            ha="center",
+            va="center" if inside else "bottom",
+            rotation=90,
+            color="white" if inside else foreground,
+            fontsize="small",
+        )
+    axes.set_ylim(0.0, 1.05)
+    axes.set_xticks(layers)
+    axes.set_xlabel("transformer layer", color=foreground)
+    axes.set_ylabel("routing entropy (0-1)", color=foreground)
+    axes.set_title("mean over tokens, 10-90th percentile", color=foreground, fontsize="medium")
+    axes.tick_params(colors=foreground)
+
+
+def write_plots(inspection: Inspection, folder: Path, title: str) -> dict[str, Path]:
+    """``expert_usage.png`` and ``routing_entropy.png`` in ``folder``, each written atomically."""
+    from matplotlib.figure import Figure
+
+    paths = {"expert_usage": folder / "expert_usage.png", "routing_entropy": folder / "routing_entropy.png"}
+    width, height = min(12.0, 2.4 + 0.45 * inspection.experts), min(9.0, 1.6 + 0.4 * inspection.layers)
+    usage = Figure(figsize=(width, height), layout="constrained")
+    axes = usage.subplots()
+    usage.colorbar(draw_expert_usage(axes, inspection.expert_usage), ax=axes)
+    entropy = Figure(figsize=(min(12.0, 2.4 + 0.45 * inspection.layers), 3.2), layout="constrained")
+    draw_routing_entropy(entropy.subplots(), inspection.mean_entropy, inspection.entropy_percentiles())
+    for figure, path in ((usage, paths["expert_usage"]), (entropy, paths["routing_entropy"])):
+        figure.suptitle(title, fontsize="small")
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=100, facecolor="white")
+    return paths
