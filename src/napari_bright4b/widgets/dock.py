@@ -1,17 +1,19 @@
-"""The Bright-4B dock: the Model, Run and Slices tabs, sharing one model choice."""
+"""The Bright-4B dock: the Model, Run, Slices and Inside tabs, sharing one model choice."""
 
 from __future__ import annotations
 
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from ..errors import BadInputError
+from .inspect_panel import InspectPanel
 from .model_panel import ModelPanel
 from .run_panel import RunPanel
 from .slice_panel import SlicePanel
 
 
 class Bright4BWidget(QWidget):
-    """One dock for a viewer: ``model`` (Model tab), ``runner`` (Run tab), ``slices`` (Slices tab)."""
+    """One dock for a viewer: ``model`` (Model tab), ``runner`` (Run tab), ``slices`` (Slices tab),
+    ``inside`` (Inside tab, with the Run tab's tile and overlap)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None):
         super().__init__(parent)
@@ -19,10 +21,12 @@ class Bright4BWidget(QWidget):
         self.model = ModelPanel()
         self.runner = RunPanel(napari_viewer, self.model)
         self.slices = SlicePanel(napari_viewer)
+        self.inside = InspectPanel(napari_viewer, self.model, self._tiling)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.model, "Model")
         self.tabs.addTab(self.runner, "Run")
         self.tabs.addTab(self.slices, "Slices")
+        self.tabs.addTab(self.inside, "Inside")
         QVBoxLayout(self).addWidget(self.tabs)
         self.runner.shown.connect(self.slices.show_result)
         self.runner.settings_changed.connect(self._estimate)
@@ -38,3 +42,7 @@ class Bright4BWidget(QWidget):
         self.model.update_estimate(
             source, self.runner.tile_size(), self.runner.overlap.value(), self.runner.labelling().instances
         )
+
+    def _tiling(self) -> tuple[tuple[int, int, int], float]:
+        """The Run tab's tile and overlap, which the Inside tab uses too."""
+        return self.runner.tile_size(), self.runner.overlap.value()

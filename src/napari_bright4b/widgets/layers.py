@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from napari.layers import Image, Labels
 
 LAYER_TYPES = {"image": Image, "labels": Labels}
@@ -34,4 +36,6 @@ def show_layers(viewer, layer_data: list[tuple], tag: tuple[str, str, str]) -> N
                 if key in kwargs:
                     setattr(existing, key, kwargs[key])
         else:
+            if "axis_labels" not in inspect.signature(LAYER_TYPES[kind]).parameters:  # napari < 0.6
+                kwargs = {key: value for key, value in kwargs.items() if key != "axis_labels"}
             viewer.add_layer(LAYER_TYPES[kind](data, **kwargs))

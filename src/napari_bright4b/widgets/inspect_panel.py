@@ -1,0 +1,174 @@
+"""The Inside tab: look inside the chosen Bright-4B model on an image layer. Routing entropy,
+attention-path gates, expert usage, the dominant expert and PCA colours of token features
+become layers aligned with the image; the expert-usage heatmap and the routing entropy per
+layer are plotted in the tab. Runs in a worker with progress and Cancel, like the Run tab."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..analysis.inspection import Inspection, inspect_job
+from ..analysis.inspection_layers import RUN, inspection_layers
+from ..analysis.plots import draw_expert_usage, draw_routing_entropy
+from ..errors import BadInputError
+from ..inference.layer_data import LayerInput
+from ..inference.steps import progress_steps
+from .background import BackgroundRun
+from .layer_picker import LayerPicker
+from .layers import show_layers
+from .model_panel import ModelPanel
+from .slice_panel import BACKGROUND, FOREGROUND
+
+Tiling = Callable[[], tuple[tuple[int, int, int], float]]
+
+
+@dataclass
+class Inspected:
+    """An inspection, its input and the layers made of it."""
+
+    inspection: Inspection
+    source: LayerInput
+    layers: list[tuple]
+
+
+class InspectPanel(QWidget):
+    """Inspects the model chosen in ``models`` on a layer of ``viewer``, with the tile and
+    overlap that ``tiling()`` gives (the Run tab's); ``current`` is the latest :class:`Inspected`."""
+
+    def __init__(self, viewer, models: ModelPanel, tiling: Tiling, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer, self.models, self.tiling = viewer, models, tiling
+        self.current: Inspected | None = None
+        self.layer = LayerPicker(viewer)
+        self.pca_layers = QListWidget()
+        self.pca_layers.setFlow(QListView.LeftToRight)
+        self.pca_layers.setMaximumHeight(36)
+        self.pca_layers.setToolTip("Transformer layers whose token features are shown as PCA colours")
+        self.inspect_button = QPushButton("Inspect")
+        self.cancel_button = QPushButton("Cancel")
+        self.status = QLabel("Tile and overlap as in the Run tab.")
+        self.status.setWordWrap(True)
+        self.background = BackgroundRun(self.inspect_button, self.cancel_button, self.status)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.figure = Figure(figsize=(4, 5.6), facecolor=BACKGROUND, layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(420)
+        self.usage_axes, self.entropy_axes = self.figure.subplots(2, 1, height_ratios=(3, 2))
+        self._colorbar = None
+
+        form = QFormLayout()
+        form.addRow("Image layer", self.layer)
+        form.addRow("PCA of layers", self.pca_layers)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.inspect_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.title)
+        layout.addWidget(self.canvas, 1)
+
+        self.inspect_button.clicked.connect(self.inspect)
+        models.model_changed.connect(self._on_model)
+        self._on_model()
+        self._draw()
+
+    @property
+    def busy(self) -> bool:
+        return self.background.busy
+
+    def chosen_layers(self) -> list[int]:
+        """The ticked transformer layers (1-based)."""
+        items = [self.pca_layers.item(row) for row in range(self.pca_layers.count())]
+        return [int(item.text()) for item in items if item.checkState() == Qt.Checked]
+
+    def inspect(self) -> None:
+        """Check the inputs, then inspect in a worker; bad input gives a notification."""
+        if self.background.busy:
+            return
+        try:
+            source = self.layer.source(self.models.card)
+        except BadInputError as err:
+            show_error(f"Bright-4B: {err}")
+            return
+        if source.note:
+            show_warning(f"Bright-4B: {source.note}")
+        tile, overlap = self.tiling()
+        options = dict(device=self.models.device, pca_layers=self.chosen_layers(), tile=tile, overlap=overlap)
+        spec, axis_labels = self.models.spec, tuple(getattr(self.layer.layer(), "axis_labels", "zyx"))[-3:]
+
+        def work(token):
+            volume, voxel_size = source.volume(), source.voxel_size
+            inspection = yield from progress_steps(inspect_job, spec, volume, voxel_size, cancel=token, **options)
+            return Inspected(inspection, source, inspection_layers(inspection, source, axis_labels))
+
+        self.background.start(work, f"Bright-4B: inspect {source.name}", f"Inspecting {source.name}…", self._show)
+
+    def _show(self, inspected: Inspected) -> None:
+        self.current = inspected
+        inspection, name = inspected.inspection, inspected.source.name
+        self.status.setText(
+            f"{inspection.model} on {name}: {inspection.tiles} tiles in {inspection.seconds:.1f} s on "
+            f"{inspection.device}"
+        )
+        tokens = "x".join(map(str, inspection.grid.shape))
+        size = " x ".join(f"{s:.3g}" for s in inspection.grid.placement()[0])
+        self.title.setText(f"{name} · {inspection.model}: {tokens} tokens of {size} um")
+        show_layers(self.viewer, inspected.layers, (name, inspection.model, RUN))
+        self._draw()
+
+    def _draw(self) -> None:
+        if self._colorbar is not None:
+            self._colorbar.remove()
+            self._colorbar = None
+        for axes in (self.usage_axes, self.entropy_axes):
+            axes.clear()
+            axes.set_facecolor(BACKGROUND)
+            for spine in axes.spines.values():
+                spine.set_color(FOREGROUND)
+        if self.current is None:
+            for axes in (self.usage_axes, self.entropy_axes):
+                axes.set_axis_off()
+            self.usage_axes.text(0.5, 0.5, "Inspect an image to see expert usage", ha="center", color=FOREGROUND)
+        else:
+            inspection = self.current.inspection
+            for axes in (self.usage_axes, self.entropy_axes):
+                axes.set_axis_on()
+            image = draw_expert_usage(self.usage_axes, inspection.expert_usage, FOREGROUND)
+            self._colorbar = self.figure.colorbar(image, ax=self.usage_axes)
+            self._colorbar.ax.tick_params(colors=FOREGROUND)
+            draw_routing_entropy(
+                self.entropy_axes, inspection.mean_entropy, inspection.entropy_percentiles(), FOREGROUND
+            )
+        self.canvas.draw_idle()
+
+    def _on_model(self) -> None:
+        """List the model's transformer layers to pick for PCA; the decoder's taps are ticked."""
+        card = self.models.card
+        self.pca_layers.clear()
+        if card is None:
+            return
+        for layer in range(1, card.config.depth + 1):
+            item = QListWidgetItem(str(layer))
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if layer in card.config.taps else Qt.Unchecked)
+            self.pca_layers.addItem(item)
