@@ -124,3 +124,9 @@ def test_the_input_inside_the_output_folder_is_refused(workdir, tmp_path, capsys
     write_tiff(out / "img.tif", np.zeros((4, 64, 64), np.uint16), VOXEL)
     assert main(["inspect", str(out / "img.tif"), "-m", str(workdir / "m.safetensors"), "-o", str(out)]) == 2
     assert "would be replaced" in capsys.readouterr().err and (out / "img.tif").exists()
+
+
+def test_a_preset_warns_that_its_routing_means_nothing(workdir, tmp_path, capsys):
+    assert main(["inspect", str(workdir / "img.tif"), "-m", "nano", "-o", str(tmp_path / "out"), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "random weights" in captured.err and json.loads(captured.out)["model"] == "nano"

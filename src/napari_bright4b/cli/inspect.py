@@ -20,7 +20,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from ..data.io import read_image
@@ -69,18 +68,19 @@ def _check_paths(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace):
-    from ..api import PresetWarning, load_model
+    from ..api import load_model
     from ..inference.device import resolve_device
+    from ..models.registry import resolve
 
     choice = resolve_device(args.device)
     if choice.note:
         print(f"bright4b: note: {choice.note}", file=sys.stderr)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PresetWarning)
-        model, card = load_model(args.model, device=choice.device)
-    for warning in caught:
-        if issubclass(warning.category, PresetWarning):
-            print(f"bright4b: warning: {warning.message}; its routing means nothing", file=sys.stderr)
+    if resolve(args.model).is_preset:
+        print(
+            f"bright4b: warning: {args.model!r} is a preset with random weights: its routing means nothing",
+            file=sys.stderr,
+        )
+    model, card = load_model(args.model, device=choice.device, quiet=True)
     return model, card, choice
 
 
