@@ -52,8 +52,9 @@ def test_layers_sit_on_the_token_grid_with_a_layer_slider(inspection):
     assert kind == "labels" and labels.min() >= 1 and not kwargs["visible"]
     np.testing.assert_array_equal(labels, inspection.usage.argmax(1) + 1)
     assert list(kwargs["features"]["expert"]) == list(range(6))
-    gate, _, _ = layers["img · m · selection gate"]
+    gate, kwargs, _ = layers["img · m · selection gate"]
     np.testing.assert_array_equal(gate, inspection.gates[:, 1])
+    assert kwargs["contrast_limits"] == (gate.min(), gate.max()) and kwargs["blending"] == "additive"
     usage, kwargs, _ = layers["img · m · expert usage"]
     assert usage.shape == (6, 2, 3, 4, 5) and kwargs["axis_labels"][:2] == ("expert", "transformer layer")
     assert kwargs["translate"][:2] == (0.0, 1.0)

@@ -19,14 +19,22 @@ RUN = "inspect"  # metadata["bright4b"]["run"] of these layers
 GATE_COLORMAPS = {"compression": "red", "selection": "green", "window": "blue"}
 
 
+def value_range(values: np.ndarray) -> tuple[float, float]:
+    """Contrast limits spanning ``values`` (widened when they are all equal): the maps vary
+    little around their typical level (gates near their init, usage near uniform), and the
+    range, not 0-1, shows where."""
+    low, high = float(values.min()), float(values.max())
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
 def inspection_layers(
     inspection: Inspection, source: LayerInput, axis_labels: Sequence[str] = ("z", "y", "x")
 ) -> list[tuple]:
     """``LayerData`` for ``inspection`` of ``source`` (whose last three axes are labelled
     ``axis_labels``): routing entropy, the compression/selection/window gates and expert
-    usage as Images with a layer slider, the dominant expert as Labels (value = expert + 1,
-    named in ``features``), and an RGB Image of the PCA of each chosen layer. Only the
-    entropy is visible at first."""
+    usage as Images with a layer slider (contrast over each map's range), the dominant
+    expert as Labels (value = expert + 1, named in ``features``), and an RGB Image of the
+    PCA of each chosen layer. Only the entropy is visible at first."""
     scale, translate = inspection.grid.placement(source.scale, source.translate)
     labels = tuple(axis_labels)
 
@@ -41,7 +49,10 @@ def inspection_layers(
         return data, kwargs, kind
 
     per_layer = [("transformer layer", 1.0)]
-    layers = [layer(inspection.entropy, "routing entropy", "image", per_layer, colormap="inferno", opacity=0.7)]
+    entropy = inspection.entropy
+    layers = [
+        layer(entropy, "routing entropy", "image", per_layer, colormap="inferno", contrast_limits=value_range(entropy))
+    ]
     experts = np.arange(inspection.experts)
     layers.append(
         layer(
@@ -64,7 +75,7 @@ def inspection_layers(
                     per_layer,
                     colormap=GATE_COLORMAPS[path],
                     blending="additive",
-                    contrast_limits=(0.0, 1.0),
+                    contrast_limits=value_range(inspection.gates[:, index]),
                     visible=False,
                 )
             )
@@ -75,7 +86,7 @@ def inspection_layers(
             "image",
             [("expert", 0.0), *per_layer],
             colormap="viridis",
-            contrast_limits=(0.0, 1.0),
+            contrast_limits=value_range(inspection.usage),
             visible=False,
         )
     )

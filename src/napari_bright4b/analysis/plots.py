@@ -15,17 +15,22 @@ ANNOTATE_CELLS = 144  # write the share in each cell of heatmaps up to this size
 
 def draw_expert_usage(axes, usage: np.ndarray, foreground: str = "black"):
     """``usage (L, X)`` as a heatmap: a row per transformer layer (1-based), a column per
-    expert (0-based). Returns the image, for a colour bar."""
+    expert (0-based); white is uniform usage (``1 / X``), red more, blue less, the colour
+    range symmetric around it out to the largest deviation. Returns the image, for a colour bar."""
     layers, experts = usage.shape
-    image = axes.imshow(usage, cmap="viridis", aspect="auto", vmin=0.0, interpolation="nearest")
+    uniform = 1.0 / experts
+    reach = max(float(np.abs(usage - uniform).max()), 1e-3)
+    image = axes.imshow(
+        usage, cmap="RdBu_r", vmin=uniform - reach, vmax=uniform + reach, aspect="auto", interpolation="nearest"
+    )
     axes.set_xticks(range(experts))
     axes.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
     axes.set_xlabel("expert", color=foreground)
     axes.set_ylabel("transformer layer", color=foreground)
-    axes.set_title(f"share of combine weight (uniform: {1 / experts:.3g})", color=foreground, fontsize="medium")
+    axes.set_title(f"share of combine weight (white: uniform {uniform:.3g})", color=foreground, fontsize="medium")
     if usage.size <= ANNOTATE_CELLS:
         for (row, column), share in np.ndenumerate(usage):
-            colour = "black" if image.norm(share) > 0.6 else "white"  # viridis is light at its top
+            colour = "white" if abs(image.norm(share) - 0.5) > 0.35 else "black"  # on the dark ends
             axes.text(column, row, f"{share:.3f}", ha="center", va="center", color=colour, fontsize="small")
     axes.tick_params(colors=foreground)
     return image
