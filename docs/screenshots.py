@@ -1,6 +1,9 @@
-"""Take the screenshots in docs/napari.md from a real napari viewer (run by hand, not in tests).
+"""Take the screenshots in docs/napari.md and docs/inspect.md from a real napari viewer (run by
+hand, not in tests).
 
-    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots.py
+    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots.py [napari] [inspect]
+
+(no argument: both pages).
 
 Opens the sample data, runs the bundled models through the Bright-4B dock exactly as a
 user would (buttons, worker, layers) and writes PNGs into docs/images/. (One OpenMP
@@ -10,6 +13,7 @@ other made every tile many times slower, and the timings shown would say so.)
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from qtpy.QtWidgets import QApplication
 OUT = Path(__file__).parent / "images"
 PLUGIN = "napari-bright4b"
 MODEL = "bright4b-nano-organelles"
+INSIDE_SHAPE = (40, 384, 384)  # a wider field than the sample's: 12 x 12 tokens across at the model's voxel size
 
 
 def wait(condition, timeout: float = 300) -> None:
@@ -34,10 +39,14 @@ def wait(condition, timeout: float = 300) -> None:
         time.sleep(0.02)
 
 
-def save(viewer, name: str) -> None:
-    """The whole window as an RGB PNG (a palette would merge the plot's thin line colours)."""
+def save(viewer, name: str, palette: bool = False) -> None:
+    """The whole window as an RGB PNG, or with a 256-colour ``palette`` (no dithering) where the
+    image's texture would make it too large (a palette merges thin plot-line colours)."""
     wait(lambda: True)  # let the canvas catch up with the last change
-    PILImage.fromarray(viewer.screenshot(canvas_only=False, flash=False)[..., :3]).save(OUT / name, optimize=True)
+    shot = PILImage.fromarray(viewer.screenshot(canvas_only=False, flash=False)[..., :3])
+    if palette:
+        shot = shot.quantize(256, dither=PILImage.Dither.NONE)
+    shot.save(OUT / name, optimize=True)
     print(f"wrote {OUT / name} ({(OUT / name).stat().st_size // 1024} KB)")
 
 
@@ -47,15 +56,11 @@ def run(dock) -> None:
     print(dock.runner.status.text())
 
 
-def main() -> None:
-    OUT.mkdir(exist_ok=True)
-    viewer = napari.Viewer(title="napari-bright4b")
-    viewer.window.resize(1500, 950)
+def napari_page(viewer, dock) -> None:
+    """docs/napari.md: the Model, Run and Slices tabs, instances, deblurring."""
     viewer.open_sample(PLUGIN, "brightfield-colony")
     for name in ("nuclei (truth)", "nucleoli (truth)", "mitochondria (truth)"):
         viewer.layers[name].visible = False
-    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Bright-4B")
-    dock.model.devices.setCurrentText("cpu")
     dock.tabs.setCurrentWidget(dock.model)
     dock.model.time_button.click()
     wait(lambda: "about" in dock.model.estimate.text())
@@ -94,8 +99,58 @@ def main() -> None:
     viewer.reset_view()
     viewer.dims.set_point(0, 40.0)
     save(viewer, "deblur.png")
+    viewer.canvas.grid.enabled = False
+
+
+def show_only(viewer, *names: str) -> None:
+    for layer in viewer.layers:
+        layer.visible = layer.name in names
+    viewer.layers.selection.active = viewer.layers[names[-1]]
+
+
+def inspect_page(viewer, dock) -> None:
+    """docs/inspect.md: the Inside tab on a simulated colony, its dominant-expert, PCA and gate layers."""
+    from napari_bright4b.data import samples
+
+    viewer.layers.clear()
+    samples.SAMPLE_SHAPE = INSIDE_SHAPE
+    viewer.open_sample(PLUGIN, "brightfield-colony")
+    dock.model.models.setCurrentIndex(dock.model.models.findText(f"{MODEL} (bundled)"))
+    dock.inside.layer.setCurrentText("brightfield (simulated)")
+    dock.tabs.setCurrentWidget(dock.inside)
+    dock.inside.inspect_button.click()
+    wait(lambda: not dock.inside.busy)
+    print(dock.inside.status.text())
+    image, prefix = "brightfield (simulated)", f"brightfield (simulated) · {MODEL} · "
+    ndim = viewer.dims.ndim
+    viewer.reset_view()
+    viewer.dims.set_point(ndim - 3, float(viewer.layers[image].scale[0] * 20))
+    viewer.dims.set_point(ndim - 4, 4.0)  # transformer layer 4
+    show_only(viewer, image, prefix + "dominant expert")
+    save(viewer, "inspect-panel.png", palette=True)
+
+    viewer.canvas.grid.enabled = True
+    show_only(viewer, image, prefix + "PCA layer 4")
+    viewer.reset_view()
+    save(viewer, "inspect-pca.png", palette=True)
+
+    viewer.canvas.grid.enabled = False
+    viewer.reset_view()
+    viewer.dims.set_point(ndim - 4, 1.0)
+    show_only(viewer, image, prefix + "compression gate")
+    save(viewer, "inspect-gates.png", palette=True)
+
+
+def main(pages: list[str]) -> None:
+    OUT.mkdir(exist_ok=True)
+    viewer = napari.Viewer(title="napari-bright4b")
+    viewer.window.resize(1500, 950)
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Bright-4B")
+    dock.model.devices.setCurrentText("cpu")
+    for page in pages or ["napari", "inspect"]:
+        {"napari": napari_page, "inspect": inspect_page}[page](viewer, dock)
     viewer.close()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
