@@ -25,7 +25,9 @@ def test_organelle_model_segments_a_colony_it_never_saw():
     model, card = load_model("bright4b-nano-organelles")
     sample = simulate_brightfield((32, 160, 160), ALLEN_VOXEL_SIZE, seed=424242)
     *_, scores = score_sample(model, card, sample)
-    assert scores["nuclei"]["dice"] >= 0.3, scores["nuclei"]  # 0.47 on the card's held-out colonies
+    # measured 0.87 and 0.67 on this colony; 0.71 and 0.57 on the card's held-out colonies
+    assert scores["nuclei"]["dice"] >= 0.6, scores["nuclei"]
+    assert scores["nucleoli"]["dice"] >= 0.4, scores["nucleoli"]
 
 
 def test_deblur_model_restores_a_volume_it_never_saw():
