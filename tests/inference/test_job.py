@@ -41,6 +41,8 @@ def test_segmentation_gives_probabilities_and_one_mask_per_class_on_the_input_gr
     names, probabilities, masks = result.class_masks()
     assert names == ["nuclei", "nucleoli", "mitochondria"]
     assert all(np.array_equal(m, p > s.cut) for m, p, s in zip(masks, probabilities, result.structures))
+    cuts = resolve(ORGANELLES).card.thresholds  # by default each class is cut where its card says
+    assert cuts and [s.cut for s in result.structures] == [cuts[n] for n in names]
 
 
 def test_relabelling_follows_the_threshold_without_running_the_model():

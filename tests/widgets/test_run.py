@@ -39,7 +39,7 @@ def test_segmentation_gives_aligned_named_layers_and_leaves_the_input_alone(dock
     assert len({p.colormap.name for p in probabilities}) == 3
     assert all(isinstance(layers[prefix + f"{c} mask"], Labels) for c in CLASSES)
     assert np.array_equal(image.data, before) and np.allclose(image.scale, (0.29, 0.108, 0.108))
-    assert dock.runner.threshold_note.text().startswith("Otsu: nuclei ")
+    assert dock.runner.threshold_note.text().startswith("Auto: nuclei 0.50, nucleoli 0.45")  # the card's cuts
     assert dock.slices.stats.fraction.shape == (3, 12)
 
     dock.runner.run_button.click()  # a re-run updates the same layers
@@ -59,7 +59,7 @@ def test_the_threshold_slider_and_label_options_relabel_without_running_the_mode
 
     dock.runner.threshold.setValue(99)
     idle()
-    assert not dock.runner.otsu.isChecked()
+    assert not dock.runner.automatic.isChecked()
     assert viewer.layers[f"{INPUT} · {MODEL} · nuclei mask"] is mask
     assert int(mask.data.sum()) < found and np.shares_memory(probability.data, kept)
     assert np.array_equal(mask.data, (kept > 0.99).astype(np.uint8))

@@ -22,17 +22,18 @@ from ..errors import BadInputError
 from .device import resolve_device
 from .engine import Cancelled, CancelToken, OutOfMemory, Progress
 from .estimate import TileCost, measure_tile
-from .postprocess import instances, masks
+from .postprocess import class_thresholds, instances, masks
 from .predict import run_model, volume_probabilities
 
 
 @dataclass(frozen=True)
 class Labelling:
-    """How probabilities become labels: ``threshold`` (``"otsu"`` or a number in (0, 1)),
+    """How probabilities become labels: ``threshold`` (``"model"``: the model's own cuts,
+    Otsu where it has none; ``"otsu"``; or a number in (0, 1)),
     then masks, or ``instances`` (connected components; ``split_touching`` by a watershed
     with seeds at least ``min_radius_um`` apart)."""
 
-    threshold: str | float = "otsu"
+    threshold: str | float = "model"
     instances: bool = False
     split_touching: bool = False
     min_radius_um: float = 2.0
@@ -70,6 +71,7 @@ class Result:
     tiles: int
     seconds: float
     structures: list[Structure] = field(default_factory=list)
+    model_cuts: dict[str, float] = field(default_factory=dict)  # the card's per-class thresholds
     volume_probabilities: np.ndarray | None = None  # classify: (K,)
     class_map: np.ndarray | None = None  # classify: (Z, Y, X) uint8, most probable class + 1
 
@@ -93,10 +95,13 @@ def label_structures(
     exclusive: bool,
     voxel_size: Sequence[float],
     labelling: Labelling,
+    model_cuts: dict[str, float],
 ) -> list[Structure]:
-    """Masks or instances per structure from probabilities ``(K, Z, Y, X)``; for exclusive
-    (softmax) models every class but the background (channel 0), by the most probable class."""
-    found, cuts = masks(probabilities, labelling.threshold, exclusive=exclusive)
+    """Masks or instances per structure from probabilities ``(K, Z, Y, X)``, cut per class
+    (``model_cuts`` resolve a ``"model"`` threshold); for exclusive (softmax) models every
+    class but the background (channel 0), by the most probable class."""
+    per_class = class_thresholds(labelling.threshold, class_names, model_cuts)
+    found, cuts = masks(probabilities, per_class, exclusive=exclusive)
     if exclusive:
         channels = list(range(1, len(class_names)))
         per_structure = [found[0] == k for k in channels]
@@ -116,7 +121,9 @@ def label_structures(
 
 def relabel(result: Result, labelling: Labelling) -> Result:
     """A segmentation ``result`` with its structures labelled again from its probabilities."""
-    structures = label_structures(result.maps, result.class_names, result.exclusive, result.voxel_size, labelling)
+    structures = label_structures(
+        result.maps, result.class_names, result.exclusive, result.voxel_size, labelling, result.model_cuts
+    )
     return dataclasses.replace(result, structures=structures)
 
 
@@ -165,6 +172,7 @@ def run_job(
         device=str(choice.device),
         tiles=tiles[0],
         seconds=time.perf_counter() - started,
+        model_cuts=dict(card.thresholds),
     )
     if result.task == "segment":
         result = relabel(result, labelling or Labelling())

@@ -39,6 +39,8 @@ from .layer_picker import LayerPicker
 from .layers import PREDICT, show_layers
 from .model_panel import ModelPanel
 
+AUTOMATIC = "the model's cut per class (Otsu where it has none)"
+
 
 @dataclass
 class Shown:
@@ -81,13 +83,14 @@ class RunPanel(QWidget):
         self.overlap.setRange(0.0, 0.75)
         self.overlap.setSingleStep(0.05)
         self.overlap.setValue(0.25)
-        self.otsu = QCheckBox("Otsu")
-        self.otsu.setChecked(True)
+        self.automatic = QCheckBox("Auto")
+        self.automatic.setToolTip("the model's own cut per class, chosen on its training data; Otsu where it has none")
+        self.automatic.setChecked(True)
         self.threshold = QSlider(Qt.Horizontal)
         self.threshold.setRange(1, 99)
         self.threshold.setValue(50)
         self.threshold.setTracking(False)  # re-threshold when the slider is released
-        self.threshold_note = QLabel("Otsu per class")
+        self.threshold_note = QLabel(AUTOMATIC)
         self.threshold_note.setWordWrap(True)
         self.instances = QCheckBox("instance labels")
         self.split = QCheckBox("split touching objects (watershed)")
@@ -108,7 +111,7 @@ class RunPanel(QWidget):
         for box in self.tile:
             tile_row.addWidget(box)
         threshold_row = QHBoxLayout()
-        threshold_row.addWidget(self.otsu)
+        threshold_row.addWidget(self.automatic)
         threshold_row.addWidget(self.threshold, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
@@ -133,7 +136,7 @@ class RunPanel(QWidget):
         self.run_button.clicked.connect(self.run)
         self.threshold.valueChanged.connect(self._on_threshold)
         self.threshold.sliderMoved.connect(lambda value: self.threshold_note.setText(f"{value / 100:.2f} on release"))
-        for box in (self.otsu, self.instances, self.split):
+        for box in (self.automatic, self.instances, self.split):
             box.toggled.connect(self._relabel)
         self.radius.editingFinished.connect(self._relabel)
         self.layer.currentTextChanged.connect(self.settings_changed)
@@ -151,7 +154,7 @@ class RunPanel(QWidget):
     # --- inputs -------------------------------------------------------------------------
 
     def labelling(self) -> Labelling:
-        threshold = "otsu" if self.otsu.isChecked() else self.threshold.value() / 100
+        threshold = "model" if self.automatic.isChecked() else self.threshold.value() / 100
         split = self.split.isChecked()
         return Labelling(threshold, self.instances.isChecked() or split, split, self.radius.value())
 
@@ -202,8 +205,8 @@ class RunPanel(QWidget):
         self.current = shown
         show_layers(self.viewer, shown.layers, (shown.source.name, shown.result.model, PREDICT))
         cuts = [(s.name, s.cut) for s in shown.result.structures if s.cut is not None]
-        if cuts and self.otsu.isChecked():
-            self.threshold_note.setText("Otsu: " + ", ".join(f"{n} {c:.2f}" for n, c in cuts))
+        if cuts and self.automatic.isChecked():
+            self.threshold_note.setText("Auto: " + ", ".join(f"{n} {c:.2f}" for n, c in cuts))
         probabilities = shown.result.volume_probabilities
         self.probabilities.setVisible(probabilities is not None)
         if probabilities is not None:
@@ -217,15 +220,15 @@ class RunPanel(QWidget):
 
     def _on_threshold(self, value: int) -> None:
         self.threshold_note.setText(f"{value / 100:.2f} for every class")
-        if self.otsu.isChecked():
-            self.otsu.setChecked(False)  # toggling relabels
+        if self.automatic.isChecked():
+            self.automatic.setChecked(False)  # toggling relabels
         else:
             self._relabel()
 
     def _relabel(self, *_) -> None:
         """Labels again from the kept probabilities with the current options (no model run)."""
-        if self.otsu.isChecked():
-            self.threshold_note.setText("Otsu per class")
+        if self.automatic.isChecked():
+            self.threshold_note.setText(AUTOMATIC)
         if self.current is None or self.current.result.task != "segment":
             return
         if self._relabel_worker is not None:
@@ -262,8 +265,8 @@ class RunPanel(QWidget):
             box.blockSignals(False)
         segment = card.head.task == "segment"
         exclusive = segment and card.head.activation == "softmax"
-        self.threshold_note.setText("most probable class" if exclusive else "Otsu per class" if segment else "")
-        for widget in (self.otsu, self.threshold):
+        self.threshold_note.setText("most probable class" if exclusive else AUTOMATIC if segment else "")
+        for widget in (self.automatic, self.threshold):
             widget.setEnabled(segment and not exclusive)
         for widget in (self.instances, self.split, self.radius):
             widget.setEnabled(segment)
