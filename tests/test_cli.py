@@ -30,6 +30,11 @@ def test_info_on_a_checkpoint_prints_its_card(capsys, models_dir):
     assert "mine (user)" in out and "voxel_size" in out and "total" in out
 
 
+def test_info_shows_the_default_cuts_of_a_bundled_model(capsys):
+    assert main(["info", "bright4b-nano-organelles"]) == 0
+    assert "thresholds   {'nuclei': 0.5" in capsys.readouterr().out
+
+
 def test_models_lists_user_checkpoints(capsys, models_dir):
     save_nano(models_dir / "mine.safetensors")
     assert main(["models", "--json"]) == 0

@@ -71,6 +71,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if value is not None:
             print(f"  {key:12s} {value}")
     print(f"  classes      {info['head']['class_names']}")
+    if info.get("thresholds"):
+        print(f"  thresholds   {info['thresholds']} (bright4b segment's default cuts)")
     print("  parameters:")
     for name, count in info["components"].items():
         print(f"    {name:20s} {count:>15,d}  ({_human(count)})")
