@@ -41,6 +41,12 @@ def segmentation_loss(
     raise ValueError(f"segmentation activation must be sigmoid or softmax, got {activation!r}")
 
 
+def painted_loss(logits: torch.Tensor, painted: torch.Tensor) -> torch.Tensor:
+    """Dice + CE of softmax ``logits (B, K, ...)`` on painted voxels only: ``painted (B, 1, ...)``
+    holds 0 where nothing is painted and ``k + 1`` where class ``k`` is painted."""
+    return segmentation_loss(logits, (painted.long() - 1).clamp_min(0), "softmax", mask=painted > 0)
+
+
 def _gradients(x: torch.Tensor) -> list[torch.Tensor]:
     return [torch.diff(x, dim=d) for d in range(2, x.ndim)]
 

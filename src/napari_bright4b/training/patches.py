@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..inference.resample import resize
+
 
 @dataclass(frozen=True)
 class Example:
@@ -24,6 +26,16 @@ class Example:
             )
 
 
+def resize_nearest(volume: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Nearest-neighbour resize of ``volume (C, Z, Y, X)`` to ``(C, *shape)``: every output
+    voxel takes the value of the input voxel its centre falls in, so labels keep their values
+    (an unpainted 0 stays 0); a no-op when the shapes are equal."""
+    if tuple(volume.shape[1:]) == tuple(shape):
+        return volume
+    index = [np.minimum(((np.arange(m) + 0.5) * n / m).astype(np.intp), n - 1) for n, m in zip(volume.shape[1:], shape)]
+    return volume[np.ix_(range(volume.shape[0]), *index)]
+
+
 def _pad_to(array: np.ndarray, patch: Sequence[int], mode: str) -> np.ndarray:
     widths = [(0, 0)] + [(0, max(0, p - n)) for p, n in zip(patch, array.shape[1:])]
     return np.pad(array, widths, mode=mode) if any(w[1] for w in widths) else array
@@ -33,8 +45,13 @@ class PatchSampler:
     """Draws ``patch``-sized (Z, Y, X) crops from ``examples``.
 
     Half of the crops (``foreground_share``) are centred on a random foreground voxel of
-    a random target channel, so rare structures are seen often. Augmentations: flips on
-    every axis, 90-degree rotations in xy (square patches), intensity gain and offset.
+    a random target channel (``centre_on="channels"``) or of a random nonzero target value
+    (``"values"``: class-index targets such as painted labels), so rare structures are seen
+    often. Augmentations: flips on every axis (``flip_z=False``: y and x only, for images
+    whose z is not a symmetry, such as brightfield through-focus stacks), 90-degree
+    rotations in xy (square patches), intensity gain and offset, and with ``scale > 0`` an
+    anisotropic zoom by a factor in ``[1 - scale, 1 + scale]`` drawn per axis (targets
+    resized by nearest neighbour).
     """
 
     def __init__(
@@ -44,33 +61,50 @@ class PatchSampler:
         rng: np.random.Generator,
         augment: bool = True,
         foreground_share: float = 0.5,
+        *,
+        centre_on: str = "channels",
+        flip_z: bool = True,
+        scale: float = 0.0,
     ):
         if not examples:
             raise ValueError("no training examples")
+        if centre_on not in ("channels", "values"):
+            raise ValueError(f"centre_on must be 'channels' or 'values', got {centre_on!r}")
         self.patch = tuple(int(p) for p in patch)
+        largest = tuple(int(np.ceil(p * (1 + scale))) for p in self.patch)
         self.examples = [
-            Example(_pad_to(e.image, self.patch, "reflect"), _pad_to(e.target, self.patch, "constant"))
-            for e in examples
+            Example(_pad_to(e.image, largest, "reflect"), _pad_to(e.target, largest, "constant")) for e in examples
         ]
         self.rng, self.augment, self.foreground_share = rng, augment, foreground_share
-        self._foreground = [[np.flatnonzero(channel) for channel in e.target] for e in self.examples]
+        self.flip_axes = (1, 2, 3) if flip_z else (2, 3)
+        self.scale = scale
+        self._foreground = [_centres(e.target, centre_on) for e in self.examples]
 
-    def _corner(self, index: int) -> tuple[int, ...]:
+    def _corner(self, index: int, size: Sequence[int]) -> tuple[int, ...]:
         shape = self.examples[index].image.shape[1:]
         channels = [c for c in self._foreground[index] if c.size]
         if channels and self.rng.random() < self.foreground_share:
             voxels = channels[self.rng.integers(len(channels))]
             centre = np.unravel_index(self.rng.choice(voxels), shape)
-            return tuple(int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.patch, shape))
-        return tuple(int(self.rng.integers(0, n - p + 1)) for p, n in zip(self.patch, shape))
+            return tuple(int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, size, shape))
+        return tuple(int(self.rng.integers(0, n - p + 1)) for p, n in zip(size, shape))
+
+    def _crop_size(self) -> tuple[int, ...]:
+        if not (self.augment and self.scale):
+            return self.patch
+        zoom = self.rng.uniform(1 - self.scale, 1 + self.scale, size=3)
+        return tuple(max(1, int(round(p * z))) for p, z in zip(self.patch, zoom))
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         index = int(self.rng.integers(len(self.examples)))
         example = self.examples[index]
-        box = (slice(None),) + tuple(slice(c, c + p) for c, p in zip(self._corner(index), self.patch))
+        size = self._crop_size()
+        box = (slice(None),) + tuple(slice(c, c + p) for c, p in zip(self._corner(index, size), size))
         image, target = example.image[box], example.target[box]
+        if size != self.patch:
+            image, target = resize(image, self.patch), resize_nearest(target, self.patch)
         if self.augment:
-            for axis in (1, 2, 3):
+            for axis in self.flip_axes:
                 if self.rng.random() < 0.5:
                     image, target = np.flip(image, axis), np.flip(target, axis)
             if self.patch[1] == self.patch[2]:
@@ -83,3 +117,12 @@ class PatchSampler:
         """``size`` patches as ``(B, C, Z, Y, X)`` image and target tensors."""
         pairs = [self.sample() for _ in range(size)]
         return torch.from_numpy(np.stack([p[0] for p in pairs])), torch.from_numpy(np.stack([p[1] for p in pairs]))
+
+
+def _centres(target: np.ndarray, centre_on: str) -> list[np.ndarray]:
+    """Flat indices of the voxels crops may be centred on, one array per channel or per
+    nonzero value of ``target (K, Z, Y, X)``."""
+    if centre_on == "channels":
+        return [np.flatnonzero(channel) for channel in target]
+    values = np.unique(target[target > 0])
+    return [np.flatnonzero((target == v).any(axis=0)) for v in values]

@@ -84,6 +84,7 @@ def train(
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     cancel: CancelToken | None = None,
+    loss: Loss | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on batches from ``sampler``; checkpoints go to ``out``.
 
@@ -92,15 +93,18 @@ def train(
 
     ``progress(step, total, loss)`` is called after every step. A time budget or a
     cancel stops early after the current step and still writes the final checkpoint.
+    ``loss(output, image, target)`` replaces the card task's loss (:func:`task_loss`).
+    Only parameters that require gradients are optimized.
     """
     out = None if out is None else Path(out)
     if resume and out is None:
         raise ValueError("resuming needs the checkpoint path 'out'")
     torch.manual_seed(settings.seed)
     device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     step, losses = load_state(state_path(out), optimizer, sampler.rng) if resume else (0, [])
-    loss_of = task_loss(card)
+    loss_of = loss or task_loss(card)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     start = time.perf_counter()
 
@@ -129,16 +133,16 @@ def train(
         image, target = sampler.batch(settings.batch_size)
         image, target = image.to(device), target.to(device)
         with autocast:
-            loss = loss_of(model(image).float(), image, target)
+            value = loss_of(model(image).float(), image, target)
             if isinstance(model, Bright4B):
-                loss = loss + model.balance_loss()
+                value = value + model.balance_loss()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, settings.clip)
         optimizer.step()
         renormalize_(model)
         step += 1
-        losses.append([step, round(loss.detach().item(), 5)])
+        losses.append([step, round(value.detach().item(), 5)])
         if progress:
             progress(step, settings.steps, losses[-1][1])
         out_of_time = settings.time_budget_s is not None and time.perf_counter() - start > settings.time_budget_s
