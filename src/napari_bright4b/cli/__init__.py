@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BadInputError
-from . import catalog, demo, evaluate, inspect, predict, train
+from . import catalog, demo, evaluate, finetune, inspect, predict, train
 
 
 class Parser(argparse.ArgumentParser):
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="bright4b", description="3D foundation models for label-free microscopy.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (catalog, predict, inspect, evaluate, train, demo):
+    for module in (catalog, predict, inspect, finetune, evaluate, train, demo):
         module.add_parsers(sub)
     return parser
 

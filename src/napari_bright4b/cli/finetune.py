@@ -1,0 +1,147 @@
+"""``bright4b finetune IMAGE LABELS -m BASE [-o OUT.safetensors]``: fine-tune a segmentation model
+on strokes painted over the image (0 = not painted, 1 = background, 2.. = classes), then
+``bright4b segment -m OUT.safetensors`` uses it (:mod:`..training.finetune`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..data.io import read_image
+from ..errors import BadInputError
+from .options import add_voxel_size, positive_float, positive_int
+from .predict import _check_image, _voxel_size
+
+HELP = "fine-tune a segmentation model on strokes painted in a labels image"
+MODES = ("head", "adapter", "full")  # training.adaptation.MODES, without importing torch
+
+
+def add_parsers(sub) -> None:
+    parser = sub.add_parser("finetune", help=HELP, description=HELP)
+    parser.add_argument("image", help="input TIFF/OME-TIFF or OME-Zarr, (C,)Z,Y,X")
+    parser.add_argument(
+        "labels", help="painted labels of the image's shape: 0 = not painted, 1 = background, 2.. = classes"
+    )
+    parser.add_argument("-m", "--model", required=True, help="the base model: registry name or .safetensors path")
+    parser.add_argument(
+        "-o", "--output", help="the fine-tuned model (.safetensors; default: a new file in the user's model folder)"
+    )
+    parser.add_argument("--classes", help="names of label values 2, 3, ... (comma-separated; default: the base's)")
+    parser.add_argument("--mode", choices=MODES, default="full", help="what trains (full)")
+    parser.add_argument(
+        "--time-budget", type=positive_float, help="seconds for the whole fine-tune (60 without --steps)"
+    )
+    parser.add_argument("--steps", type=positive_int, help="optimizer steps (with a time budget: whichever ends first)")
+    parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
+    add_voxel_size(parser)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=run_finetune)
+
+
+def class_names(text: str | None) -> dict[int, str]:
+    """``"a,b"`` -> ``{2: "a", 3: "b"}`` (painted values 2, 3, ...)."""
+    if not text:
+        return {}
+    names = [name.strip() for name in text.split(",")]
+    if not all(names) or len(set(names)) != len(names):
+        raise BadInputError(f"--classes needs distinct, non-empty names, got {text!r}")
+    return {value: name for value, name in enumerate(names, start=2)}
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    if args.channel is not None and args.channel < 0:
+        raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
+    if args.output is not None and Path(args.output).resolve() in (
+        Path(args.image).resolve(),
+        Path(args.labels).resolve(),
+    ):
+        raise BadInputError("the output is an input file; choose another name (inputs are never overwritten)")
+    names = class_names(args.classes)
+
+    from ..inference.device import resolve_device
+    from ..models.registry import resolve
+    from ..training.finetune import FinetuneSettings, finetune
+    from ..training.painted import check_labels
+
+    budget = args.time_budget if args.time_budget or args.steps else FinetuneSettings.time_budget_s
+    settings = FinetuneSettings(mode=args.mode, time_budget_s=budget, steps=args.steps, seed=args.seed)
+    image = read_image(args.image, args.channel)
+    labels = read_image(args.labels).data
+    if labels.shape[0] != 1:
+        raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
+    check_labels(labels.shape[1:], image.data.shape[1:])
+    card = resolve(args.model, allow_presets=False).card
+    _check_image(image, card, Path(args.image).name)
+    voxel_size, _ = _voxel_size(args, image, card)
+    choice = resolve_device(args.device)
+    if choice.note:
+        print(f"bright4b: note: {choice.note}", file=sys.stderr)
+    bar = _Bar(settings, enabled=not args.json and sys.stderr.isatty())
+    result = finetune(
+        image.data,
+        voxel_size,
+        labels[0],
+        args.model,
+        names=names,
+        settings=settings,
+        out=args.output,
+        device=args.device,
+        progress=bar,
+    )
+    bar.close()
+    summary = {
+        "model": str(result.path),
+        "base": result.card.provenance["base_model"],
+        "mode": settings.mode,
+        "classes": list(result.card.head.class_names),
+        "painted_voxels": result.classes.painted_voxels(),
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "held_out": {"loss": round(result.best.loss, 4), "balanced_accuracy": round(result.best.balanced_accuracy, 4)},
+        "scored_on": result.card.provenance["scored_on"],
+        "seconds": round(result.seconds, 1),
+        "device": str(choice.device),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"finetune: {summary['base']} -> {summary['model']} ({settings.mode}, {result.steps} steps, "
+            f"{summary['seconds']} s)"
+        )
+        print(f"  classes      {', '.join(summary['classes'])}")
+        print(
+            f"  best step    {result.best_step}: held-out balanced accuracy {result.best.balanced_accuracy:.3f} "
+            f"on {summary['scored_on']}"
+        )
+        print(f"  use it       bright4b segment IMAGE -m {result.path} -o OUT.tif")
+    return 0
+
+
+class _Bar:
+    """A tqdm bar over the steps (or the budget's seconds) with the loss, on stderr."""
+
+    def __init__(self, settings, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            by_steps = settings.time_budget_s is None
+            total = settings.steps if by_steps else round(settings.time_budget_s)
+            self.bar = tqdm(total=total, desc="fine-tuning", unit="step" if by_steps else "s", file=sys.stderr)
+            self.by_steps = by_steps
+
+    def __call__(self, report) -> None:
+        if self.bar is None:
+            return
+        done = report.step if self.by_steps else min(self.bar.total, int(report.seconds))
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix(step=report.step, loss=f"{report.loss:.3f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

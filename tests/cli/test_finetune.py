@@ -1,0 +1,100 @@
+import json
+import re
+
+import numpy as np
+import pytest
+
+from napari_bright4b.cli import main
+from napari_bright4b.data.io import read_image
+from napari_bright4b.data.tiff import write_tiff
+from napari_bright4b.models.card import ModelCard
+from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
+from napari_bright4b.models.config import PRESETS, HeadConfig
+
+VOXEL = (1.0, 0.5, 0.5)
+SHAPE = (8, 40, 40)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """An image with bright squares, strokes on two slices, and a small base model."""
+    folder = tmp_path_factory.mktemp("finetune")
+    rng = np.random.default_rng(0)
+    truth = np.zeros(SHAPE, bool)
+    truth[2:6, 8:18, 8:18] = truth[2:6, 24:34, 20:30] = True
+    write_tiff(folder / "img.tif", (1000 + 800 * truth + rng.normal(0, 100, SHAPE)).astype(np.uint16), VOXEL)
+    labels = np.zeros(SHAPE, np.uint8)
+    for z in (3, 4):
+        labels[z, 10:16, 10:16] = labels[z, 26:32, 22:28] = 2
+        labels[z, 0:3, :] = labels[z, 36:, 5:35] = 1
+    write_tiff(folder / "labels.tif", labels, VOXEL)
+    write_tiff(folder / "one-class.tif", (labels == 2).astype(np.uint8) * 2, VOXEL)
+    write_tiff(folder / "nothing.tif", np.zeros(SHAPE, np.uint8), VOXEL)
+    write_tiff(folder / "small.tif", labels[:, :-1], VOXEL)
+    card = ModelCard(
+        name="base",
+        config=PRESETS["nano"].config,
+        head=HeadConfig("segment", ("cell",)),
+        voxel_size=VOXEL,
+        tile=(8, 32, 32),
+    )
+    save_checkpoint(build_model(card), card, folder / "base.safetensors")
+    return folder
+
+
+def finetune_argv(files, labels="labels.tif", *options):
+    return [
+        "finetune",
+        str(files / "img.tif"),
+        str(files / labels),
+        "-m",
+        str(files / "base.safetensors"),
+        *map(str, options),
+    ]
+
+
+def test_finetune_writes_a_model_that_segment_uses(files, tmp_path, capsys, models_dir):
+    out = tmp_path / "tuned.safetensors"
+    assert main([*finetune_argv(files, "labels.tif", "-o", out, "--steps", 3, "--classes", "squares"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"] == str(out) and summary["steps"] == 3 and summary["mode"] == "full"
+    assert summary["classes"] == ["background", "squares"] and summary["base"] == "base"
+    assert summary["painted_voxels"] == {"background": 2 * (3 * 40 + 4 * 30), "squares": 2 * 2 * 36}
+    _, card = load_checkpoint(out)
+    assert card.provenance["base_model"] == "base" and card.head.activation == "softmax"
+
+    masks = tmp_path / "masks.tif"
+    assert main(["segment", str(files / "img.tif"), "-m", str(out), "-o", str(masks), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["classes"] == ["background", "squares"]
+    assert read_image(masks).data.shape == (1, *SHAPE)
+
+    # without -o the model lands in the user's model folder, under a new name
+    assert main([*finetune_argv(files, "labels.tif", "--steps", 1), "--json"]) == 0
+    path = json.loads(capsys.readouterr().out)["model"]
+    assert [p.name for p in models_dir.iterdir()] == [path.rsplit("/", 1)[-1]] and "base-ft-" in path
+
+
+@pytest.mark.parametrize(
+    "labels, options, message",
+    [
+        ("small.tif", (), "labels \\(8, 39, 40\\) and image \\(8, 40, 40\\) differ in shape"),
+        ("one-class.tif", (), "only one class is painted"),
+        ("nothing.tif", (), "nothing is painted"),
+        ("labels.tif", ("--mode", "lora"), "invalid choice: 'lora'"),
+        ("labels.tif", ("--time-budget", "0"), "expected a positive number, got '0'"),
+        ("labels.tif", ("--time-budget", "soon"), "expected a positive number"),
+        ("labels.tif", ("--steps", "-3"), "expected a positive integer"),
+        ("labels.tif", ("--classes", "a,a"), "distinct"),
+        ("labels.tif", ("-o", "BASE"), "is the base model"),
+        ("labels.tif", ("-o", "model.pt"), "must be a .safetensors file"),
+    ],
+)
+def test_bad_finetune_input_exits_2_with_one_line(files, tmp_path, capsys, models_dir, labels, options, message):
+    options = [
+        str(files / "base.safetensors") if o == "BASE" else str(tmp_path / o) if o == "model.pt" else o for o in options
+    ]
+    before = (files / "base.safetensors").read_bytes()
+    assert main(finetune_argv(files, labels, *options, "--steps", 1)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("bright4b") and re.search(message, err)
+    assert (files / "base.safetensors").read_bytes() == before and not list(models_dir.iterdir())
