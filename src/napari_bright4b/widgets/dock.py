@@ -1,10 +1,11 @@
-"""The Bright-4B dock: the Model, Run, Slices and Inside tabs, sharing one model choice."""
+"""The Bright-4B dock: the Model, Run, Slices, Inside and Fine-tune tabs, sharing one model choice."""
 
 from __future__ import annotations
 
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from ..errors import BadInputError
+from .finetune_panel import FinetunePanel, model_panel_choice
 from .inspect_panel import InspectPanel
 from .model_panel import ModelPanel
 from .run_panel import RunPanel
@@ -13,7 +14,7 @@ from .slice_panel import SlicePanel
 
 class Bright4BWidget(QWidget):
     """One dock for a viewer: ``model`` (Model tab), ``runner`` (Run tab), ``slices`` (Slices tab),
-    ``inside`` (Inside tab, with the Run tab's tile and overlap)."""
+    ``inside`` (Inside tab, with the Run tab's tile and overlap), ``finetune`` (Fine-tune tab)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None):
         super().__init__(parent)
@@ -22,11 +23,13 @@ class Bright4BWidget(QWidget):
         self.runner = RunPanel(napari_viewer, self.model)
         self.slices = SlicePanel(napari_viewer)
         self.inside = InspectPanel(napari_viewer, self.model, self._tiling)
+        self.finetune = FinetunePanel(napari_viewer, model_panel_choice(self.model))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.model, "Model")
         self.tabs.addTab(self.runner, "Run")
         self.tabs.addTab(self.slices, "Slices")
         self.tabs.addTab(self.inside, "Inside")
+        self.tabs.addTab(self.finetune, "Fine-tune")
         QVBoxLayout(self).addWidget(self.tabs)
         self.runner.shown.connect(self.slices.show_result)
         self.runner.settings_changed.connect(self._estimate)

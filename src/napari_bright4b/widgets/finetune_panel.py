@@ -1,0 +1,493 @@
+"""The Fine-tune tab: fine-tune the chosen model on strokes painted in a Labels layer, with a
+live loss curve and a preview of the current slab, then the prediction and an uncertainty
+layer; the new model becomes the chosen one, and Revert goes back to the base.
+
+The work is :func:`~..training.finetune.finetune` then
+:func:`~..training.finetune.predict_painted`, in a generator worker; Cancel ends training
+and keeps the best model so far (a second Cancel skips the whole-volume prediction).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from napari.layers import Labels
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import BadInputError
+from ..inference.engine import Cancelled, CancelToken
+from ..inference.layer_data import LayerInput, layer_name
+from ..inference.steps import progress_steps
+from ..models.card import ModelCard
+from ..training.finetune import (
+    FinetuneResult,
+    FinetuneSettings,
+    Prediction,
+    Report,
+    default_output,
+    finetune,
+    predict_painted,
+)
+from ..training.painted import BACKGROUND, check_labels, default_names
+from .layer_picker import LayerPicker
+from .layers import show_layers
+
+RUN = "finetune"  # the kind of run in the result layers' tags
+MODES = {"full": "all weights (default)", "adapter": "low-rank adapters + head", "head": "head only (fastest)"}
+BACKGROUND_COLOR, FOREGROUND = "#262930", "#d6d0ce"  # napari's dark theme
+REDRAW_S = 0.5
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model choice the tab shares: ``current()`` gives the chosen model's spec and card,
+    ``select(spec)`` makes a model (a checkpoint path) the chosen one."""
+
+    current: Callable[[], tuple[str | None, ModelCard | None]]
+    select: Callable[[str], None]
+    device: Callable[[], str] = lambda: "auto"
+
+
+def model_panel_choice(panel) -> ModelChoice:
+    """The :class:`ModelChoice` of the dock's Model tab (a ``ModelPanel``)."""
+
+    def select(spec: str) -> None:
+        index = panel.models.findData(str(spec))
+        if index >= 0:
+            panel.models.setCurrentIndex(index)
+        else:
+            panel.add_model_file(spec)
+
+    return ModelChoice(lambda: (panel.spec, panel.card), select, lambda: panel.device)
+
+
+@dataclass
+class _Run:
+    """One fine-tune in flight: its inputs, where it saves and its two cancel tokens."""
+
+    source: LayerInput
+    labels: Labels
+    base: str
+    out: Path
+    train: CancelToken
+    predict: CancelToken
+    preview: np.ndarray
+    z: int
+
+    @property
+    def model(self) -> str:
+        return self.out.stem
+
+    def layer(self, data, output: str, kind: str, **kwargs) -> tuple:
+        meta = {"bright4b": {"input": self.source.name, "model": self.model, "output": output, "run": RUN}}
+        kwargs.update(
+            name=layer_name(self.source.name, self.model, output),
+            scale=self.source.scale,
+            translate=self.source.translate,
+            metadata=meta,
+        )
+        return data, kwargs, kind
+
+
+class FinetunePanel(QWidget):
+    """Fine-tunes the model of ``choice`` on the strokes of a Labels layer of ``viewer``.
+    ``result`` is the latest :class:`FinetuneResult` (``None`` before one)."""
+
+    def __init__(self, viewer, choice: ModelChoice, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer, self.choice = viewer, choice
+        self.result: FinetuneResult | None = None
+        self.base: str | None = None  # the spec the latest fine-tune started from
+        self._run: _Run | None = None
+        self._worker = None
+        self._names: dict[int, str] = {}  # painted value -> the name the user typed
+        self._history: list[Report] = []
+        self._drawn = 0.0
+        self.preview_every_s = FinetuneSettings.preview_every_s
+
+        self.image = LayerPicker(viewer)
+        self.labels = QComboBox()
+        self.new_labels = QPushButton("New")
+        self.new_labels.setToolTip("Add an empty Labels layer on the image's grid to paint on")
+        self.classes = QTableWidget(0, 3)
+        self.classes.setHorizontalHeaderLabels(["label", "class", "painted voxels"])
+        self.classes.verticalHeader().setVisible(False)
+        self.classes.setMaximumHeight(140)
+        self.mode = QComboBox()
+        for mode, text in MODES.items():
+            self.mode.addItem(text, mode)
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(1, 3600)
+        self.budget.setValue(FinetuneSettings.time_budget_s)
+        self.budget.setSuffix(" s")
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 100_000)
+        self.steps.setSpecialValueText("no limit")
+        self.base_note = QLabel()
+        self.base_note.setWordWrap(True)
+        self.run_button = QPushButton("Fine-tune")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.setToolTip("Choose the base model again (the fine-tuned file stays in the model folder)")
+        self.revert_button.setEnabled(False)
+        self.status = QLabel("Paint background (label 1) and classes (2, 3, ...) in a Labels layer.")
+        self.status.setWordWrap(True)
+        self.figure = Figure(figsize=(4, 2.4), facecolor=BACKGROUND_COLOR, layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(180)
+        self.axes = self.figure.subplots()
+
+        labels_row = QHBoxLayout()
+        labels_row.addWidget(self.labels, 1)
+        labels_row.addWidget(self.new_labels)
+        form = QFormLayout()
+        form.addRow("Image layer", self.image)
+        form.addRow("Painted labels", labels_row)
+        form.addRow("Base model", self.base_note)
+        form.addRow("Mode", self.mode)
+        form.addRow("Time budget", self.budget)
+        form.addRow("Steps", self.steps)
+        buttons = QHBoxLayout()
+        for button in (self.run_button, self.cancel_button, self.revert_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.classes)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.canvas, 1)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.revert_button.clicked.connect(self.revert)
+        self.new_labels.clicked.connect(self.add_labels_layer)
+        self.labels.currentTextChanged.connect(self._watch_labels)
+        self.classes.itemChanged.connect(self._on_name)
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self._list_labels)
+        viewer.dims.events.current_step.connect(self._on_dims)
+        for layer in viewer.layers:
+            layer.events.name.connect(self._list_labels)
+        self._list_labels()
+        self._draw()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """The model may have changed in another tab: show it, and its class names."""
+        self._watch_labels()
+        super().showEvent(event)
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def labels_layer(self) -> Labels:
+        name = self.labels.currentText()
+        if name not in self.viewer.layers:
+            raise BadInputError("no Labels layer to learn from: add one with New and paint background (1) and classes")
+        return self.viewer.layers[name]
+
+    def class_names(self) -> dict[int, str]:
+        """Painted value -> class name, as shown (and edited) in the table."""
+        rows = (
+            (int(self.classes.item(r, 0).text()), self.classes.item(r, 1).text())
+            for r in range(self.classes.rowCount())
+        )
+        return {value: name for value, name in rows if value != BACKGROUND}
+
+    def settings(self) -> FinetuneSettings:
+        return FinetuneSettings(
+            mode=self.mode.currentData(),
+            time_budget_s=self.budget.value(),
+            steps=self.steps.value() or None,
+            preview_every_s=self.preview_every_s,
+        )
+
+    def add_labels_layer(self) -> None:
+        """An empty Labels layer on the chosen image's grid, ready to paint the background."""
+        try:
+            image = self.image.layer()
+        except BadInputError as err:
+            show_error(f"Bright-4B: {err}")
+            return
+        layer = self.viewer.add_labels(
+            np.zeros(image.data.shape, np.uint8),
+            name=f"{image.name} strokes",
+            scale=image.scale,
+            translate=image.translate,
+        )
+        self.labels.setCurrentText(layer.name)
+        layer.brush_size = 3
+        layer.selected_label = BACKGROUND
+        layer.mode = "paint"
+
+    # --- running --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Check the inputs, then fine-tune in a worker; bad input gives a notification."""
+        if self.busy:
+            return
+        spec, card = self.choice.current()
+        try:
+            if card is None:
+                raise BadInputError("no model is chosen; pick a segmentation model in the Model tab")
+            source = self.image.source(card)
+            labels = self.labels_layer()
+            check_labels(labels.data.shape, source.shape)
+        except BadInputError as err:
+            show_error(f"Bright-4B: {err}")
+            return
+        if source.note:
+            show_warning(f"Bright-4B: {source.note}")
+        run = _Run(
+            source,
+            labels,
+            spec,
+            default_output(card.name),
+            CancelToken(),
+            CancelToken(),
+            np.zeros(source.shape, np.uint8),
+            self._current_z(source),
+        )
+        settings, names, device = self.settings(), self.class_names(), self.choice.device()
+        data, strokes = source.volume(), np.asarray(labels.data)
+
+        def work():
+            def train(progress, cancel):
+                return finetune(
+                    data,
+                    source.voxel_size,
+                    strokes,
+                    spec,
+                    names=names,
+                    settings=settings,
+                    out=run.out,
+                    device=device,
+                    progress=lambda report: progress(report, None),
+                    cancel=cancel,
+                    preview_z=lambda: run.z,
+                )
+
+            try:
+                result = yield from progress_steps(train, cancel=run.train)
+            except BadInputError as err:
+                return str(err)
+            try:
+                prediction = yield from progress_steps(
+                    predict_painted, result, data, source.voxel_size, cancel=run.predict
+                )
+            except Cancelled:
+                prediction = None
+            return result, prediction
+
+        self._run, self._history = run, []
+        self._worker = create_worker(work, _start_thread=False)
+        self._worker.yielded.connect(self._on_report)
+        self._worker.returned.connect(self._on_returned)
+        self._worker.finished.connect(self._on_finished)
+        self.run_button.setEnabled(False)
+        self.revert_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Fine-tuning {card.name} on {labels.name}…")
+        self._draw()
+        self._worker.start()
+
+    def cancel(self) -> None:
+        """End training and keep the best model so far; pressed again, skip the prediction."""
+        if self._run is None:
+            return
+        token = self._run.predict if self._run.train.cancelled else self._run.train
+        token.cancel()
+        self.status.setText("Cancelling: keeping the best model so far…")
+
+    def revert(self) -> None:
+        """Choose the base model of the latest fine-tune again."""
+        if self.base is None or self.result is None:
+            return
+        self.choice.select(self.base)
+        self.status.setText(
+            f"Back to the base model. {self.result.card.name} stays in {self.result.path.parent} "
+            "(delete the file to remove it)."
+        )
+        self.revert_button.setEnabled(False)
+
+    def _on_report(self, item) -> None:
+        run = self._run
+        if run is None:
+            return
+        report, total = item
+        if not isinstance(report, Report):
+            self.status.setText(f"Predicting the whole volume: tile {report} of {total}")
+            return
+        self._history.append(report)
+        best = f", best held-out {report.best.balanced_accuracy:.2f} at step {report.best_step}" if report.best else ""
+        limit = f"{report.budget_s:.0f} s" if report.budget_s else f"{report.steps} steps"
+        self.status.setText(f"Step {report.step}, {report.seconds:.0f} of {limit}: loss {report.loss:.3f}{best}")
+        if report.preview is not None:
+            run.preview[report.preview.z] = report.preview.labels
+            self._show([run.layer(run.preview, "prediction", "labels", colormap=run.labels.colormap, opacity=0.6)])
+        if time.perf_counter() - self._drawn > REDRAW_S or report.held_out is not None:
+            self._draw()
+
+    def _on_returned(self, outcome) -> None:
+        run = self._run
+        if isinstance(outcome, str):
+            self.status.setText(f"Failed: {outcome}")
+            show_error(f"Bright-4B: {outcome}")
+            self._show([])  # no half-made preview stays behind
+            return
+        result, prediction = outcome
+        self.result, self.base = result, run.base
+        layers = [run.layer(run.preview, "prediction", "labels", colormap=run.labels.colormap, opacity=0.6)]
+        if prediction is not None:
+            layers = self._prediction_layers(run, prediction)
+        self._show(layers)
+        self.choice.select(str(result.path))
+        how = "cancelled: " if result.cancelled else ""
+        self.status.setText(
+            f"Saved {result.card.name} ({how}best step {result.best_step} of {result.steps}, held-out balanced "
+            f"accuracy {result.best.balanced_accuracy:.2f}, {result.seconds:.0f} s) in {result.path.parent}. "
+            "It is now the chosen model; Revert goes back to the base."
+        )
+        self.revert_button.setEnabled(True)
+        self._draw()
+
+    def _on_finished(self) -> None:
+        self._worker = self._run = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _prediction_layers(self, run: _Run, prediction: Prediction) -> list[tuple]:
+        return [
+            run.layer(prediction.labels, "prediction", "labels", colormap=run.labels.colormap, opacity=0.6),
+            run.layer(
+                prediction.uncertainty,
+                "uncertainty",
+                "image",
+                colormap="inferno",
+                contrast_limits=(0.0, 1.0),
+                blending="additive",
+            ),
+        ]
+
+    def _show(self, layers: list[tuple]) -> None:
+        run = self._run
+        show_layers(self.viewer, layers, (run.source.name, run.model, RUN))
+
+    # --- the loss curve -------------------------------------------------------------------
+
+    def _draw(self) -> None:
+        self._drawn = time.perf_counter()
+        axes = self.axes
+        axes.clear()
+        axes.set_facecolor(BACKGROUND_COLOR)
+        axes.set_xlabel("step", color=FOREGROUND)
+        axes.set_ylabel("loss", color=FOREGROUND)
+        axes.tick_params(colors=FOREGROUND)
+        for spine in axes.spines.values():
+            spine.set_color(FOREGROUND)
+        reports = self._history
+        if reports:
+            axes.plot([r.step for r in reports], [r.loss for r in reports], color="#7f8c8d", lw=1, label="training")
+            scored = [r for r in reports if r.held_out is not None]
+            axes.plot(
+                [r.step for r in scored], [r.held_out.loss for r in scored], "o-", color="#f39c12", label="held-out"
+            )
+            if reports[-1].best is not None:
+                axes.axvline(reports[-1].best_step, color=FOREGROUND, linestyle="--", lw=1)
+            legend = axes.legend(fontsize="small", facecolor=BACKGROUND_COLOR, edgecolor=FOREGROUND)
+            for text in legend.get_texts():
+                text.set_color(FOREGROUND)
+        self.canvas.draw_idle()
+
+    # --- keeping up with the viewer -------------------------------------------------------
+
+    def _current_z(self, source: LayerInput) -> int:
+        z = (self.viewer.dims.point[self.viewer.dims.ndim - 3] - source.translate[0]) / source.scale[0]
+        return int(np.clip(round(z), 0, source.shape[0] - 1))
+
+    def _on_dims(self, *_) -> None:
+        if self._run is not None and self.viewer.dims.ndim >= 3:
+            self._run.z = self._current_z(self._run.source)
+
+    def _on_inserted(self, event) -> None:
+        event.value.events.name.connect(self._list_labels)
+        self._list_labels()
+
+    def _list_labels(self, *_) -> None:
+        current = self.labels.currentText()
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels) and layer.ndim == 3]
+        names = [n for n in names if self.viewer.layers[n].metadata.get("bright4b") is None]  # not our results
+        self.labels.blockSignals(True)
+        self.labels.clear()
+        self.labels.addItems(names)
+        if current in names:
+            self.labels.setCurrentText(current)
+        self.labels.blockSignals(False)
+        self._watch_labels()
+
+    def _watch_labels(self, *_) -> None:
+        """Follow the chosen Labels layer's painting to keep the class table current."""
+        try:
+            layer = self.labels_layer()
+        except BadInputError:
+            self._fill_classes(None)
+            return
+        for event in (layer.events.paint, layer.events.data):
+            event.disconnect(self._on_painted)  # connected once, whichever layer was chosen before
+            event.connect(self._on_painted)
+        self._fill_classes(layer)
+
+    def _on_painted(self, event) -> None:
+        name = self.labels.currentText()
+        if name in self.viewer.layers and event.source is self.viewer.layers[name]:
+            self._fill_classes(event.source)
+
+    def _fill_classes(self, layer: Labels | None) -> None:
+        _, card = self.choice.current()
+        self.base_note.setText(card.name if card else "none: pick a segmentation model in the Model tab")
+        counts = np.bincount(np.asarray(layer.data).ravel()) if layer is not None else np.zeros(1, np.int64)
+        values = [v for v in np.flatnonzero(counts).tolist() if v > 0]
+        base = card.head.class_names if card else ()
+        self.classes.blockSignals(True)
+        self.classes.setRowCount(len(values))
+        for row, value in enumerate(values):
+            name = "background" if value == BACKGROUND else self._names.get(value) or default_names(base, value)
+            cells = [QTableWidgetItem(str(value)), QTableWidgetItem(name), QTableWidgetItem(f"{counts[value]:,}")]
+            for column, cell in enumerate(cells):
+                if column != 1 or value == BACKGROUND:
+                    cell.setFlags(cell.flags() & ~Qt.ItemIsEditable)
+                self.classes.setItem(row, column, cell)
+            color = layer.get_color(value)
+            if color is not None:
+                self.classes.item(row, 0).setBackground(QColor.fromRgbF(*(float(c) for c in color)))
+        self.classes.blockSignals(False)
+
+    def _on_name(self, item: QTableWidgetItem) -> None:
+        if item.column() == 1:
+            value = int(self.classes.item(item.row(), 0).text())
+            self._names[value] = item.text().strip()  # kept when the table is filled again
