@@ -1,9 +1,9 @@
-"""Take the screenshots in docs/napari.md and docs/inspect.md from a real napari viewer (run by
-hand, not in tests).
+"""Take the screenshots in docs/napari.md, docs/inspect.md and docs/finetune.md from a real napari
+viewer (run by hand, not in tests).
 
-    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots.py [napari] [inspect]
+    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots.py [PAGE ...]
 
-(no argument: both pages).
+PAGE: napari, inspect or finetune (no argument: every page).
 
 Opens the sample data, runs the bundled models through the Bright-4B dock exactly as a
 user would (buttons, worker, layers) and writes PNGs into docs/images/. (One OpenMP
@@ -141,14 +141,48 @@ def inspect_page(viewer, dock) -> None:
     save(viewer, "inspect-gates.png", palette=True)
 
 
+def finetune_page(viewer, dock) -> None:
+    """docs/finetune.md: strokes painted as a person would, a one-minute fine-tune, its layers."""
+    import numpy as np
+
+    from napari_bright4b.training.strokes import paint_strokes
+
+    viewer.layers.clear()
+    viewer.open_sample(PLUGIN, "brightfield-colony")
+    image = "brightfield (simulated)"
+    truth = np.zeros(viewer.layers[image].data.shape, np.uint8)  # 1 nuclei, 2 nucleoli, 3 mitochondria
+    for k, name in ((1, "nuclei (truth)"), (3, "mitochondria (truth)"), (2, "nucleoli (truth)")):
+        truth[np.asarray(viewer.layers[name].data) > 0] = k
+        viewer.layers.remove(name)
+    dock.model.models.setCurrentIndex(dock.model.models.findText(f"{MODEL} (bundled)"))
+    dock.tabs.setCurrentWidget(dock.finetune)
+    dock.finetune.image.setCurrentText(image)
+    dock.finetune.add_labels_layer()
+    strokes = dock.finetune.labels_layer()
+    strokes.data = paint_strokes(truth, np.random.default_rng(0))
+    dock.finetune.run_button.click()
+    wait(lambda: not dock.finetune.busy)
+    print(dock.finetune.status.text())
+    z = int(np.argmax((np.asarray(strokes.data) > 1).sum(axis=(1, 2))))  # the slice with most class strokes
+    viewer.dims.set_point(0, float(viewer.layers[image].scale[0] * z))
+    prefix = f"{image} · {dock.finetune.result.card.name} · "
+    viewer.layers[prefix + "uncertainty"].visible = False
+    viewer.layers.selection.active = strokes
+    save(viewer, "finetune-panel.png", palette=True)
+    show_only(viewer, image, prefix + "uncertainty")
+    viewer.layers[prefix + "uncertainty"].opacity = 0.7
+    save(viewer, "finetune-uncertainty.png", palette=True)
+    dock.finetune.result.path.unlink()  # the fine-tuned model went to the user's model folder
+
+
 def main(pages: list[str]) -> None:
     OUT.mkdir(exist_ok=True)
     viewer = napari.Viewer(title="napari-bright4b")
     viewer.window.resize(1500, 950)
     _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Bright-4B")
     dock.model.devices.setCurrentText("cpu")
-    for page in pages or ["napari", "inspect"]:
-        {"napari": napari_page, "inspect": inspect_page}[page](viewer, dock)
+    for page in pages or ["napari", "inspect", "finetune"]:
+        {"napari": napari_page, "inspect": inspect_page, "finetune": finetune_page}[page](viewer, dock)
     viewer.close()
 
 

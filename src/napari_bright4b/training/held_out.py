@@ -4,8 +4,10 @@ The strokes are covered by a few model-sized crops (one per stroke, largest firs
 strokes an earlier crop already holds); the score is the balanced accuracy on their painted
 voxels, the mean over classes of the share of each class's painted voxels whose most
 probable class is the painted one, and the training loss on them. A fine-tune keeps the
-state of best balanced accuracy: on few strokes the held-out loss rises as the model grows
-sure of itself while its accuracy still improves, so the loss would pick the first states.
+state of best balanced accuracy, the loss deciding between states of about the same
+accuracy: on few strokes and at high learning rates the held-out loss rose as the model
+grew sure of itself while its accuracy still improved, so the loss alone picked the first
+states, and accuracy alone decided between equally good states by a voxel or two.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from scipy import ndimage
 from .losses import painted_loss
 
 MAX_CROPS = 6
+SAME_ACCURACY = 0.01
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,11 @@ class Score:
     balanced_accuracy: float
 
     def better_than(self, other: Score) -> bool:
-        """Higher balanced accuracy; at equal accuracy, lower loss."""
-        return (self.balanced_accuracy, -self.loss) > (other.balanced_accuracy, -other.loss)
+        """Higher balanced accuracy; within ``SAME_ACCURACY`` of each other (a stroke voxel or
+        two), lower loss."""
+        if abs(self.balanced_accuracy - other.balanced_accuracy) > SAME_ACCURACY:
+            return self.balanced_accuracy > other.balanced_accuracy
+        return self.loss < other.loss
 
 
 def stroke_crops(codes: np.ndarray, size: Sequence[int], limit: int = MAX_CROPS) -> list[tuple[slice, ...]]:

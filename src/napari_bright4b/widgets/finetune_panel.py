@@ -57,6 +57,7 @@ from .layers import show_layers
 RUN = "finetune"  # the kind of run in the result layers' tags
 MODES = {"full": "all weights (default)", "adapter": "low-rank adapters + head", "head": "head only (fastest)"}
 BACKGROUND_COLOR, FOREGROUND = "#262930", "#d6d0ce"  # napari's dark theme
+ACCURACY_COLOR = "#f39c12"
 REDRAW_S = 0.5
 
 
@@ -159,6 +160,7 @@ class FinetunePanel(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(180)
         self.axes = self.figure.subplots()
+        self.accuracy_axes = self.axes.twinx()
 
         labels_row = QHBoxLayout()
         labels_row.addWidget(self.labels, 1)
@@ -401,27 +403,30 @@ class FinetunePanel(QWidget):
     # --- the loss curve -------------------------------------------------------------------
 
     def _draw(self) -> None:
+        """Training loss per step (left axis); held-out balanced accuracy, which picks the
+        kept step (dashed), per scoring (right axis)."""
         self._drawn = time.perf_counter()
-        axes = self.axes
-        axes.clear()
-        axes.set_facecolor(BACKGROUND_COLOR)
-        axes.set_xlabel("step", color=FOREGROUND)
-        axes.set_ylabel("loss", color=FOREGROUND)
-        axes.tick_params(colors=FOREGROUND)
-        for spine in axes.spines.values():
-            spine.set_color(FOREGROUND)
+        loss, accuracy = self.axes, self.accuracy_axes
+        for axes, label in ((loss, "training loss"), (accuracy, "held-out balanced accuracy")):
+            axes.clear()
+            axes.set_ylabel(label, color=FOREGROUND)
+            axes.tick_params(colors=FOREGROUND)
+            for spine in axes.spines.values():
+                spine.set_color(FOREGROUND)
+        loss.set_facecolor(BACKGROUND_COLOR)
+        loss.set_xlabel("step", color=FOREGROUND)
+        accuracy.yaxis.tick_right()  # clearing a twin axis moves it to the left
+        accuracy.yaxis.set_label_position("right")
+        accuracy.set_ylim(0, 1.02)
         reports = self._history
         if reports:
-            axes.plot([r.step for r in reports], [r.loss for r in reports], color="#7f8c8d", lw=1, label="training")
+            loss.plot([r.step for r in reports], [r.loss for r in reports], color="#95a5a6", lw=1)
             scored = [r for r in reports if r.held_out is not None]
-            axes.plot(
-                [r.step for r in scored], [r.held_out.loss for r in scored], "o-", color="#f39c12", label="held-out"
-            )
+            steps = [r.step for r in scored]
+            accuracy.plot(steps, [r.held_out.balanced_accuracy for r in scored], "o-", color=ACCURACY_COLOR)
             if reports[-1].best is not None:
-                axes.axvline(reports[-1].best_step, color=FOREGROUND, linestyle="--", lw=1)
-            legend = axes.legend(fontsize="small", facecolor=BACKGROUND_COLOR, edgecolor=FOREGROUND)
-            for text in legend.get_texts():
-                text.set_color(FOREGROUND)
+                loss.axvline(reports[-1].best_step, color=FOREGROUND, linestyle="--", lw=1)
+        accuracy.yaxis.label.set_color(ACCURACY_COLOR)
         self.canvas.draw_idle()
 
     # --- keeping up with the viewer -------------------------------------------------------
