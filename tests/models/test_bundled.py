@@ -36,7 +36,6 @@ def test_deblur_model_restores_a_volume_it_never_saw():
     assert scores["ssim_gain"] > 0, scores  # +0.016 on the card's 16 held-out volumes
 
 
-
 def test_stain_model_names_stains_it_never_saw():
     model, card = load_model("bright4b-nano-stain")
     scores = lightsheet.evaluate_stain(model, card, range(424240, 424256))  # each stain twice

@@ -164,6 +164,7 @@ def test_config_tensor_mismatch_names_the_tensor(saved, tmp_path):
     wider = rewrite_card(path, tmp_path / "wide.safetensors", lambda c: c["config"].update(dim=96))
     with pytest.raises(CheckpointError, match="tensor '.*' has shape"):
         load_checkpoint(wider)
+
     def three_classes(card):
         card["head"].update(class_names=["a", "b", "c"])
         card["thresholds"] = {}

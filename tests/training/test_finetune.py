@@ -75,10 +75,11 @@ def kept_step(scores) -> int:
     return best[0]
 
 
-def test_the_kept_state_has_the_best_accuracy_and_the_loss_decides_near_ties():
+def test_a_later_state_is_kept_only_if_clearly_more_accurate():
     assert Score(loss=1.0, balanced_accuracy=0.80).better_than(Score(loss=0.5, balanced_accuracy=0.70))
-    assert Score(loss=0.5, balanced_accuracy=0.695).better_than(Score(loss=1.0, balanced_accuracy=0.70))
-    assert not Score(loss=1.0, balanced_accuracy=0.705).better_than(Score(loss=0.5, balanced_accuracy=0.70))
+    assert Score(loss=1.0, balanced_accuracy=0.715).better_than(Score(loss=0.5, balanced_accuracy=0.70))
+    assert not Score(loss=0.1, balanced_accuracy=0.705).better_than(Score(loss=1.0, balanced_accuracy=0.70))
+    assert not Score(loss=0.1, balanced_accuracy=0.70).better_than(Score(loss=1.0, balanced_accuracy=0.70))
 
 
 def dice(classes: np.ndarray, truth: np.ndarray) -> float:

@@ -4,10 +4,12 @@ The strokes are covered by a few model-sized crops (one per stroke, largest firs
 strokes an earlier crop already holds); the score is the balanced accuracy on their painted
 voxels, the mean over classes of the share of each class's painted voxels whose most
 probable class is the painted one, and the training loss on them. A fine-tune keeps the
-state of best balanced accuracy, the loss deciding between states of about the same
-accuracy: on few strokes and at high learning rates the held-out loss rose as the model
-grew sure of itself while its accuracy still improved, so the loss alone picked the first
-states, and accuracy alone decided between equally good states by a voxel or two.
+earliest state that no later one beats by more than ``SAME_ACCURACY`` of balanced
+accuracy: the least departure from the base that does as well on the strokes. Strokes lie
+well inside objects, so training on past that point moves the unpainted boundaries (on
+simulated colonies nuclei grew by 40% in volume from step 20 to 150 while the held-out
+accuracy stayed within 0.01), and the held-out loss keeps falling as the model grows sure of
+itself, so it cannot tell when to stop either.
 """
 
 from __future__ import annotations
@@ -31,11 +33,8 @@ class Score:
     balanced_accuracy: float
 
     def better_than(self, other: Score) -> bool:
-        """Higher balanced accuracy; within ``SAME_ACCURACY`` of each other (a stroke voxel or
-        two), lower loss."""
-        if abs(self.balanced_accuracy - other.balanced_accuracy) > SAME_ACCURACY:
-            return self.balanced_accuracy > other.balanced_accuracy
-        return self.loss < other.loss
+        """Balanced accuracy higher by more than ``SAME_ACCURACY`` (a stroke voxel or two)."""
+        return self.balanced_accuracy > other.balanced_accuracy + SAME_ACCURACY
 
 
 def stroke_crops(codes: np.ndarray, size: Sequence[int], limit: int = MAX_CROPS) -> list[tuple[slice, ...]]:
