@@ -1,7 +1,7 @@
 """Correcting fine-tuning for how often each class is painted (logit adjustment).
 
 A person paints a few strokes per class, so among painted voxels the classes are far more
-even than in the image (on simulated colonies nuclei are ~30% of the strokes and ~7% of the
+even than in the image (on simulated colonies nuclei are ~30% of the strokes and ~5% of the
 volume). Trained on the strokes as they are, a model takes their frequencies for its prior
 and grows the rarer classes into the unpainted space around them. As in logit adjustment
 (Menon et al., ICLR 2021), the loss sees ``logits + log(prior_strokes / prior_image)``,
