@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from napari_bright4b.training.losses import deblur_loss, segmentation_loss, soft_dice_loss
+from napari_bright4b.training.losses import deblur_loss, gaussian_ssim, segmentation_loss, soft_dice_loss
 from napari_bright4b.training.schedule import warmup_cosine
 
 
@@ -45,3 +45,15 @@ def test_warmup_then_cosine():
     assert warmup_cosine(50, 10, 7.0, floor=0.05) == pytest.approx(0.05)
     values = [warmup_cosine(20, 10, p / 50) for p in range(51)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_separable_ssim_equals_monai_ssim_with_its_full_3d_kernel():
+    from monai.losses import SSIMLoss
+
+    generator = torch.Generator().manual_seed(0)
+    sharp = torch.rand(2, 1, 12, 16, 16, generator=generator)
+    restored = sharp + 0.2 * torch.randn(sharp.shape, generator=generator)
+    data_range = float(sharp.max() - sharp.min())
+    monai = 1 - SSIMLoss(spatial_dims=3, data_range=data_range, win_size=7)(restored, sharp)
+    assert gaussian_ssim(restored, sharp, data_range) == pytest.approx(float(monai), abs=1e-5)
+    assert gaussian_ssim(sharp, sharp, data_range) == pytest.approx(1.0, abs=1e-6)

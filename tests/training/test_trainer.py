@@ -1,12 +1,16 @@
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint
 from napari_bright4b.models.config import PRESETS, HeadConfig
 from napari_bright4b.training.patches import Example, PatchSampler
-from napari_bright4b.training.state import state_path
+from napari_bright4b.training.state import KEY, state_path
 from napari_bright4b.training.trainer import TrainSettings, train
 
 CARD = ModelCard(
@@ -38,6 +42,13 @@ def run(tmp_path, steps, name, resume=False):
     return train(model, CARD, sampler, settings, tmp_path / name, resume=resume)
 
 
+def pretend_the_first_run_took(path, seconds):
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()[KEY])
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+    save_file(tensors, str(path), metadata={KEY: json.dumps(meta | {"seconds": seconds})})
+
+
 def test_training_is_deterministic_resumable_and_checkpointed(tmp_path):
     full = run(tmp_path, 4, "full.safetensors")
     again = run(tmp_path, 4, "again.safetensors")
@@ -54,8 +65,11 @@ def test_training_is_deterministic_resumable_and_checkpointed(tmp_path):
     # a time budget of zero stops after one step; resuming finishes the same schedule
     stopped = run(tmp_path, 1, "split.safetensors")
     assert stopped.steps == 1
+    pretend_the_first_run_took(state_path(tmp_path / "split.safetensors"), 1000.0)
     resumed = run(tmp_path, 4, "split.safetensors", resume=True)
     assert resumed.steps == 4 and resumed.losses[0] == full.losses[0]
+    assert resumed.seconds > 1000  # the seconds count both runs
+    assert load_checkpoint(tmp_path / "split.safetensors")[1].provenance["train_seconds"] > 1000
     for a, b in zip(
         load_checkpoint(tmp_path / "split.safetensors")[0].state_dict().values(), first[0].state_dict().values()
     ):

@@ -56,17 +56,38 @@ def _high_pass(x: torch.Tensor) -> torch.Tensor:
     return x - F.avg_pool3d(F.pad(x, (1,) * 6, mode="replicate"), 3, stride=1)
 
 
+def gaussian_ssim(
+    x: torch.Tensor, y: torch.Tensor, data_range: torch.Tensor | float, window: int = 7, sigma: float = 1.5
+) -> torch.Tensor:
+    """Mean SSIM of ``x`` and ``y (B, C, Z, Y, X)`` over the positions where a Gaussian window
+    of ``window`` voxels (std ``sigma``) fits, with the usual constants (0.01 and 0.03 of
+    ``data_range``). The window is separable, so it runs as three 1D convolutions: the same
+    numbers as MONAI's SSIM with its full 3D kernel, at a fraction of the cost."""
+    offsets = torch.arange(window, device=x.device, dtype=x.dtype) - (window - 1) / 2
+    weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    weights = weights / weights.sum()
+    channels = x.shape[1]
+    moments = torch.cat([x, y, x * x, y * y, x * y], 1)
+    for axis in range(3):
+        shape = [1, 1, 1]
+        shape[axis] = window
+        moments = F.conv3d(moments, weights.view(1, 1, *shape).expand(5 * channels, 1, *shape), groups=5 * channels)
+    mu_x, mu_y, xx, yy, xy = moments.split(channels, 1)
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ssim = (2 * mu_x * mu_y + c1) * (2 * cov + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim.mean()
+
+
 def deblur_loss(restored: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
     """The light-sheet paper's restoration loss on ``(B, C, Z, Y, X)``:
     L1 + 0.2 (1 - SSIM) + 0.1 edge (L1 of finite differences) + 0.1 high-frequency."""
-    from monai.losses import SSIMLoss
-
     data_range = (sharp.amax() - sharp.amin()).clamp_min(1e-6)
-    ssim = SSIMLoss(spatial_dims=3, data_range=data_range, win_size=min(7, *sharp.shape[2:]) | 1)
+    ssim = gaussian_ssim(restored, sharp, data_range, window=min(7, *sharp.shape[2:]) | 1)
     edge = sum(F.l1_loss(a, b) for a, b in zip(_gradients(restored), _gradients(sharp)))
     return (
         F.l1_loss(restored, sharp)
-        + 0.2 * ssim(restored, sharp)
+        + 0.2 * (1 - ssim)
         + 0.1 * edge
         + 0.1 * F.l1_loss(_high_pass(restored), _high_pass(sharp))
     )

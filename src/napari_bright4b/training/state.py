@@ -26,7 +26,11 @@ def state_path(checkpoint: str | Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".state.safetensors")
 
 
-def save_state(path: Path, optimizer: torch.optim.Optimizer, step: int, rng: np.random.Generator, losses: list) -> None:
+def save_state(
+    path: Path, optimizer: torch.optim.Optimizer, step: int, rng: np.random.Generator, losses: list, seconds: float
+) -> None:
+    """Write the optimizer, both generators, the step, the loss log and the training seconds
+    so far (every run's, summed) to ``path``, atomically."""
     state = optimizer.state_dict()
     tensors = {
         f"state.{index}.{key}": value.detach().cpu().contiguous()
@@ -40,13 +44,15 @@ def save_state(path: Path, optimizer: torch.optim.Optimizer, step: int, rng: np.
         "param_groups": state["param_groups"],
         "numpy_rng": rng.bit_generator.state,
         "losses": losses,
+        "seconds": seconds,
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={KEY: json.dumps(meta)})
 
 
-def load_state(path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, list]:
-    """Restore ``optimizer`` and ``rng`` in place; return the step reached and the loss log."""
+def load_state(path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, list, float]:
+    """Restore ``optimizer`` and ``rng`` in place; return the step reached, the loss log and
+    the training seconds so far (0 for states written before they were recorded)."""
     if not path.is_file():
         raise BadInputError(f"cannot resume: no training state at {path} (it is written at every checkpoint)")
     with safe_open(str(path), framework="pt") as f:
@@ -62,4 +68,4 @@ def load_state(path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Gene
     optimizer.load_state_dict({"state": entries, "param_groups": meta["param_groups"]})
     torch.set_rng_state(tensors["torch_rng"])
     rng.bit_generator.state = meta["numpy_rng"]
-    return int(meta["step"]), list(meta["losses"])
+    return int(meta["step"]), list(meta["losses"]), float(meta.get("seconds", 0.0))

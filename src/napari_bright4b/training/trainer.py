@@ -103,10 +103,10 @@ def train(
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    step, losses = load_state(state_path(out), optimizer, sampler.rng) if resume else (0, [])
+    step, losses, earlier = load_state(state_path(out), optimizer, sampler.rng) if resume else (0, [], 0.0)
     loss_of = loss or task_loss(card)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    start = time.perf_counter()
+    start = time.perf_counter() - earlier  # seconds count over every run of a resumed training
 
     def checkpoint() -> None:
         if out is None:
@@ -120,7 +120,7 @@ def train(
             "torch": torch.__version__,
         }
         save_checkpoint(model, dataclasses.replace(card, provenance=provenance), out)
-        save_state(state_path(out), optimizer, step, sampler.rng, losses)
+        save_state(state_path(out), optimizer, step, sampler.rng, losses, time.perf_counter() - start)
         write_loss_log(out, losses)
 
     model.train()
