@@ -56,7 +56,7 @@ RECIPES = {
             lightsheet.DEBLUR_TRAIN_SEEDS,
             lightsheet.DEBLUR_HELD_OUT_SEEDS,
             lightsheet.PATCH,
-            steps=1000,
+            steps=4000,
         ),
         Recipe(
             "stain",
