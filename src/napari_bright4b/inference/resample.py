@@ -42,3 +42,13 @@ def resize(volume: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     tensor = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None]
     resized = F.interpolate(tensor, size=tuple(shape), mode="trilinear", align_corners=False)
     return resized[0].numpy()
+
+
+def resize_nearest(volume: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Nearest-neighbour resize of ``volume (C, Z, Y, X)`` to ``(C, *shape)``: every output
+    voxel takes the value of the input voxel its centre falls in, so labels keep their values
+    (an unpainted 0 stays 0); a no-op when the shapes are equal."""
+    if tuple(volume.shape[1:]) == tuple(shape):
+        return volume
+    index = [np.minimum(((np.arange(m) + 0.5) * n / m).astype(np.intp), n - 1) for n, m in zip(volume.shape[1:], shape)]
+    return volume[np.ix_(range(volume.shape[0]), *index)]

@@ -70,20 +70,25 @@ class StrokeScorer:
         self.codes = torch.from_numpy(np.stack([codes[c][None] for c in crops]).astype(np.int64))
         self.classes, self.batch_size = classes, batch_size
 
-    @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> Score:
-        weight = next(model.parameters())
-        was_training = model.training
-        model.eval()
-        logits = torch.cat(
-            [
-                model(batch.to(device=weight.device, dtype=weight.dtype)).float().cpu()
-                for batch in self.images.split(self.batch_size)
-            ]
-        )
-        model.train(was_training)
+        logits = eval_logits(model, self.images, self.batch_size)
         loss = float(painted_loss(logits, self.codes))
         painted = self.codes[:, 0] > 0
         truth, found = self.codes[:, 0][painted] - 1, logits.argmax(1)[painted]
         recalls = [float((found[truth == c] == c).float().mean()) for c in range(self.classes) if (truth == c).any()]
         return Score(loss, float(np.mean(recalls)))
+
+
+@torch.no_grad()
+def eval_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``model``'s float32 CPU output on ``images (N, C, Z, Y, X)``, ``batch_size`` at a time, in
+    eval mode (the model's mode is restored afterwards)."""
+    weight = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat(
+            [model(b.to(device=weight.device, dtype=weight.dtype)).float().cpu() for b in images.split(batch_size)]
+        )
+    finally:
+        model.train(was_training)

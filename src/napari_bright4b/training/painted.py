@@ -18,9 +18,9 @@ from scipy import ndimage
 
 from ..errors import BadInputError
 from ..inference.normalize import percentile_normalize
-from ..inference.resample import resize, target_shape
+from ..inference.resample import resize, resize_nearest, target_shape
 from ..models.card import ModelCard
-from .patches import Example, resize_nearest
+from .patches import Example
 
 BACKGROUND = 1  # the painted value of the background
 

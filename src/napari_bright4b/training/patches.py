@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..inference.resample import resize
+from ..inference.resample import resize, resize_nearest
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,6 @@ class Example:
             raise ValueError(
                 f"image {self.image.shape} and target {self.target.shape} must be (C, Z, Y, X) on the same grid"
             )
-
-
-def resize_nearest(volume: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Nearest-neighbour resize of ``volume (C, Z, Y, X)`` to ``(C, *shape)``: every output
-    voxel takes the value of the input voxel its centre falls in, so labels keep their values
-    (an unpainted 0 stays 0); a no-op when the shapes are equal."""
-    if tuple(volume.shape[1:]) == tuple(shape):
-        return volume
-    index = [np.minimum(((np.arange(m) + 0.5) * n / m).astype(np.intp), n - 1) for n, m in zip(volume.shape[1:], shape)]
-    return volume[np.ix_(range(volume.shape[0]), *index)]
 
 
 def _pad_to(array: np.ndarray, patch: Sequence[int], mode: str) -> np.ndarray:

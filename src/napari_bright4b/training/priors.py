@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .held_out import eval_logits
+
 CROPS = 4
 FLOOR = 1e-4  # the smallest frequency a log is taken of
 
@@ -28,7 +30,6 @@ def stroke_prior(codes: np.ndarray, classes: int) -> np.ndarray:
     return counts / max(counts.sum(), 1)
 
 
-@torch.no_grad()
 def image_prior(
     model: torch.nn.Module, image: np.ndarray, size: Sequence[int], rng: np.random.Generator, crops: int = CROPS
 ) -> np.ndarray:
@@ -36,13 +37,9 @@ def image_prior(
     ``size`` from ``image (C, Z, Y, X)`` (model grid, normalized)."""
     size = [min(s, n) for s, n in zip(size, image.shape[1:])]
     corners = [[int(rng.integers(0, n - s + 1)) for s, n in zip(size, image.shape[1:])] for _ in range(crops)]
-    batch = np.stack([image[(slice(None), *(slice(c, c + s) for c, s in zip(corner, size)))] for corner in corners])
-    weight = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    logits = model(torch.from_numpy(batch).to(device=weight.device, dtype=weight.dtype)).float()
-    model.train(was_training)
-    return torch.softmax(logits, 1).mean((0, *range(2, logits.ndim))).cpu().numpy()
+    crops = np.stack([image[(slice(None), *(slice(c, c + s) for c, s in zip(corner, size)))] for corner in corners])
+    logits = eval_logits(model, torch.from_numpy(crops), batch_size=crops.shape[0])
+    return torch.softmax(logits, 1).mean((0, *range(2, logits.ndim))).numpy()
 
 
 def prior_shift(strokes: np.ndarray, image: np.ndarray, known: Sequence[bool]) -> np.ndarray:
