@@ -69,6 +69,10 @@ def test_deblur_and_classify(workdir, tmp_path, capsys):
     run_json(capsys, ["deblur", str(workdir / "img.tif"), "-m", str(workdir / "deblur.safetensors"), "-o", str(out)])
     sharp = read_image(out)
     assert sharp.data.shape == (1, 10, 70, 60) and sharp.data.dtype == np.float32
+    viewed = tmp_path / "viewed.tif"
+    deblur = ["deblur", str(workdir / "img.tif"), "-m", str(workdir / "deblur.safetensors"), "-o", str(viewed)]
+    run_json(capsys, [*deblur, "--views", "2"])
+    assert np.abs(read_image(viewed).data - np.asarray(sharp.data)).max() > 0  # two views of a random model differ
     summary = run_json(
         capsys,
         [
@@ -115,6 +119,7 @@ def _bad_inputs(folder):
         (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--threshold", "2"], "'otsu' or a number"),
         (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--overlap", "1.5"], "overlap must be"),
         (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--device", "gpu"], "unknown device"),
+        (["deblur", "IMG", "-m", "DEBLUR", "-o", "o.tif", "--views", "3"], "invalid choice: 3"),
         (["segment", "IMG", "-m", "SEG", "-o", "o.tif", "--prob", "o.tif"], "must differ"),
         (["segment", "IMG", "-m", "SEG", "-o", "IMG"], "is the input image"),
         (["segment", "IMG", "-m", "DEBLUR", "-o", "o.tif"], "is a deblur model; use `bright4b deblur`"),

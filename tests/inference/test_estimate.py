@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -42,6 +43,9 @@ def test_time_is_tiles_times_the_seconds_per_tile():
     assert estimate_run((8, 64, 64), c.voxel_size, c).seconds is None
     estimate = estimate_run((64, 64, 64), c.voxel_size, c, seconds_per_tile=0.5)
     assert estimate.seconds == estimate.tiles * 0.5
+    viewed = estimate_run((64, 64, 64), c.voxel_size, dataclasses.replace(c, views=4), seconds_per_tile=0.5)
+    assert viewed.seconds == estimate.tiles * 4 * 0.5  # every view is one more pass of each tile
+    assert estimate_run((64, 64, 64), c.voxel_size, c, views=8, seconds_per_tile=0.5).seconds == viewed.seconds * 2
     described = Estimate(12, 210_000_000, 50_000_000, 3.0).describe()
     assert described == "12 tiles · RAM 0.21 GB · device 0.05 GB · about 3.0 s"
     assert "measure one tile" in Estimate(1, 0, 0).describe()

@@ -25,6 +25,7 @@ def card():
         provenance={"steps": 3, "date": "2026-11-21"},
         metrics={"dice": {"nuclei": 0.9}},
         thresholds={"nuclei": 0.45},
+        views=2,
     )
 
 
@@ -144,6 +145,8 @@ def test_truncated_file_is_refused(saved, tmp_path):
         (lambda c: c.update(thresholds={"nuclei": 1.0}), "thresholds"),
         (lambda c: c.update(thresholds={"nuclei": True}), "thresholds"),
         (lambda c: c.update(thresholds=[0.5]), "thresholds"),
+        (lambda c: c.update(views=3), "views"),
+        (lambda c: c.update(views=True), "views"),
     ],
 )
 def test_malformed_cards_are_refused_naming_the_field(saved, tmp_path, mutate, field):
@@ -153,10 +156,12 @@ def test_malformed_cards_are_refused_naming_the_field(saved, tmp_path, mutate, f
         load_checkpoint(bad)
 
 
-def test_cards_written_before_thresholds_existed_load_without_them(saved, tmp_path):
+def test_cards_written_before_thresholds_and_views_existed_load_without_them(saved, tmp_path):
     _, path = saved
     older = rewrite_card(path, tmp_path / "older.safetensors", lambda c: c.pop("thresholds"))
     assert load_checkpoint(older)[1].thresholds == {}
+    no_views = rewrite_card(path, tmp_path / "no_views.safetensors", lambda c: c.pop("views"))
+    assert load_checkpoint(no_views)[1].views == 1
 
 
 def test_config_tensor_mismatch_names_the_tensor(saved, tmp_path):

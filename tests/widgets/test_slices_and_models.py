@@ -87,6 +87,7 @@ def test_deblurring_and_stain_classification_of_the_light_sheet_sample(viewer, m
 
     dock.model.models.setCurrentIndex(dock.model.models.findText("bright4b-nano-deblur (bundled)"))
     assert [dock.runner.task.itemText(i) for i in range(dock.runner.task.count())] == ["deblur"]
+    assert dock.runner.view_count() == resolve("bright4b-nano-deblur").card.views == 8  # the card's choice
     dock.runner.run_button.click()
     qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
     sharp = viewer.layers["light-sheet nuclei (simulated) · bright4b-nano-deblur · deblurred"]
@@ -94,6 +95,7 @@ def test_deblurring_and_stain_classification_of_the_light_sheet_sample(viewer, m
     np.testing.assert_allclose(sharp.contrast_limits, image.contrast_limits)
 
     dock.model.models.setCurrentIndex(dock.model.models.findText("stains (user)"))
+    assert dock.runner.view_count() == 1
     dock.runner.run_button.click()
     qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
     class_map = viewer.layers["light-sheet nuclei (simulated) · stains · class map"]

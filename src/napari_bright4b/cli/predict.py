@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..data.io import check_output_path, image_output, read_image, write_image
 from ..errors import BadInputError
+from ..models.card import VIEW_COUNTS
 from .options import add_voxel_size, overlap_fraction, positive_float, positive_int
 from .progress import TileProgress
 
@@ -39,6 +40,12 @@ def add_parsers(sub) -> None:
         add_voxel_size(parser)
         parser.add_argument("--tile", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="tile size (voxels)")
         parser.add_argument("--overlap", type=overlap_fraction, default=0.25, help="tile overlap fraction (0.25)")
+        parser.add_argument(
+            "--views",
+            type=int,
+            choices=VIEW_COUNTS,
+            help="average each tile over this many y-x mirrors/turns (default: the model's; each costs one pass)",
+        )
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
         parser.add_argument("--batch-size", type=positive_int, help="tiles per batch (default: from free memory)")
         parser.add_argument("--json", action="store_true", help="print results and timings as JSON")
@@ -164,7 +171,7 @@ def _voxel_size(args, volume, card) -> tuple[list[float], str]:
 
 
 def _engine_options(args) -> dict:
-    return dict(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+    return dict(tile=args.tile, overlap=args.overlap, views=args.views, batch_size=args.batch_size)
 
 
 def _per_structure(found, card) -> tuple[list[str], list]:
@@ -222,6 +229,7 @@ def _segment_dask(args, model, card, data, voxel_size) -> dict:
         labels=args.instances,
         tile=args.tile,
         overlap=args.overlap,
+        views=args.views,
         scheduler=args.scheduler,
         device=args.device,
         chunks=args.chunks,

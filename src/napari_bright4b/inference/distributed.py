@@ -82,11 +82,12 @@ def predict_dask(
     normalization: dict,
     device: str = "cpu",
     chunks: Sequence[int] | None = None,
+    views: int | None = None,
 ) -> da.Array:
     """A lazy ``(channels_out, Z, Y, X)`` float32 prediction of model ``spec`` over ``volume``.
 
     The volume must be at the model's voxel size; ``tile`` is clipped to the volume;
-    ``chunks`` ``(C, z, y, x)`` defaults to :func:`chunk_spec`.
+    ``chunks`` ``(C, z, y, x)`` defaults to :func:`chunk_spec`; ``views`` to the card's.
     """
     from .predict import run_model
 
@@ -115,6 +116,7 @@ def predict_dask(
             GlobalView(block, offset, shape),
             tile=tile,
             overlap=overlap,
+            views=views,
             intensity_range=intensity_range,
             region=region,
         )
@@ -159,6 +161,7 @@ def segment_dask(
     labels: bool = False,
     tile: Sequence[int] | None = None,
     overlap: float = 0.25,
+    views: int | None = None,
     scheduler: str | None = None,
     device: str = "cpu",
     chunks: Sequence[int] | None = None,
@@ -185,7 +188,15 @@ def segment_dask(
             prob_target = prob_path or os.path.join(scratch, "probabilities.zarr")
             chunks = (1, *(chunks or chunk_spec(volume.shape, tile)[1:]))  # zarr chunks = dask chunks
             probabilities = predict_dask(
-                spec, volume, len(names), tile, overlap, card.normalization, device, (volume.shape[0], *chunks[1:])
+                spec,
+                volume,
+                len(names),
+                tile,
+                overlap,
+                card.normalization,
+                device,
+                (volume.shape[0], *chunks[1:]),
+                views,
             )
             with ome_zarr_output(prob_target, shape, "float32", voxel_size, chunks) as target:
                 da.store(probabilities, target, lock=False, compute=True)

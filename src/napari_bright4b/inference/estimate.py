@@ -54,12 +54,14 @@ def estimate_run(
     tile: Sequence[int] | None = None,
     overlap: float = 0.25,
     *,
+    views: int | None = None,
     instances: bool = False,
     seconds_per_tile: float | None = None,
     measured_tile_bytes: int | None = None,
 ) -> Estimate:
     """The estimate for a volume ``shape (Z, Y, X)`` at ``voxel_size`` (z, y, x, um) run by
-    ``card``'s model with ``tile`` and ``overlap`` as :func:`~.predict.run_model` takes them."""
+    ``card``'s model with ``tile``, ``overlap`` and ``views`` as :func:`~.predict.run_model`
+    takes them (each view of a tile costs one tile's time)."""
     model_shape = target_shape(shape, voxel_size, card.voxel_size)
     tiles = len(TileGrid(model_shape, model_tile(card, tile), overlap))
     voxels, model_voxels = math.prod(shape), math.prod(model_shape)
@@ -73,7 +75,8 @@ def estimate_run(
         ram += voxels
     weights = total_parameters(card.config, card.head) * FLOAT
     device = weights + (measured_tile_bytes or tile_bytes(card, tile))
-    seconds = None if seconds_per_tile is None else tiles * seconds_per_tile
+    views = card.views if views is None else views
+    seconds = None if seconds_per_tile is None else tiles * views * seconds_per_tile
     return Estimate(tiles, ram, device, seconds)
 
 

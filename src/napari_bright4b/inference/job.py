@@ -135,12 +135,13 @@ def run_job(
     device: str = "auto",
     tile: Sequence[int] | None = None,
     overlap: float = 0.25,
+    views: int | None = None,
     labelling: Labelling | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
     """Run model ``spec`` (registry name or path) over ``volume (C, Z, Y, X)`` at ``voxel_size``
-    (z, y, x, um) on ``device``; the volume is never modified. Raises
+    (z, y, x, um) on ``device`` (``views``: see :func:`~.predict.run_model`); the volume is never modified. Raises
     :class:`~.engine.Cancelled` when cancelled, :class:`BadInputError` for unusable input."""
     choice, model, card = _load(spec, device)
     tiles = [0]
@@ -156,7 +157,7 @@ def run_job(
             raise BadInputError(
                 f"model {card.name!r} reads {card.config.in_channels} channel(s), the image has {volume.shape[0]}"
             )
-        maps = run_model(model, card, volume, voxel_size, tile, overlap, progress=report, cancel=cancel)
+        maps = run_model(model, card, volume, voxel_size, tile, overlap, views=views, progress=report, cancel=cancel)
     except (Cancelled, OutOfMemory, BadInputError) as err:
         raise err.with_traceback(None) from None  # its frames would keep the model, and its GPU memory, alive
     finally:

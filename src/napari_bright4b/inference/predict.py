@@ -23,6 +23,7 @@ from ..models.heads import activate
 from .engine import CancelToken, Progress, predict_tiled
 from .normalize import Normalizer, percentile_range
 from .resample import resize, target_shape
+from .views import average_views
 
 
 def _model_predict(model: torch.nn.Module, head: HeadConfig):
@@ -54,6 +55,7 @@ def run_model(
     tile: Sequence[int] | None = None,
     overlap: float = 0.25,
     *,
+    views: int | None = None,
     batch_size: int | None = None,
     intensity_range: tuple[float, float] | None = None,
     out=None,
@@ -67,7 +69,8 @@ def run_model(
     model, or any network with that contract, such as a baseline).
 
     ``voxel_size`` (z, y, x, um) defaults to the card's (no resampling); ``tile`` to the
-    card's native field of view (rounded up by :func:`model_tile`); ``intensity_range``
+    card's native field of view (rounded up by :func:`model_tile`); ``views`` (symmetric
+    y-x views averaged per tile, :mod:`.views`) to the card's; ``intensity_range``
     to the card's percentiles of this volume. ``out`` (a zero-filled array) and ``region`` are passed to the engine; a
     region needs the volume at the card's voxel size. The input is never modified.
     """
@@ -79,7 +82,7 @@ def run_model(
     channels = card.head.channels
     tile = model_tile(card, tile)
     kwargs = dict(batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel)
-    predict = _model_predict(model, card.head)
+    predict = average_views(_model_predict(model, card.head), card.views if views is None else views)
     if model_shape == shape:
         result = predict_tiled(
             predict, volume, channels, tile, overlap, prepare=normalizer, out=out, region=region, **kwargs

@@ -11,6 +11,7 @@ from .config import Bright4BConfig, HeadConfig
 
 FORMAT_VERSION = 1
 BACKBONES = ("bright4b",)
+VIEW_COUNTS = (1, 2, 4, 8)  # test-time views of a tile: see inference/views.py
 MODALITIES = ("brightfield", "light-sheet", "fluorescence", "electron")
 
 
@@ -23,6 +24,8 @@ class ModelCard:
     ``tile``: the native field of view (z, y, x) in voxels.
     ``thresholds``: per-class probability cuts in (0, 1) chosen by the model's maker on
     training data (sigmoid segmentation models; classes without one fall back to Otsu).
+    ``views``: how many symmetric y-x views of each tile inference averages by default
+    (1, 2, 4 or 8; :mod:`..inference.views`), the setting the card's metrics were measured with.
     """
 
     name: str
@@ -37,6 +40,7 @@ class ModelCard:
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    views: int = 1
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +58,7 @@ class ModelCard:
             "provenance": dict(self.provenance),
             "metrics": dict(self.metrics),
             "thresholds": dict(self.thresholds),
+            "views": self.views,
         }
 
     @classmethod
@@ -89,6 +94,7 @@ class ModelCard:
             provenance=_require(data, "provenance", dict),
             metrics=_require(data, "metrics", dict),
             thresholds=_thresholds(data.get("thresholds", {}), head.class_names),
+            views=_views(data.get("views", 1)),
             format_version=version,
         )
 
@@ -144,6 +150,13 @@ def _normalization(value: dict) -> dict[str, float]:
             f"model card field 'normalization' must be {{'low': p, 'high': q}} with 0 <= p < q <= 100, got {value!r}"
         )
     return {"low": float(low), "high": float(high)}
+
+
+def _views(value: Any) -> int:
+    """Optional (cards written before it have none, and mean 1)."""
+    if value not in VIEW_COUNTS or isinstance(value, bool):
+        raise CheckpointError(f"model card field 'views' must be one of {list(VIEW_COUNTS)}, got {value!r}")
+    return int(value)
 
 
 def _thresholds(value: Any, class_names: tuple[str, ...]) -> dict[str, float]:

@@ -42,8 +42,9 @@ class Bright4BWidget(QWidget):
             source = self.runner.source()
         except BadInputError as err:
             source = str(err)
+        runner = self.runner
         self.model.update_estimate(
-            source, self.runner.tile_size(), self.runner.overlap.value(), self.runner.labelling().instances
+            source, runner.tile_size(), runner.overlap.value(), runner.view_count(), runner.labelling().instances
         )
 
     def _tiling(self) -> tuple[tuple[int, int, int], float]:

@@ -115,9 +115,11 @@ class ModelPanel(QWidget):
         self._costs[(self.spec, self.device, tuple(tile))] = TileCost(seconds)
         self._show_estimate()
 
-    def update_estimate(self, source: LayerInput | str, tile: tuple, overlap: float, instances: bool) -> None:
+    def update_estimate(
+        self, source: LayerInput | str, tile: tuple, overlap: float, views: int, instances: bool
+    ) -> None:
         """Estimate a run on ``source`` (or show why it cannot run: a one-line reason)."""
-        self._estimate_args = (source, tuple(tile), overlap, instances)
+        self._estimate_args = (source, tuple(tile), overlap, views, instances)
         self._show_estimate()
 
     def _add_entry(self, name: str, source: str, path, card: ModelCard | None, error: str | None = None) -> None:
@@ -154,7 +156,7 @@ class ModelPanel(QWidget):
     def _show_estimate(self) -> None:
         if self._estimate_args is None or self.card is None:
             return
-        source, tile, overlap, instances = self._estimate_args
+        source, tile, overlap, views, instances = self._estimate_args
         if isinstance(source, str):
             self.estimate.setText(source)
             return
@@ -165,6 +167,7 @@ class ModelPanel(QWidget):
             self.card,
             tile,
             overlap,
+            views=views,
             instances=instances,
             seconds_per_tile=cost.seconds if cost else None,
             measured_tile_bytes=cost.device_bytes if cost else None,
