@@ -7,7 +7,7 @@ from napari_bright4b.data.synthetic.brightfield import (
     form_image,
     simulate_brightfield,
 )
-from napari_bright4b.data.synthetic.fields import ball, smooth_noise
+from napari_bright4b.data.synthetic.fields import ball, smooth_noise, tubes
 
 SHAPE = (24, 96, 96)
 
@@ -58,3 +58,19 @@ def test_smooth_noise_is_standardized_and_ball_is_anisotropic():
     assert abs(field.mean()) < 1e-5 and abs(field.std() - 1) < 1e-4
     element = ball(0.3, (0.3, 0.1, 0.1))
     assert element.shape == (3, 7, 7) and element[1, 3, 3] and not element[0, 0, 0]
+
+
+def _walk_extent(tortuosity: float, seed: int) -> float:
+    """The largest distance (um) between two voxels of one 40 um walk from the grid's centre."""
+    allowed = np.ones((81, 81, 81), bool)
+    start = [np.ravel_multi_index((40, 40, 40), allowed.shape)]
+    rng = np.random.default_rng(seed)
+    walk = tubes(rng, allowed, (1.0, 1.0, 1.0), 1, (40.0, 40.0), 0.5, 1.0, 0.5, start, tortuosity)
+    points = np.argwhere(walk).astype(float)
+    return float(np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1)).max())
+
+
+def test_tortuosity_sets_how_straight_a_walk_is():
+    straight = [_walk_extent(0.02, seed) for seed in range(4)]  # capillaries: end to end close to 40 um
+    curled = [_walk_extent(0.15, seed) for seed in range(4)]  # organelles curl within a few um
+    assert min(straight) > 35 and max(curled) < min(straight) - 5, (straight, curled)

@@ -83,19 +83,22 @@ def tubes(
     flatness: float = 0.3,
     step_um: float = 0.1,
     starts: np.ndarray | None = None,
+    tortuosity: float = 0.15,
 ) -> np.ndarray:
     """``count`` persistent random walks inside ``allowed``, thickened to ``radius_um``; bool.
 
     Each walk starts at a random allowed voxel (or at ``starts``, flat voxel indices
     drawn from), steps ``step_um`` with a slowly turning direction whose z component is
     damped by ``flatness`` (cells are flat), and stops when it leaves ``allowed``.
+    ``tortuosity``: the direction's random change per 0.1 um walked (0.15: organelles
+    that curl within a few um; 0.02: capillaries, nearly straight over tens of um).
     """
     spacing = np.asarray(voxel_size, dtype=float)
     candidates = np.flatnonzero(allowed) if starts is None else np.asarray(starts)
     centreline = np.zeros(allowed.shape, dtype=bool)
     if candidates.size == 0 or count == 0:
         return centreline
-    turn = 0.15 * np.sqrt(step_um / 0.1)  # the same curvature per um whatever the step
+    turn = tortuosity * np.sqrt(step_um / 0.1)  # the same curvature per um whatever the step
     for start in rng.choice(candidates, size=count):
         position = np.array(np.unravel_index(start, allowed.shape), dtype=float) * spacing
         direction = rng.standard_normal(3) * np.array([flatness, 1.0, 1.0])

@@ -82,10 +82,10 @@ def _starts_near(grid: Grid, centre: np.ndarray) -> np.ndarray:
     return np.array([np.ravel_multi_index(index, shape)])
 
 
-def _fibres(rng, grid: Grid, count: int, length_um, radius_um: float, starts=None) -> np.ndarray:
+def _fibres(rng, grid: Grid, count: int, length_um, radius_um: float, starts=None, tortuosity=0.15) -> np.ndarray:
     shape, voxel = grid
     everywhere = np.ones(shape, dtype=bool)
-    return tubes(rng, everywhere, voxel, count, length_um, radius_um, flatness=1.0, step_um=0.5, starts=starts)
+    return tubes(rng, everywhere, voxel, count, length_um, radius_um, 1.0, 0.5, starts=starts, tortuosity=tortuosity)
 
 
 def nuclear(rng, grid: Grid) -> np.ndarray:
@@ -96,9 +96,10 @@ def nuclear(rng, grid: Grid) -> np.ndarray:
 
 
 def vessel(rng, grid: Grid) -> np.ndarray:
-    """Capillaries and small vessels (lectin): tubes of 1.5-4 um radius with bright walls."""
+    """Capillaries and small vessels (lectin): nearly straight tubes of 1.5-4 um radius with
+    bright walls, crossing the field."""
     _, voxel = grid
-    lumen = _fibres(rng, grid, _count(rng, grid, 0.15, 2), (60.0, 200.0), rng.uniform(1.5, 4.0))
+    lumen = _fibres(rng, grid, _count(rng, grid, 0.15, 2), (60.0, 200.0), rng.uniform(1.5, 4.0), tortuosity=0.02)
     wall = lumen & ~ndimage.binary_erosion(lumen, structure=ball(1.0, voxel))
     return (0.4 * lumen + 0.6 * wall).astype(np.float32)
 
