@@ -30,9 +30,19 @@ def test_info_on_a_checkpoint_prints_its_card(capsys, models_dir):
     assert "mine (user)" in out and "voxel_size" in out and "total" in out
 
 
-def test_info_shows_the_default_cuts_of_a_bundled_model(capsys):
+def test_info_shows_the_default_cuts_and_views_of_bundled_models(capsys):
     assert main(["info", "bright4b-nano-organelles"]) == 0
     assert "thresholds   {'nuclei': 0.5" in capsys.readouterr().out
+    assert main(["info", "bright4b-nano-deblur"]) == 0
+    assert "views        8" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    code = "import sys; from napari_bright4b.cli import main; sys.exit(main(['info', 'full-4b']))"
+    reader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # gone before the command prints, as in `bright4b info M | true`
+    errors = reader.stderr.read().decode()
+    assert reader.wait() in (0, 141) and "Traceback" not in errors, errors
 
 
 def test_models_lists_user_checkpoints(capsys, models_dir):

@@ -9,6 +9,7 @@ def test_the_card_shows_task_classes_voxel_size_parameters_provenance_and_metric
     assert rows["task"] == "segment (sigmoid)"
     assert rows["classes"] == "nuclei, nucleoli, mitochondria"
     assert rows["voxel size"] == "{:g} x {:g} x {:g} um (z, y, x)".format(*card.voxel_size)
+    assert rows["views"].startswith(f"{card.views} per tile")
     assert rows["parameters"] == f"{total_parameters(card.config, card.head):,}"
     assert rows["provenance: recipe"] == "organelles"
     assert rows["metrics: structures: nuclei"].startswith("dice ")

@@ -66,7 +66,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{info['name']} ({info['source']})")
     if "summary" in info:
         print(f"  {info['summary']}")
-    for key in ("task", "modality", "voxel_size", "tile"):
+    for key in ("task", "modality", "voxel_size", "tile", "views"):
         value = info.get(key, info["head"].get(key))
         if value is not None:
             print(f"  {key:12s} {value}")

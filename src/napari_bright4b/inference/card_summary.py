@@ -10,7 +10,7 @@ from ..models.config import total_parameters
 
 
 def card_rows(card: ModelCard) -> list[tuple[str, str]]:
-    """``(field, text)`` rows: task, classes, modality, voxel size (um), tile, parameters, then
+    """``(field, text)`` rows: task, classes, modality, voxel size (um), tile, views, parameters, then
     one row per provenance and metrics entry (nested entries as ``key value`` pairs)."""
     z, y, x = card.voxel_size
     rows = [
@@ -19,6 +19,7 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         ("modality", card.modality),
         ("voxel size", f"{z:g} x {y:g} x {x:g} um (z, y, x)"),
         ("tile", " x ".join(map(str, card.tile)) + " voxels"),
+        ("views", f"{card.views} per tile (y-x mirrors and quarter turns averaged)"),
         ("parameters", f"{total_parameters(card.config, card.head):,}"),
     ]
     if card.description:
