@@ -341,8 +341,8 @@ class _Previewer:
         start = int(np.clip(centre - slab // 2, 0, depth - slab))
         z = slice(start, start + slab)
         self.model.eval()
-        probabilities = run_model(
-            self.model, self.card, self.image[:, z], self.voxel_size, overlap=0.0, intensity_range=self.range
+        probabilities = run_model(  # a quick look: one view, no overlap
+            self.model, self.card, self.image[:, z], self.voxel_size, overlap=0.0, views=1, intensity_range=self.range
         )
         self.model.train()
         self.last = time.perf_counter()

@@ -60,22 +60,22 @@ def _card(
 
 DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2064))
 DEBLUR_HELD_OUT_SEEDS = tuple(range(9100, 9116))
-STAIN_TRAIN_SEEDS = tuple(range(3000, 3512))
+STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
 
 def deblur_card() -> ModelCard:
     head = HeadConfig("deblur", ("intensity",))
     description = "Light-sheet deblurring and denoising (Gaussian and light-sheet PSFs, 8 stain types)"
-    # the mean over the 8 y-x mirrors and quarter turns of each tile: SSIM gain +0.103 on the
-    # held-out volumes against +0.099 for one view, for 8 times the compute (docs/models.md)
+    # both light-sheet models average each tile over its 8 y-x mirrors and quarter turns
+    # (the symmetries they were trained under), for 8 times the compute (docs/models.md)
     return _card(DEBLUR, head, description, "deblur", DEBLUR_SHAPE, DEBLUR_TRAIN_SEEDS, views=8)
 
 
 def stain_card() -> ModelCard:
     head = HeadConfig("classify", STAINS)
     description = "Light-sheet stain classification: " + ", ".join(STAINS)
-    return _card(STAIN, head, description, "stain", STAIN_SHAPE, STAIN_TRAIN_SEEDS)
+    return _card(STAIN, head, description, "stain", STAIN_SHAPE, STAIN_TRAIN_SEEDS, views=8)
 
 
 def deblur_example(seed: int) -> Example:
