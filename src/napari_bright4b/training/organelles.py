@@ -26,7 +26,7 @@ from .patches import Example
 ORGANELLES = "bright4b-nano-organelles"
 ORGANELLES_VOXEL_SIZE = (0.29, 0.216, 0.216)
 SIMULATED_SHAPE = (40, 256, 256)  # at the Allen voxel size: 11.6 x 27.6 x 27.6 um
-TRAIN_SEEDS = tuple(range(1000, 1016))
+TRAIN_SEEDS = tuple(range(1000, 1048))
 HELD_OUT_SEEDS = tuple(range(9000, 9003))
 PATCH = (32, 64, 64)  # training patch = the card's inference tile (NSA's block context must match)
 
@@ -40,6 +40,7 @@ def organelles_card() -> ModelCard:
         voxel_size=ORGANELLES_VOXEL_SIZE,
         modality="brightfield",
         tile=PATCH,
+        views=8,  # each tile's 8 y-x mirrors and quarter turns averaged, as the light-sheet models
         description="Nuclei, nucleoli and mitochondria from 3D brightfield (hiPSC colonies); "
         "trained on simulated data only",
         provenance={
