@@ -8,6 +8,7 @@ import torch
 from napari_bright4b.cli import main
 from napari_bright4b.models.bright4b import Bright4B
 from napari_bright4b.models.config import PRESETS
+from napari_bright4b.models.registry import resolve
 from tests.models.test_checkpoint import rewrite_card
 from tests.models.test_registry import save_nano
 
@@ -32,7 +33,7 @@ def test_info_on_a_checkpoint_prints_its_card(capsys, models_dir):
 
 def test_info_shows_the_default_cuts_and_views_of_bundled_models(capsys):
     assert main(["info", "bright4b-nano-organelles"]) == 0
-    assert "thresholds   {'nuclei': 0.5" in capsys.readouterr().out
+    assert f"thresholds   {resolve('bright4b-nano-organelles').card.thresholds}" in capsys.readouterr().out
     assert main(["info", "bright4b-nano-deblur"]) == 0
     assert "views        8" in capsys.readouterr().out
 

@@ -38,8 +38,8 @@ def test_memory_counts_outputs_resampled_copies_and_labels():
     assert estimate_run((8, 64, 64), c.voxel_size, c, measured_tile_bytes=123).device_bytes == weights + 123
 
 
-def test_time_is_tiles_times_the_seconds_per_tile():
-    c = card()
+def test_time_is_tiles_times_views_times_the_seconds_per_tile():
+    c = dataclasses.replace(card(), views=1)
     assert estimate_run((8, 64, 64), c.voxel_size, c).seconds is None
     estimate = estimate_run((64, 64, 64), c.voxel_size, c, seconds_per_tile=0.5)
     assert estimate.seconds == estimate.tiles * 0.5
