@@ -19,12 +19,6 @@ from ..models.card import VIEW_COUNTS
 _DIHEDRAL = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True))
 
 
-def check_views(views: int) -> int:
-    if views not in VIEW_COUNTS:
-        raise ValueError(f"views must be one of {VIEW_COUNTS} (mirrors and quarter turns in y-x), got {views!r}")
-    return views
-
-
 def _view(batch: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
     batch = torch.rot90(batch, turns, (-2, -1)) if turns else batch
     return batch.flip(-1) if mirror else batch
@@ -39,7 +33,8 @@ def average_views(
     predict: Callable[[torch.Tensor], torch.Tensor], views: int
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """``predict`` (``(B, C, Z, Y, X)`` to ``(B, K, Z, Y, X)``) averaged over ``views`` views."""
-    check_views(views)
+    if views not in VIEW_COUNTS:
+        raise ValueError(f"views must be one of {VIEW_COUNTS} (mirrors and quarter turns in y-x), got {views!r}")
     if views == 1:
         return predict
 
