@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from math import prod
 
 Triple = tuple[int, int, int]
+DECODER_STEMS = ("unetr", "hybrid", "pyramid", "light")
 
 
 def _is_int(value) -> bool:
@@ -25,7 +26,8 @@ class Bright4BConfig:
     window, the brick and its 8 in-plane neighbours (288 tokens), matches the paper's
     W = 128-token radius; small presets afford a full 3x3x3-brick window.
     ``decoder_stem`` is how the image enters the decoder: ``unetr`` (UNETR's), ``hybrid``
-    (plus convolutional features at half resolution) or ``light`` (one convolution); see
+    (plus convolutional features at half resolution), ``pyramid`` (at half and quarter
+    resolution) or ``light`` (one convolution); see
     :mod:`napari_bright4b.nn.decoder`.
     """
 
@@ -65,8 +67,8 @@ class Bright4BConfig:
             raise ValueError("patch and brick sizes must be >= 1 and window_radius >= 0")
         if tuple(self.patch[1:]) != (16, 16) or self.patch[0] not in (1, 2):
             raise ValueError(f"patch must be (1|2, 16, 16) for the UNETR decoder, got {self.patch}")
-        if self.decoder_stem not in ("unetr", "hybrid", "light"):
-            raise ValueError(f"decoder_stem must be 'unetr', 'hybrid' or 'light', got {self.decoder_stem!r}")
+        if self.decoder_stem not in DECODER_STEMS:
+            raise ValueError(f"decoder_stem must be one of {DECODER_STEMS}, got {self.decoder_stem!r}")
         if self.attention not in ("nsa", "dense"):
             raise ValueError(f"attention must be 'nsa' or 'dense', got {self.attention!r}")
         if self.depth % 4:
@@ -137,12 +139,15 @@ def _pr_up_block(cin: int, cout: int, layers: int, stage: Triple) -> int:
 
 def _full_resolution_stage(cin: int, cout: int, image_channels: int, stage: Triple, stem: str) -> int:
     """``unetr``: a residual block on the image, then an up block; ``hybrid``: also a
-    strided residual block to half resolution; ``light``: a bias-free transposed conv,
-    then one 3x3x3 conv on features + image."""
+    strided residual block to half resolution; ``pyramid``: and another on to quarter
+    resolution; ``light``: a bias-free transposed conv, then one 3x3x3 conv on features + image."""
+    unetr = _res_block(image_channels, cout) + _up_block(cin, cout, stage)
     if stem == "unetr":
-        return _res_block(image_channels, cout) + _up_block(cin, cout, stage)
+        return unetr
     if stem == "hybrid":
-        return _res_block(image_channels, cout) + _up_block(cin, cout, stage) + _res_block(cout, cin)
+        return unetr + _res_block(cout, cin)
+    if stem == "pyramid":
+        return unetr + _res_block(cout, cin) + _res_block(cin, 2 * cin)
     return cin * cout * prod(stage) + 27 * (cout + image_channels) * cout
 
 

@@ -45,7 +45,7 @@ RECIPES = {
             organelles.TRAIN_SEEDS,
             organelles.HELD_OUT_SEEDS,
             organelles.PATCH,
-            steps=4000,
+            steps=4400,
             calibrate=organelles.calibrate_thresholds,
         ),
         Recipe(
