@@ -13,7 +13,7 @@ Modes, each training a superset of the one before:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import torch
@@ -27,6 +27,7 @@ from ..nn.adapters import add_adapter
 MODES = ("head", "adapter", "full")
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 EXPERT_WEIGHTS = ("w_in", "w_out")
+PART_SHARE = 0.8
 
 
 def softmax_head(class_names: Sequence[str]) -> HeadConfig:
@@ -34,11 +35,34 @@ def softmax_head(class_names: Sequence[str]) -> HeadConfig:
 
 
 @torch.no_grad()
-def replace_head(model: Bright4B, card: ModelCard, class_names: Sequence[str]) -> ModelCard:
+def nested_parts(probabilities: torch.Tensor, class_names: Sequence[str]) -> dict[str, str]:
+    """``{part: whole}`` among overlapping (sigmoid) classes: from ``probabilities (B, K, ...)``,
+    each class whose mask (> 0.5) lies at least :data:`PART_SHARE` inside a larger class's
+    mask (nucleoli inside nuclei) is a part of the smallest such class."""
+    masks = (probabilities > 0.5).transpose(0, 1).flatten(1)
+    sizes = masks.sum(1)
+    overlap = (masks[:, None] & masks[None]).sum(-1)  # (whole, part)
+    parts = {}
+    for part, name in enumerate(class_names):
+        wholes = [w for w in range(len(class_names)) if w != part and sizes[w] > sizes[part] > 0]
+        wholes = [w for w in wholes if overlap[w, part] >= PART_SHARE * sizes[part]]
+        if wholes:
+            parts[name] = class_names[min(wholes, key=lambda w: int(sizes[w]))]
+    return parts
+
+
+def replace_head(
+    model: Bright4B, card: ModelCard, class_names: Sequence[str], parts: Mapping[str, str] | None = None
+) -> ModelCard:
     """Give ``model`` a softmax segmentation head over ``class_names`` (in place) and return
     its card. A base that already has exactly that head keeps it. Otherwise the new head
     starts from the base head's channel of each class the base names too (a sigmoid logit is
-    a softmax logit against a background logit of 0), the others from a fresh initialisation."""
+    a softmax logit against a background logit of 0), the others from a fresh initialisation.
+
+    Painted classes exclude each other where a sigmoid base's overlap: a voxel of a part
+    (``parts``, from :func:`nested_parts`) is painted as the part, not as its whole. So a
+    part's softmax logit starts as its own sigmoid logit plus its whole's (the head is
+    linear): inside the whole it wins where its own logit is positive."""
     head = softmax_head(class_names)
     if card.head == head:
         return card
@@ -46,11 +70,14 @@ def replace_head(model: Bright4B, card: ModelCard, class_names: Sequence[str]) -
     new = build_head(card.config, head).to(device=weight.device, dtype=weight.dtype)
     if card.head.task == "segment":
         old_state, state = model.head.state_dict(), new.state_dict()
+        base_names, parts = card.head.class_names, parts or {}
         for target, name in enumerate(head.class_names):
-            if name in card.head.class_names:
-                source = card.head.class_names.index(name)
+            if name in base_names:
+                sources = [base_names.index(name)]
+                if parts.get(name) in head.class_names:
+                    sources.append(base_names.index(parts[name]))
                 for key in state:
-                    state[key][target] = old_state[key][source]
+                    state[key][target] = sum(old_state[key][source] for source in sources)
             elif name == "background":
                 for key in state:
                     state[key][target] = 0

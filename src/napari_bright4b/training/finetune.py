@@ -38,12 +38,12 @@ from ..models.card import ModelCard
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import BUNDLED_DIR, SUFFIX, resolve, user_models_dir
 from ..nn.adapters import merge_adapters
-from .adaptation import MODES, replace_head, restore_trainable_state, set_mode, trainable_state
-from .held_out import Score, StrokeScorer
+from .adaptation import MODES, nested_parts, replace_head, restore_trainable_state, set_mode, trainable_state
+from .held_out import Score, StrokeScorer, eval_logits
 from .losses import painted_loss
 from .painted import PaintedClasses, PaintedData, check_labels, painted_classes, painted_data
 from .patches import PatchSampler
-from .priors import image_prior, prior_shift, stroke_prior
+from .priors import image_prior, prior_shift, random_crops, stroke_prior
 from .trainer import TrainSettings, train
 
 STEP_LIMIT = 10**9  # the step "count" of a run limited by its time budget only
@@ -191,7 +191,8 @@ def finetune(
     classes = painted_classes(labels, names, base_card.head.class_names)
     rng = np.random.default_rng(settings.seed)
     data = painted_data(image, voxel_size, labels, classes, base_card, settings.held_out_share, rng)
-    card = dataclasses.replace(replace_head(model, base_card, classes.names), name=out.stem)
+    parts = base_parts(model, base_card, data.image, rng)
+    card = dataclasses.replace(replace_head(model, base_card, classes.names, parts), name=out.stem)
     set_mode(model, settings.mode, settings.rank)
     scored_on = "held-out strokes" if data.held_out.any() else "training strokes (no class had a stroke to spare)"
     scorer = StrokeScorer(
@@ -262,6 +263,7 @@ def finetune(
             "balanced_accuracy": round(track.best.balanced_accuracy, 4),
         },
         "prior_shift": {n: round(float(v), 3) for n, v in zip(classes.names, shift.flatten())},
+        "nested_parts": parts,
         "scored_on": scored_on,
         "train_seconds": round(trained.seconds, 1),
         "seconds": round(time.perf_counter() - started, 1),
@@ -287,6 +289,15 @@ def finetune(
         trained.losses,
         track.scores,
     )
+
+
+def base_parts(model: Bright4B, base_card: ModelCard, image: np.ndarray, rng) -> dict[str, str]:
+    """The sigmoid base's classes nested in others (:func:`.adaptation.nested_parts`) on
+    random crops of ``image (C, Z, Y, X)`` (model grid); none for a softmax base."""
+    if base_card.head.activation != "sigmoid":
+        return {}
+    crops = random_crops(image, base_card.tile, rng)
+    return nested_parts(torch.sigmoid(eval_logits(model, crops, batch_size=len(crops))), base_card.head.class_names)
 
 
 def prior_shift_for(
