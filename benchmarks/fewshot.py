@@ -4,7 +4,7 @@
 
 On simulated brightfield colonies the bundled organelle model never saw (seeds 7000-7004,
 imaged at (0.27, 0.12, 0.12) um on a 40x224x224 grid, where training used seeds
-1000-1015 at the Allen voxel size on 40x256x256), a simulated person
+1000-1047 at the Allen voxel size on 40x256x256), a simulated person
 (:mod:`napari_bright4b.training.strokes`) paints background, nuclei, nucleoli and
 mitochondria on 3 z-slices each. Then, on the same strokes:
 
