@@ -51,6 +51,7 @@ def nested_parts(probabilities: torch.Tensor, class_names: Sequence[str]) -> dic
     return parts
 
 
+@torch.no_grad()
 def replace_head(
     model: Bright4B, card: ModelCard, class_names: Sequence[str], parts: Mapping[str, str] | None = None
 ) -> ModelCard:

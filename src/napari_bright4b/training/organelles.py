@@ -1,9 +1,9 @@
 """The organelle model's card, training examples and held-out evaluation.
 
 ``bright4b-nano-organelles``: the ``nano`` preset with the ``pyramid`` decoder stem and a
-sigmoid head for nuclei, nucleoli and mitochondria, trained on simulated brightfield colonies imaged at the Allen
-Cell voxel size and resampled to the model's voxel size, exactly as the inference
-engine resamples a user's image.
+sigmoid head for nuclei, nucleoli and mitochondria, trained on simulated brightfield
+colonies imaged at the Allen Cell voxel size and resampled to the model's voxel size,
+exactly as the inference engine resamples a user's image.
 """
 
 from __future__ import annotations
