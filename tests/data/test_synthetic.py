@@ -7,7 +7,7 @@ from napari_bright4b.data.synthetic.brightfield import (
     form_image,
     simulate_brightfield,
 )
-from napari_bright4b.data.synthetic.fields import ball, smooth_noise, tubes
+from napari_bright4b.data.synthetic.fields import ball, smooth_noise, thicken, tubes
 
 SHAPE = (24, 96, 96)
 
@@ -74,3 +74,30 @@ def test_tortuosity_sets_how_straight_a_walk_is():
     straight = [_walk_extent(0.02, seed) for seed in range(4)]  # capillaries: end to end close to 40 um
     curled = [_walk_extent(0.15, seed) for seed in range(4)]  # organelles curl within a few um
     assert min(straight) > 35 and max(curled) < min(straight) - 5, (straight, curled)
+
+
+def _line_along_x(z_um: float) -> np.ndarray:
+    """Points every 0.05 um along x at height ``z_um``, through the middle of y."""
+    x = np.arange(0.5, 2.5, 0.05)
+    return np.stack([np.full_like(x, z_um), np.full_like(x, 0.54), x], axis=1)
+
+
+@pytest.mark.parametrize(("z_um", "slices"), [(0.29, [1]), (0.145, [0, 1]), (0.2, [0, 1])])
+def test_thicken_measures_from_the_points_not_their_voxels(z_um, slices):
+    """A 0.25 um tube on 0.29 um z-slices: one slice when its axis is on a slice, both
+    neighbours when the axis lies between them (its 0.5 um diameter spans both)."""
+    voxel = (0.29, 0.108, 0.108)
+    tube = thicken(_line_along_x(z_um), (4, 11, 30), voxel, 0.25)
+    assert sorted(np.flatnonzero(tube.any(axis=(1, 2)))) == slices
+    grid = np.argwhere(tube) * np.asarray(voxel)
+    points = _line_along_x(z_um)
+    nearest = np.sqrt(((grid[:, None] - points[None]) ** 2).sum(-1)).min(1)
+    assert nearest.max() <= 0.25 + 1e-6, "every voxel lies within the radius of the centreline"
+    if len(slices) == 1:
+        assert tube[1, :, 15].sum() == 5, "across y: the voxels within 0.25 um, 2 either side of the axis"
+
+
+def test_thicken_keeps_a_tube_thinner_than_the_grid():
+    voxel = (2.0, 1.0, 1.0)  # light-sheet voxels; a 0.3 um neurite at 0.9 um from the slice centre
+    tube = thicken(_line_along_x(0.9) * [1, 10, 1], (3, 8, 4), voxel, 0.3)
+    assert tube[0].any() and not tube[1:].any(), "the voxels holding the centreline are kept"
