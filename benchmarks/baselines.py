@@ -61,13 +61,12 @@ class PaddedUNet(nn.Module):
 
 
 def train_unet(recipe, examples, steps: int) -> tuple[PaddedUNet, float]:
-    from napari_bright4b.training.patches import PatchSampler
     from napari_bright4b.training.trainer import TrainSettings, train
 
     card = recipe.card()
     torch.manual_seed(0)
     model = PaddedUNet(card.config.in_channels, card.head.channels, card.head.task)
-    sampler = PatchSampler(examples, recipe.patch, np.random.default_rng(0))
+    sampler = recipe.sampler(examples, np.random.default_rng(0))
     settings = TrainSettings(steps=steps, learning_rate=recipe.learning_rate)
     result = train(model, card, sampler, settings, out=None)
     return model.eval(), result.seconds

@@ -6,6 +6,7 @@ from napari_bright4b.cli.demo import DEMO_SEED
 from napari_bright4b.data.synthetic.lightsheet import STAINS
 from napari_bright4b.models.checkpoint import build_model
 from napari_bright4b.training import lightsheet, organelles
+from napari_bright4b.training.patches import Example
 from napari_bright4b.training.recipes import RECIPES
 
 
@@ -69,3 +70,14 @@ def test_calibration_picks_the_cut_with_the_best_dice():
     assert cuts == {"a": 0.15, "b": 0.15}
     probabilities[1, :, :, 4:6] = 0.2  # false positives up to 0.2: the cut moves above them
     assert organelles.best_cuts([(probabilities, truth)], ["a", "b"])["b"] == 0.25
+
+
+@pytest.mark.parametrize(("name", "mirrors_z"), [("organelles", False), ("deblur", True), ("stain", True)])
+def test_only_light_sheet_patches_are_mirrored_in_z(name, mirrors_z):
+    """Brightfield contrast inverts across focus, so a z-mirrored stack would show each
+    object with the opposite refractive index; light-sheet blur is symmetric in z."""
+    ramp = np.broadcast_to(np.arange(40, dtype=np.float32)[:, None, None], (40, 80, 80))[None]
+    example = Example(ramp.copy(), np.zeros((1, 40, 80, 80), np.uint8))
+    sampler = RECIPES[name].sampler([example], np.random.default_rng(0))
+    rising = [np.diff(sampler.sample()[0][0, :, 0, 0]).mean() > 0 for _ in range(32)]
+    assert all(rising) != mirrors_z and any(rising)

@@ -63,7 +63,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from ..models.checkpoint import build_model, load_checkpoint, save_checkpoint
-    from ..training.patches import PatchSampler
     from ..training.recipes import RECIPES
     from ..training.trainer import TrainSettings, train
 
@@ -91,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     say(f"preparing {len(seeds)} training volumes ...")
     examples = recipe.examples(seeds)
     prepare_s = time.perf_counter() - started
-    sampler = PatchSampler(examples, recipe.patch, np.random.default_rng(args.seed))
+    sampler = recipe.sampler(examples, np.random.default_rng(args.seed))
     bar = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm

@@ -6,16 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from . import lightsheet, organelles
-from .patches import Example
+from .patches import Example, PatchSampler
 
 
 @dataclass(frozen=True)
 class Recipe:
     """How one bundled model is made: its card, examples per seed, the held-out
     evaluation, the seeds of each split, the training patch and the default schedule;
+    ``flip_z``: whether training patches may be mirrored in z (not brightfield, whose
+    contrast inverts across focus: a mirrored stack is an object of the opposite index);
     ``calibrate(model, card)`` (optional) picks the card's per-class thresholds on
     training data before the held-out evaluation."""
 
@@ -28,10 +32,15 @@ class Recipe:
     patch: tuple[int, int, int]
     steps: int
     learning_rate: float = 2e-3
+    flip_z: bool = True
     calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]
+
+    def sampler(self, examples: Sequence[Example], rng: np.random.Generator) -> PatchSampler:
+        """The recipe's training patches, with its augmentations, from ``examples``."""
+        return PatchSampler(examples, self.patch, rng, flip_z=self.flip_z)
 
 
 RECIPES = {
@@ -46,6 +55,7 @@ RECIPES = {
             organelles.HELD_OUT_SEEDS,
             organelles.PATCH,
             steps=4400,
+            flip_z=False,
             calibrate=organelles.calibrate_thresholds,
         ),
         Recipe(
