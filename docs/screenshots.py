@@ -69,8 +69,8 @@ def napari_page(viewer, dock) -> None:
     dock.tabs.setCurrentWidget(dock.runner)
     run(dock)
     viewer.dims.set_point(0, float(viewer.layers["brightfield (simulated)"].scale[0] * 20))
-    for layer in viewer.layers:  # the early bundled model finds no nucleoli or mitochondria yet
-        if "nucleoli" in layer.name or "mitochondria" in layer.name:
+    for layer in viewer.layers:  # nuclei as a probability, the two smaller structures as masks
+        if layer.name.endswith(("nucleoli probability", "mitochondria probability", "nuclei mask")):
             layer.visible = False
     viewer.layers.selection.active = viewer.layers[f"brightfield (simulated) · {MODEL} · nuclei probability"]
     save(viewer, "run-panel.png")
