@@ -33,7 +33,7 @@ def test_organelle_model_segments_a_colony_it_never_saw():
 def test_deblur_model_restores_a_volume_it_never_saw():
     model, card = load_model("bright4b-nano-deblur")
     scores = lightsheet.evaluate_deblur(model, card, [424242, 424243])
-    # measured +0.053 on these two (plaque, neuron); +0.109 on the card's 16 held-out volumes
+    # measured +0.053 on these two (plaque, neuron); +0.109 re-scored on the card's 16 held-out volumes
     assert scores["ssim_gain"] >= 0.03, scores
 
 
