@@ -126,5 +126,4 @@ def folder_recipe(
 
     held_out = (len(pairs) - 1,) if len(pairs) > 1 else ()
     train = tuple(range(len(pairs) - len(held_out)))
-    flip_z = modality != "brightfield"  # brightfield contrast inverts across focus
-    return Recipe("folder", lambda: card, example, evaluate, train, held_out, PATCH, steps=1000, flip_z=flip_z)
+    return Recipe("folder", lambda: card, example, evaluate, train, held_out, PATCH, steps=1000)

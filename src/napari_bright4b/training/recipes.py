@@ -18,8 +18,6 @@ from .patches import Example, PatchSampler
 class Recipe:
     """How one bundled model is made: its card, examples per seed, the held-out
     evaluation, the seeds of each split, the training patch and the default schedule;
-    ``flip_z``: whether training patches may be mirrored in z (not brightfield, whose
-    contrast inverts across focus: a mirrored stack is an object of the opposite index);
     ``calibrate(model, card)`` (optional) picks the card's per-class thresholds on
     training data before the held-out evaluation."""
 
@@ -32,15 +30,17 @@ class Recipe:
     patch: tuple[int, int, int]
     steps: int
     learning_rate: float = 2e-3
-    flip_z: bool = True
     calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]
 
     def sampler(self, examples: Sequence[Example], rng: np.random.Generator) -> PatchSampler:
-        """The recipe's training patches, with its augmentations, from ``examples``."""
-        return PatchSampler(examples, self.patch, rng, flip_z=self.flip_z)
+        """The recipe's training patches, with its augmentations, from ``examples``. A
+        brightfield stack is never mirrored in z: its contrast inverts across focus, so a
+        mirrored stack would show each object with the opposite refractive index."""
+        flip_z = self.card().modality != "brightfield"
+        return PatchSampler(examples, self.patch, rng, flip_z=flip_z)
 
 
 RECIPES = {
@@ -55,7 +55,6 @@ RECIPES = {
             organelles.HELD_OUT_SEEDS,
             organelles.PATCH,
             steps=4400,
-            flip_z=False,
             calibrate=organelles.calibrate_thresholds,
         ),
         Recipe(
