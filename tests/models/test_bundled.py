@@ -25,9 +25,10 @@ def test_organelle_model_segments_a_colony_it_never_saw():
     model, card = load_model("bright4b-nano-organelles")
     sample = simulate_brightfield((32, 160, 160), ALLEN_VOXEL_SIZE, seed=424242)
     *_, scores = score_sample(model, card, sample)
-    # measured 0.93 and 0.88 on this colony; 0.89 and 0.88 on the card's held-out colonies
+    # measured 0.95 / 0.91 / 0.70 on this colony; 0.92 / 0.89 / 0.48 on the card's held-out colonies
     assert scores["nuclei"]["dice"] >= 0.6, scores["nuclei"]
     assert scores["nucleoli"]["dice"] >= 0.4, scores["nucleoli"]
+    assert scores["mitochondria"]["dice"] >= 0.3, scores["mitochondria"]
 
 
 def test_deblur_model_restores_a_volume_it_never_saw():
