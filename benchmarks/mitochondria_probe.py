@@ -55,6 +55,7 @@ def probe(source: str, steps: int) -> dict:
     from monai.losses import DiceCELoss
     from monai.networks.nets import UNet
 
+    from napari_bright4b.analysis.metrics import overlap_metrics
     from napari_bright4b.inference.resample import resize
     from napari_bright4b.training.organelles import best_cuts
     from napari_bright4b.training.patches import Example, PatchSampler
@@ -85,8 +86,7 @@ def probe(source: str, steps: int) -> dict:
         truth = sample.masks()[MITOCHONDRIA : MITOCHONDRIA + 1] > 0
         found = resize(probabilities, truth.shape[1:])
         cut = best_cuts([(found, truth)], ["mitochondria"])["mitochondria"]
-        overlap = 2 * np.count_nonzero((found[0] >= cut) & truth[0])
-        dice.append(round(overlap / max(1, np.count_nonzero(found[0] >= cut) + np.count_nonzero(truth[0])), 3))
+        dice.append(round(overlap_metrics(found[0] >= cut, truth[0])["dice"], 3))
         cuts.append(cut)
     return {"dice": dice, "cuts": cuts, "mean": round(float(np.mean(dice)), 3), "train_s": round(train_s, 1)}
 
