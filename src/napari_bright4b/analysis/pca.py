@@ -19,9 +19,9 @@ PERCENTILES = (1.0, 99.0)
 
 @dataclass(frozen=True)
 class TokenPCA:
-    """``mean (dim,)``, ``components (3, dim)`` (orthonormal rows; zero rows where the data
-    has fewer than three directions), and per component the ``low``/``high`` (3,) values
-    that map to 0 and 255."""
+    """``mean (dim,)``, ``components (k, dim)`` (orthonormal rows, 3 by default; zero rows
+    where the data has fewer directions), and per component the ``low``/``high`` (k,)
+    values that map to 0 and 255."""
 
     mean: np.ndarray
     components: np.ndarray
@@ -29,13 +29,13 @@ class TokenPCA:
     high: np.ndarray
 
     @classmethod
-    def fit(cls, features: np.ndarray) -> TokenPCA:
-        """Fit on ``features (N, dim)``."""
+    def fit(cls, features: np.ndarray, count: int = COMPONENTS) -> TokenPCA:
+        """Fit ``count`` components on ``features (N, dim)``."""
         features = np.asarray(features, dtype=np.float64)
         mean = features.mean(0)
         _, _, vt = np.linalg.svd(features - mean, full_matrices=False)
-        components = np.zeros((COMPONENTS, features.shape[1]))
-        found = vt[:COMPONENTS]
+        components = np.zeros((count, features.shape[1]))
+        found = vt[:count]
         signs = np.sign(found[np.arange(len(found)), np.abs(found).argmax(1)])
         components[: len(found)] = found * signs[:, None]
         projected = (features - mean) @ components.T
@@ -43,7 +43,7 @@ class TokenPCA:
         return cls(mean, components, low, high)
 
     def project(self, features: np.ndarray) -> np.ndarray:
-        """``features (..., dim)`` -> coordinates on the components ``(..., 3)``."""
+        """``features (..., dim)`` -> coordinates on the components ``(..., k)``."""
         return (np.asarray(features, dtype=np.float64) - self.mean) @ self.components.T
 
     def rgb(self, features: np.ndarray) -> np.ndarray:

@@ -74,28 +74,62 @@ def run_model(
     to the card's percentiles of this volume. ``out`` (a zero-filled array) and ``region`` are passed to the engine; a
     region needs the volume at the card's voxel size. The input is never modified.
     """
-    weight = next(model.parameters())
     norm = card.normalization
     normalizer = Normalizer(*(intensity_range or percentile_range(volume, norm["low"], norm["high"])))
+    predict = average_views(_model_predict(model, card.head), card.views if views is None else views)
+    kwargs = dict(tile=tile, overlap=overlap, batch_size=batch_size, out=out, region=region)
+    result = on_model_grid(
+        predict,
+        card.head.channels,
+        model,
+        card,
+        volume,
+        voxel_size,
+        normalizer,
+        **kwargs,
+        progress=progress,
+        cancel=cancel,
+    )
+    return _finish(result, card, normalizer)
+
+
+def on_model_grid(
+    predict,
+    channels: int,
+    model: torch.nn.Module,
+    card: ModelCard,
+    volume,
+    voxel_size: Sequence[float] | None,
+    normalizer: Normalizer,
+    *,
+    tile: Sequence[int] | None = None,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    out=None,
+    region: Sequence[slice] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+):
+    """``predict`` (tiles ``(B, C, z, y, x)`` -> ``(B, channels, z, y, x)`` on ``model``'s
+    device) blended over ``volume (C, Z, Y, X)`` normalized by ``normalizer`` and resampled
+    from ``voxel_size`` to the card's, the result ``(channels, Z, Y, X)`` resampled back."""
+    weight = next(model.parameters())
     shape = tuple(volume.shape[1:])
     model_shape = target_shape(shape, voxel_size or card.voxel_size, card.voxel_size)
-    channels = card.head.channels
     tile = model_tile(card, tile)
     kwargs = dict(batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel)
-    predict = average_views(_model_predict(model, card.head), card.views if views is None else views)
     if model_shape == shape:
-        result = predict_tiled(
+        return predict_tiled(
             predict, volume, channels, tile, overlap, prepare=normalizer, out=out, region=region, **kwargs
         )
-    else:
-        if region is not None:
-            raise ValueError("a region needs the volume at the model's voxel size")
-        resampled = resize(normalizer(volume), model_shape)
-        result = resize(predict_tiled(predict, resampled, channels, tile, overlap, **kwargs), shape)
-        if out is not None:
-            out[...] = result
-            result = out
-    return _finish(result, card, normalizer)
+    if region is not None:
+        raise ValueError("a region needs the volume at the model's voxel size")
+    resampled = resize(normalizer(volume), model_shape)
+    result = resize(predict_tiled(predict, resampled, channels, tile, overlap, **kwargs), shape)
+    if out is not None:
+        out[...] = result
+        result = out
+    return result
 
 
 def _finish(result, card: ModelCard, normalizer: Normalizer):

@@ -111,13 +111,17 @@ class Bright4B(nn.Module):
             layers.append(lattice.to_raster(l2norm(streams.mean(1))))
         return EncoderOutput(lattice, layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, EncoderOutput]:
+        """The decoder's features ``(B, f, D, H, W)`` cropped to the input, and the token
+        states of every layer (on the padded input's lattice)."""
         self.check_input(x)
-        shape = x.shape[-3:]
         padded = pad_to_multiple(x, self.config.spatial_multiple)
         encoded = self.encode(padded)
         taps = [encoded.token_map(i - 1) for i in self.config.taps]
-        features = crop_to(self.decoder(padded, taps), shape)
+        return crop_to(self.decoder(padded, taps), x.shape[-3:]), encoded
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features, encoded = self.features(x)
         return self.head(features, x, encoded.layers[-1])
 
     def balance_loss(self) -> torch.Tensor:

@@ -19,7 +19,7 @@ Every optical and biological parameter is drawn at random per volume.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +27,7 @@ import scipy.fft
 from scipy import ndimage
 from scipy.special import expit
 
-from .colony import Colony, simulate_colony
+from .colony import Colony, override, simulate_colony
 from .fields import smooth_noise
 
 ALLEN_VOXEL_SIZE = (0.29, 0.108, 0.108)
@@ -138,16 +138,25 @@ def depth_blur(image: np.ndarray, voxel_size: Sequence[float], growth_um_per_um:
 
 
 def simulate_brightfield(
-    shape: Sequence[int] = (48, 256, 256), voxel_size: Sequence[float] = ALLEN_VOXEL_SIZE, seed: int = 0
+    shape: Sequence[int] = (48, 256, 256),
+    voxel_size: Sequence[float] = ALLEN_VOXEL_SIZE,
+    seed: int = 0,
+    *,
+    overrides: Mapping[str, float] | None = None,
+    colony: Mapping[str, float] | None = None,
 ) -> BrightfieldSample:
-    """A random colony imaged in brightfield: ``shape`` (Z, Y, X) at ``voxel_size`` (z, y, x) um."""
+    """A random colony imaged in brightfield: ``shape`` (Z, Y, X) at ``voxel_size`` (z, y, x) um.
+
+    ``overrides`` replace drawn optics (``na``, ``photons``, ... as in ``optics``) and ``colony``
+    drawn colony parameters (see :func:`simulate_colony`), each after it is drawn, so that the
+    other values are drawn as without them (e.g. imaging conditions outside the drawn ranges)."""
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape must be 3 positive sizes (Z, Y, X), got {shape}")
     rng = np.random.default_rng(seed)
-    colony = simulate_colony(rng, shape, voxel_size)
-    dn, indices = index_contrast(colony, rng)
-    optics = {
+    geometry = simulate_colony(rng, shape, voxel_size, colony)
+    dn, indices = index_contrast(geometry, rng)
+    drawn = {
         "na": rng.uniform(0.7, 1.2),
         "condenser_angle": rng.uniform(0.2, 0.5),
         "absorption_ratio": rng.uniform(0.02, 0.12),
@@ -158,10 +167,12 @@ def simulate_brightfield(
         "photons": rng.uniform(300.0, 3000.0),
         "read_noise": rng.uniform(1.5, 6.0),
     }
-    relative = depth_blur(form_image(dn, colony.voxel_size, optics), colony.voxel_size, optics["depth_blur"])
-    illumination = 1 + optics["illumination"] * smooth_noise(rng, shape[1:], colony.voxel_size[1:], 25.0)
-    attenuation = np.exp(-np.arange(shape[0]) * colony.voxel_size[0] / optics["attenuation_um"])
+    optics = override(drawn, overrides, "optics")
+    voxel = geometry.voxel_size
+    relative = depth_blur(form_image(dn, voxel, optics), voxel, optics["depth_blur"])
+    illumination = 1 + optics["illumination"] * smooth_noise(rng, shape[1:], voxel[1:], 25.0)
+    attenuation = np.exp(-np.arange(shape[0]) * voxel[0] / optics["attenuation_um"])
     expected = np.clip(relative * illumination[None] * attenuation[:, None, None], 0, None) * optics["photons"]
     counts = rng.poisson(expected).astype(np.float32)
     counts += rng.normal(CAMERA_OFFSET, optics["read_noise"], size=shape).astype(np.float32)
-    return BrightfieldSample(counts, colony, {**optics, "index": indices})
+    return BrightfieldSample(counts, geometry, {**optics, "index": indices})

@@ -9,7 +9,7 @@ through the cytoplasm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,11 +52,29 @@ def voronoi_labels(seeds: np.ndarray, shape: Sequence[int], voxel_size: Sequence
     return (nearest + 1).reshape(shape)
 
 
-def simulate_colony(rng: np.random.Generator, shape: Sequence[int], voxel_size: Sequence[float]) -> Colony:
-    """A random colony filling a ``shape`` volume with ``voxel_size`` (z, y, x) um voxels."""
+def override(drawn: dict, overrides: Mapping | None, what: str) -> dict:
+    """``drawn`` with the values of ``overrides`` in place of the drawn ones, cast to the drawn
+    values' types; a key that was not drawn is a ValueError naming the allowed ones."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(drawn))
+    if unknown:
+        raise ValueError(f"unknown {what} override(s) {unknown}; allowed: {', '.join(sorted(drawn))}")
+    return {**drawn, **{key: type(drawn[key])(value) for key, value in overrides.items()}}
+
+
+def simulate_colony(
+    rng: np.random.Generator,
+    shape: Sequence[int],
+    voxel_size: Sequence[float],
+    overrides: Mapping[str, float] | None = None,
+) -> Colony:
+    """A random colony filling a ``shape`` volume with ``voxel_size`` (z, y, x) um voxels.
+
+    ``overrides`` replace parameters (keys of :attr:`Colony.parameters`) after they are drawn,
+    so the other parameters are drawn as without them."""
     shape, voxel_size = tuple(int(n) for n in shape), tuple(float(v) for v in voxel_size)
     vz, vy, vx = voxel_size
-    p = {
+    drawn = {
         "cell_spacing_um": rng.uniform(7.0, 11.0),
         "base_um": rng.uniform(0.3, 2.0),
         "height_um": rng.uniform(7.0, 11.0),
@@ -67,6 +85,7 @@ def simulate_colony(rng: np.random.Generator, shape: Sequence[int], voxel_size: 
         "mitochondria_radius_um": rng.uniform(0.2, 0.32),
         "colony_edge": bool(rng.random() < 0.4),
     }
+    p = override(drawn, overrides, "colony")
     extent = (shape[1] * vy, shape[2] * vx)
     seeds = hexagonal_seeds(rng, extent, p["cell_spacing_um"])
     footprint = voronoi_labels(seeds, shape[1:], (vy, vx))

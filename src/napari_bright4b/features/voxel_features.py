@@ -1,0 +1,121 @@
+"""Per-voxel features of one image, computed once and kept (in memory, or in a memory map on
+disk for large volumes) while a classifier is refitted on them stroke after stroke.
+
+Features: the classic filter bank (:mod:`.filter_bank`) of each normalized channel, then,
+with a base model, the model's own features (:mod:`.model_features`), all on the image's
+own grid, laid out ``(Z, Y, X, F)`` so that the rows of a slab are contiguous.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..inference.engine import Cancelled, CancelToken, Progress
+from ..inference.normalize import percentile_normalize
+from ..inference.resample import check_voxel_size
+from .filter_bank import default_sigmas, feature_names, filter_bank
+
+IN_MEMORY_BYTES = 2 << 30  # larger feature arrays live in a memory map in a temporary folder
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What :func:`compute_features` computes: the filter bank's ``sigmas_um`` (empty: the
+    default for the image's voxel size), and with a ``base`` model (registry name or path)
+    its decoder features and ``components`` token principal components of ``layers``."""
+
+    sigmas_um: tuple[float, ...] = ()
+    base: str | None = None
+    layers: tuple[int, ...] = (-1,)
+    components: int = 6
+
+    def to_dict(self) -> dict:
+        return {
+            "sigmas_um": list(self.sigmas_um),
+            "base": self.base,
+            "layers": list(self.layers),
+            "components": self.components,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureSpec:
+        return cls(tuple(data["sigmas_um"]), data["base"], tuple(data["layers"]), int(data["components"]))
+
+
+@dataclass
+class VoxelFeatures:
+    """``array (Z, Y, X, F)`` float32 features named ``names``, of an image with voxel size
+    ``voxel_size`` (z, y, x, um), as ``spec`` says."""
+
+    array: np.ndarray
+    names: tuple[str, ...]
+    voxel_size: tuple[float, float, float]
+    spec: FeatureSpec
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.array.shape[:3])
+
+    def rows(self, mask: np.ndarray) -> np.ndarray:
+        """Features ``(N, F)`` of the voxels where ``mask (Z, Y, X)`` is true (raster order)."""
+        return np.asarray(self.array[mask], dtype=np.float32)
+
+    def slab(self, z: slice) -> np.ndarray:
+        """Features ``(dz * Y * X, F)`` of slices ``z``."""
+        return np.asarray(self.array[z], dtype=np.float32).reshape(-1, self.array.shape[-1])
+
+
+def _allocate(shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed float32 array: in memory, or a memory map removed with the array."""
+    if np.prod(shape) * 4 <= IN_MEMORY_BYTES:
+        return np.zeros(shape, np.float32)
+    folder = tempfile.TemporaryDirectory(prefix="bright4b-features-")
+    array = np.lib.format.open_memmap(f"{folder.name}/features.npy", "w+", np.float32, shape)
+    weakref.finalize(array, folder.cleanup)
+    return array
+
+
+def compute_features(
+    image: np.ndarray,
+    voxel_size: Sequence[float],
+    spec: FeatureSpec = FeatureSpec(),
+    model=None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> VoxelFeatures:
+    """The features of ``image (C, Z, Y, X)`` with ``voxel_size`` (z, y, x, um) as ``spec``
+    says; ``model`` is the loaded ``(model, card)`` of ``spec.base`` (required with a base).
+    ``progress(done, total)`` counts channels, then the model's tiles; a cancel raises
+    :class:`~..inference.engine.Cancelled` between them."""
+    voxel_size = check_voxel_size(voxel_size)
+    sigmas = spec.sigmas_um or default_sigmas(voxel_size)
+    names = [
+        f"{name} (channel {c})" if len(image) > 1 else name for c in range(len(image)) for name in feature_names(sigmas)
+    ]
+    bank = len(names) // len(image)
+    model_names: tuple = ()
+    if spec.base is not None:
+        from .model_features import model_feature_names
+
+        model_names = model_feature_names(model[0], spec.layers, spec.components)
+    array = _allocate((*image.shape[1:], len(names) + len(model_names)))
+    for c, channel in enumerate(image):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("cancelled")
+        filter_bank(percentile_normalize(channel), voxel_size, sigmas, out=array[..., c * bank : (c + 1) * bank])
+        if progress is not None:
+            progress(c + 1, len(image) + (spec.base is not None))
+    if spec.base is not None:
+        from .model_features import model_features
+
+        learned = model_features(*model, image, voxel_size, spec.layers, spec.components, cancel=cancel)
+        for i, channel in enumerate(learned):
+            array[..., len(names) + i] = channel
+        if progress is not None:
+            progress(len(image) + 1, len(image) + 1)
+    return VoxelFeatures(array, (*names, *model_names), voxel_size, replace(spec, sigmas_um=tuple(sigmas)))

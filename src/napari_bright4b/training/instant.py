@@ -1,0 +1,180 @@
+"""Instant mode: a classifier on per-voxel features, refitted in seconds as the user paints.
+
+The classifier (a random forest by default, as ilastik and convpaint use; or a logistic
+regression) learns the painted classes from the features (:mod:`..features`) of painted
+voxels, at most ``samples_per_class`` of each class. A saved instant model is a
+safetensors file holding those training rows and their classes with a JSON card; loading
+refits the same classifier on them with the same seed, so nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.uncertainty import normalized_entropy
+from ..errors import BadInputError, CheckpointError
+from ..features.voxel_features import FeatureSpec, VoxelFeatures
+from ..files import atomic_path
+from .painted import PaintedClasses
+
+CLASSIFIERS = ("forest", "logistic")
+INSTANT_KEY = "bright4b_instant"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class InstantSettings:
+    """The classifier (:data:`CLASSIFIERS`), its size (forest: ``trees`` of at most ``depth``),
+    the painted voxels it learns from per class, its seed and threads (-1: all cores)."""
+
+    classifier: str = "forest"
+    trees: int = 64
+    depth: int = 16
+    samples_per_class: int = 20_000
+    seed: int = 0
+    threads: int = -1
+
+    def __post_init__(self):
+        if self.classifier not in CLASSIFIERS:
+            raise BadInputError(f"unknown classifier {self.classifier!r}; use one of {', '.join(CLASSIFIERS)}")
+
+    def estimator(self):
+        """A fresh scikit-learn estimator as these settings say."""
+        if self.classifier == "forest":
+            from sklearn.ensemble import RandomForestClassifier
+
+            return RandomForestClassifier(
+                self.trees, max_depth=self.depth, n_jobs=self.threads, random_state=self.seed, class_weight="balanced"
+            )
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500, class_weight="balanced"))
+
+
+def training_rows(codes: np.ndarray, samples_per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of at most ``samples_per_class`` painted voxels per class of stroke ``codes
+    (Z, Y, X)`` (0 = not painted, ``c + 1`` = class ``c``), ascending, and their classes."""
+    flat = codes.ravel()
+    chosen = []
+    for code in np.unique(flat[flat > 0]):
+        where = np.flatnonzero(flat == code)
+        if where.size > samples_per_class:
+            where = rng.choice(where, samples_per_class, replace=False)
+        chosen.append(where)
+    index = np.sort(np.concatenate(chosen))
+    return index, (flat[index] - 1).astype(np.uint8)
+
+
+@dataclass
+class InstantModel:
+    """A fitted classifier of ``classes`` on features computed as ``spec`` says, named
+    ``feature_names``; ``samples (N, F)`` float32 and ``targets (N,)`` class indices are what
+    it learned from."""
+
+    classes: PaintedClasses
+    spec: FeatureSpec
+    feature_names: tuple[str, ...]
+    samples: np.ndarray
+    targets: np.ndarray
+    settings: InstantSettings = InstantSettings()
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.estimator = self.settings.estimator().fit(self.samples, self.targets)
+
+    @classmethod
+    def fit(
+        cls, features: VoxelFeatures, codes: np.ndarray, classes: PaintedClasses, settings: InstantSettings
+    ) -> InstantModel:
+        """Fit on the painted voxels of stroke ``codes (Z, Y, X)`` (:meth:`PaintedClasses.codes`)."""
+        if tuple(codes.shape) != features.shape:
+            raise BadInputError(f"strokes {tuple(codes.shape)} and features {features.shape} differ in shape")
+        index, targets = training_rows(codes, settings.samples_per_class, np.random.default_rng(settings.seed))
+        rows = np.asarray(features.array.reshape(-1, features.array.shape[-1])[index], dtype=np.float32)
+        return cls(classes, features.spec, features.names, rows, targets, settings)
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(K, N)`` float32 of feature ``rows (N, F)``; a class with no
+        training row has probability 0."""
+        found = self.estimator.predict_proba(rows).astype(np.float32)
+        out = np.zeros((len(self.classes.names), len(rows)), np.float32)
+        out[self.estimator.classes_] = found.T
+        return out
+
+    def predict(self, features: VoxelFeatures, z: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, uncertainty)`` on slices ``z`` of ``features``: painted values ``(dz, Y, X)``
+        of the most probable class (0 = background) and the normalized entropy of the class
+        probabilities in [0, 1] (:func:`~..analysis.uncertainty.normalized_entropy`)."""
+        if tuple(features.names) != tuple(self.feature_names):
+            raise BadInputError("these features were computed otherwise than the ones the classifier learned from")
+        shape = features.array[z].shape[:3]
+        probabilities = self.probabilities(features.slab(z)).reshape(-1, *shape)
+        return self.classes.to_painted(probabilities.argmax(0)), normalized_entropy(probabilities)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the training rows and the card to a safetensors file, atomically."""
+        from safetensors.numpy import save_file
+
+        card = {
+            "format": FORMAT,
+            "classes": {
+                "values": list(self.classes.values),
+                "names": list(self.classes.names),
+                "voxels": list(self.classes.voxels),
+            },
+            "features": self.spec.to_dict(),
+            "feature_names": list(self.feature_names),
+            "settings": asdict(self.settings),
+            "provenance": self.provenance,
+        }
+        tensors = {"samples": np.ascontiguousarray(self.samples), "targets": np.ascontiguousarray(self.targets)}
+        with atomic_path(path) as tmp:
+            save_file(tensors, tmp, metadata={INSTANT_KEY: json.dumps(card)})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> InstantModel:
+        """Read a file written by :meth:`save` and refit its classifier; never unpickles.
+        Raises :class:`CheckpointError` naming what is wrong with the file."""
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        try:
+            with safe_open(path, "np") as fh:
+                text = (fh.metadata() or {}).get(INSTANT_KEY)
+                if text is None:
+                    raise CheckpointError(f"{path.name} is not an instant model (its header has no {INSTANT_KEY})")
+                samples, targets = fh.get_tensor("samples"), fh.get_tensor("targets")
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(f"{path.name} cannot be read as a safetensors file: {err}") from None
+        card = json.loads(text)
+        if card.get("format") != FORMAT:
+            raise CheckpointError(
+                f"{path.name}: instant model format {card.get('format')!r}; this version reads {FORMAT}"
+            )
+        names = tuple(card["feature_names"])
+        classes = PaintedClasses(*(tuple(card["classes"][k]) for k in ("values", "names", "voxels")))
+        if samples.ndim != 2 or samples.shape[1] != len(names) or targets.shape != (len(samples),):
+            raise CheckpointError(
+                f"{path.name}: 'samples' {samples.shape} and 'targets' {targets.shape} do not "
+                f"match {len(names)} feature names"
+            )
+        if targets.size and int(targets.max()) >= len(classes.names):
+            raise CheckpointError(f"{path.name}: 'targets' names class {int(targets.max())} of {len(classes.names)}")
+        settings = InstantSettings(**card["settings"])
+        return cls(
+            classes,
+            FeatureSpec.from_dict(card["features"]),
+            names,
+            samples,
+            targets,
+            settings,
+            card.get("provenance", {}),
+        )
