@@ -101,3 +101,37 @@ def test_thicken_keeps_a_tube_thinner_than_the_grid():
     voxel = (2.0, 1.0, 1.0)  # light-sheet voxels; a 0.3 um neurite at 0.9 um from the slice centre
     tube = thicken(_line_along_x(0.9) * [1, 10, 1], (3, 8, 4), voxel, 0.3)
     assert tube[0].any() and not tube[1:].any(), "the voxels holding the centreline are kept"
+
+
+def _relative_noise(image: np.ndarray) -> float:
+    """Spread of neighbouring-voxel differences along x relative to the mean signal above the offset."""
+    return float(np.diff(image, axis=-1).std() / (image.mean() - 100.0))
+
+
+def test_overrides_replace_drawn_values_and_leave_the_rest():
+    shape, voxel = (8, 48, 48), (0.3, 0.12, 0.12)
+    plain = simulate_brightfield(shape, voxel, seed=9)
+    bright = simulate_brightfield(shape, voxel, seed=9, overrides={"photons": 1e6, "read_noise": 0})
+    dim = simulate_brightfield(shape, voxel, seed=9, overrides={"photons": 50})
+    assert bright.optics["photons"] == 1e6 and bright.optics["read_noise"] == 0 and dim.optics["photons"] == 50
+    for sample in (bright, dim):
+        np.testing.assert_array_equal(sample.colony.nuclei, plain.colony.nuclei)
+        np.testing.assert_array_equal(sample.colony.mitochondria, plain.colony.mitochondria)
+        assert sample.optics["na"] == plain.optics["na"] and sample.optics["halo"] == plain.optics["halo"]
+    assert _relative_noise(bright.image) < 0.5 * _relative_noise(dim.image)
+
+
+def test_colony_overrides_and_unknown_keys():
+    shape, voxel = (8, 48, 48), (0.3, 0.12, 0.12)
+    plain = simulate_brightfield(shape, voxel, seed=9)
+    big = simulate_brightfield(shape, voxel, seed=9, colony={"cell_spacing_um": 15, "nucleoli_per_nucleus": 2.0})
+    drawn, changed = plain.colony.parameters, big.colony.parameters
+    assert changed["cell_spacing_um"] == 15.0 and changed["nucleoli_per_nucleus"] == 2
+    assert isinstance(changed["nucleoli_per_nucleus"], int), "cast to the drawn type"
+    assert {k: v for k, v in changed.items() if k not in ("cell_spacing_um", "nucleoli_per_nucleus")} == {
+        k: v for k, v in drawn.items() if k not in ("cell_spacing_um", "nucleoli_per_nucleus")
+    }
+    with pytest.raises(ValueError, match=r"unknown optics override\(s\) \['photon'\]; allowed: .*photons"):
+        simulate_brightfield(shape, voxel, seed=9, overrides={"photon": 10})
+    with pytest.raises(ValueError, match=r"unknown colony override\(s\) \['spacing'\]; allowed: .*cell_spacing_um"):
+        simulate_brightfield(shape, voxel, seed=9, colony={"spacing": 10})
