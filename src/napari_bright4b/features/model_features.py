@@ -1,5 +1,6 @@
-"""A Bright-4B model's own per-voxel features: its decoder's full-resolution features and
-its tokens' principal components, computed tile by tile through the engine.
+"""A Bright-4B model's own per-voxel features: its head's outputs (class probabilities of a
+segmentation model), its decoder's full-resolution features and its tokens' principal
+components, computed tile by tile through the engine.
 
 Tokens of the chosen layers are projected on their first principal components, fitted once
 per image on random crops (so one feature means one direction everywhere in the volume),
@@ -21,6 +22,7 @@ from ..inference.predict import on_model_grid
 from ..inference.resample import resize, target_shape
 from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
+from ..models.heads import activate
 from ..nn.padding import crop_to, pad_to_multiple
 from ..training.priors import random_crops
 
@@ -29,9 +31,22 @@ PCA_CROPS = 4
 IDENTITY = Normalizer(0.0, 1.0)
 
 
-def model_feature_names(model: Bright4B, layers: Sequence[int], components: int = TOKEN_COMPONENTS) -> tuple:
+def head_outputs(card: ModelCard) -> tuple[str, ...]:
+    """The names of the head's per-voxel outputs used as features: a segmentation model's
+    class probabilities, a deblurring model's sharp image; none for a classifier."""
+    if card.head.task == "segment":
+        return tuple(f"p({name})" for name in card.head.class_names)
+    return ("deblurred",) * card.head.channels if card.head.task == "deblur" else ()
+
+
+def model_feature_names(
+    model: Bright4B, card: ModelCard, layers: Sequence[int], components: int = TOKEN_COMPONENTS
+) -> tuple:
+    """Feature names: the head's outputs (:func:`head_outputs`), the decoder's features, then
+    ``components`` principal components of the tokens of each layer in ``layers``."""
     decoder = [f"decoder {i}" for i in range(model.config.decoder_features)]
-    return (*decoder, *(f"layer {layer} pc {k + 1}" for layer in layers for k in range(components)))
+    tokens = [f"layer {layer} pc {k + 1}" for layer in layers for k in range(components)]
+    return (*head_outputs(card), *decoder, *tokens)
 
 
 @torch.no_grad()
@@ -47,12 +62,14 @@ def fit_token_pcas(
     return [TokenPCA.fit(encoded.layers[i].flatten(0, 1).float().cpu().numpy(), components) for i in layers]
 
 
-def _feature_predict(model: Bright4B, pcas: Sequence[TokenPCA], layers: Sequence[int]):
+def _feature_predict(model: Bright4B, card: ModelCard, pcas: Sequence[TokenPCA], layers: Sequence[int]):
     projections = [(torch.from_numpy(p.mean).float(), torch.from_numpy(p.components).float().T) for p in pcas]
 
     def predict(batch: torch.Tensor) -> torch.Tensor:
         features, encoded = model.features(batch)
         maps = [features.float()]
+        if head_outputs(card):
+            maps.insert(0, activate(card.head, model.head(features, batch, encoded.layers[-1])).float())
         padded = [-(-n // m) * m for n, m in zip(batch.shape[2:], model.config.spatial_multiple)]
         for layer, (mean, basis) in zip(layers, projections):
             tokens = encoded.token_map(layer).float()  # (B, dim, D', H', W')
@@ -78,16 +95,15 @@ def model_features(
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Features ``(F, Z, Y, X)`` float32 of ``image (C, Z, Y, X)`` (voxel size ``voxel_size``,
-    z, y, x um) on its own grid, in :func:`model_feature_names` order: ``model``'s decoder
-    features, then ``components`` token principal components per layer of ``layers``."""
+    z, y, x um) on its own grid, in :func:`model_feature_names` order."""
     layers = [layer % model.config.depth for layer in layers]
     grid = target_shape(image.shape[1:], voxel_size, card.voxel_size)
     normalized = resize(percentile_normalize(image, **card.normalization), grid)
     pcas = fit_token_pcas(model, card, normalized, layers, components)
-    channels = model.config.decoder_features + components * len(layers)
+    channels = len(model_feature_names(model, card, layers, components))
     with torch.no_grad():
         features = on_model_grid(
-            _feature_predict(model, pcas, layers),
+            _feature_predict(model, card, pcas, layers),
             channels,
             model,
             card,

@@ -102,7 +102,7 @@ def compute_features(
     if spec.base is not None:
         from .model_features import model_feature_names
 
-        model_names = model_feature_names(model[0], spec.layers, spec.components)
+        model_names = model_feature_names(*model, spec.layers, spec.components)
     array = _allocate((*image.shape[1:], len(names) + len(model_names)))
     for c, channel in enumerate(image):
         if cancel is not None and cancel.cancelled:

@@ -48,9 +48,7 @@ class InstantSettings:
         if self.classifier == "forest":
             from sklearn.ensemble import RandomForestClassifier
 
-            return RandomForestClassifier(
-                self.trees, max_depth=self.depth, n_jobs=self.threads, random_state=self.seed, class_weight="balanced"
-            )
+            return RandomForestClassifier(self.trees, max_depth=self.depth, n_jobs=self.threads, random_state=self.seed)
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
