@@ -98,3 +98,26 @@ def test_bad_finetune_input_exits_2_with_one_line(files, tmp_path, capsys, model
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("bright4b") and re.search(message, err)
     assert (files / "base.safetensors").read_bytes() == before and not list(models_dir.iterdir())
+
+
+def test_instant_mode_writes_the_prediction_and_a_model_that_loads(files, tmp_path, capsys):
+    from napari_bright4b.training.instant import InstantModel
+
+    model, prediction = tmp_path / "instant.safetensors", tmp_path / "classes.tif"
+    argv = finetune_argv(files, "labels.tif", "--mode", "instant", "-o", model, "--prediction", prediction)
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mode"] == "instant" and summary["classes"] == ["background", "cell"]
+    classes = read_image(prediction)
+    assert classes.voxel_size == pytest.approx(VOXEL) and set(np.unique(classes.data)) <= {0, 2}
+    squares = np.zeros(SHAPE, bool)
+    squares[2:6, 8:18, 8:18] = squares[2:6, 24:34, 20:30] = True
+    found = classes.data[0] == 2
+    assert 2 * (found & squares).sum() / (found.sum() + squares.sum()) > 0.8
+    assert "p(cell)" in InstantModel.load(model).feature_names
+
+
+def test_instant_mode_needs_an_output(files, capsys):
+    assert main(finetune_argv(files, "labels.tif", "--mode", "instant")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--prediction" in err

@@ -9,13 +9,14 @@ import json
 import sys
 from pathlib import Path
 
-from ..data.io import read_image
+from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
 from .options import add_voxel_size, positive_float, positive_int
 from .predict import _check_image, _voxel_size
 
 HELP = "fine-tune a segmentation model on strokes painted in a labels image"
-MODES = ("head", "adapter", "full")  # training.adaptation.MODES, without importing torch
+MODES = ("instant", "head", "adapter", "full")  # instant + training.adaptation.MODES, without importing torch
+CLASSIFIERS = ("forest", "logistic")  # training.instant.CLASSIFIERS
 
 
 def add_parsers(sub) -> None:
@@ -29,7 +30,20 @@ def add_parsers(sub) -> None:
         "-o", "--output", help="the fine-tuned model (.safetensors; default: a new file in the user's model folder)"
     )
     parser.add_argument("--classes", help="names of label values 2, 3, ... (comma-separated; default: the base's)")
-    parser.add_argument("--mode", choices=MODES, default="full", help="what trains (full)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="full",
+        help="instant: a classifier on the image's filter-bank and model features, fitted in seconds; "
+        "head, adapter, full: what of the network trains (full)",
+    )
+    parser.add_argument(
+        "--prediction", help="instant mode: write the predicted classes here (TIFF/OME-Zarr, painted values)"
+    )
+    parser.add_argument("--classifier", choices=CLASSIFIERS, default="forest", help="instant mode's classifier")
+    parser.add_argument(
+        "--no-model-features", action="store_true", help="instant mode: the filter bank alone, not the model's features"
+    )
     parser.add_argument(
         "--time-budget", type=positive_float, help="seconds for the whole fine-tune (60 without --steps)"
     )
@@ -61,6 +75,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     ):
         raise BadInputError("the output is an input file; choose another name (inputs are never overwritten)")
     names = class_names(args.classes)
+    if args.mode == "instant":
+        return run_instant(args, names)
 
     from ..inference.device import resolve_device
     from ..models.registry import resolve
@@ -119,6 +135,56 @@ def run_finetune(args: argparse.Namespace) -> int:
             f"on {summary['scored_on']}"
         )
         print(f"  use it       bright4b segment IMAGE -m {result.path} -o OUT.tif")
+    return 0
+
+
+def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
+    """``--mode instant``: fit on the strokes, predict every voxel, save the classifier and/or
+    the prediction."""
+    if args.output is None and args.prediction is None:
+        raise BadInputError("instant mode needs -o MODEL.safetensors, --prediction LABELS.tif or both")
+    if args.output is not None and Path(args.output).suffix != ".safetensors":
+        raise BadInputError(f"the instant model must be a .safetensors file, got {Path(args.output).name}")
+    if args.prediction is not None:
+        check_output_path(args.prediction)
+
+    from ..models.registry import resolve
+    from ..training.instant import InstantSettings, instant_segment
+
+    image = read_image(args.image, args.channel)
+    labels = read_image(args.labels).data
+    if labels.shape[0] != 1:
+        raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
+    card = resolve(args.model, allow_presets=False).card
+    _check_image(image, card, Path(args.image).name)
+    voxel_size, _ = _voxel_size(args, image, card)
+    settings = InstantSettings(classifier=args.classifier, seed=args.seed)
+    base = None if args.no_model_features else args.model
+    result = instant_segment(image.data, voxel_size, labels[0], base, names=names, settings=settings)
+    if args.output is not None:
+        result.model.save(args.output)
+    if args.prediction is not None:
+        write_image(args.prediction, result.labels, voxel_size)
+    summary = {
+        "mode": "instant",
+        "model": args.output,
+        "prediction": args.prediction,
+        "base": base,
+        "classifier": settings.classifier,
+        "classes": list(result.model.classes.names),
+        "painted_voxels": result.model.classes.painted_voxels(),
+        "features": len(result.features.names),
+        "seconds": result.seconds,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        took = ", ".join(f"{k} {v} s" for k, v in result.seconds.items())
+        print(f"finetune: instant {settings.classifier} on {summary['features']} features ({took})")
+        print(f"  classes      {', '.join(summary['classes'])}")
+        for key in ("model", "prediction"):
+            if summary[key]:
+                print(f"  {key:<12} {summary[key]}")
     return 0
 
 

@@ -114,6 +114,42 @@ def layer_input(
     )
 
 
+def layer_tuple(source: LayerInput, model: str, output: str, data, kind: str, run: str | None = None, **kwargs):
+    """``LayerData`` ``(data, kwargs, kind)`` for ``output`` of ``model`` on ``source``: named
+    ``"<input> · <model> · <output>"``, on the input's grid, tagged with the kind of ``run``
+    (none: the Run tab's) so that a re-run finds and updates it."""
+    tag = {"input": source.name, "model": model, "output": output} | ({"run": run} if run else {})
+    kwargs.update(
+        name=layer_name(source.name, model, output),
+        scale=source.scale,
+        translate=source.translate,
+        metadata={"bright4b": tag},
+    )
+    return data, kwargs, kind
+
+
+def painted_prediction_layers(
+    source: LayerInput, model: str, run: str, labels: np.ndarray, uncertainty: np.ndarray, colormap=None
+) -> list[tuple]:
+    """``LayerData`` of a classifier of painted classes: its ``labels (Z, Y, X)`` painted values
+    (in the strokes' ``colormap``) and its ``uncertainty (Z, Y, X)`` in [0, 1]."""
+    style = {"colormap": colormap} if colormap is not None else {}
+    return [
+        layer_tuple(source, model, "prediction", labels, "labels", run, opacity=0.6, **style),
+        layer_tuple(
+            source,
+            model,
+            "uncertainty",
+            uncertainty,
+            "image",
+            run,
+            colormap="inferno",
+            contrast_limits=(0.0, 1.0),
+            blending="additive",
+        ),
+    ]
+
+
 def result_layers(result: Result, source: LayerInput) -> list[tuple]:
     """``LayerData`` for a run's outputs: segment -> a probability Image per class (additive,
     a colormap each) and a Labels per structure (mask or instances); deblur -> the sharp
@@ -121,14 +157,7 @@ def result_layers(result: Result, source: LayerInput) -> list[tuple]:
     ``features`` name the classes."""
 
     def layer(data, output: str, kind: str, **kwargs) -> tuple:
-        meta = {"bright4b": {"input": source.name, "model": result.model, "output": output}}
-        kwargs.update(
-            name=layer_name(source.name, result.model, output),
-            scale=source.scale,
-            translate=source.translate,
-            metadata=meta,
-        )
-        return data, kwargs, kind
+        return layer_tuple(source, result.model, output, data, kind, **kwargs)
 
     layers = []
     if result.task == "segment":

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..analysis.uncertainty import normalized_entropy
+from ..api import load_model
 from ..errors import BadInputError, CheckpointError
-from ..features.voxel_features import FeatureSpec, VoxelFeatures
+from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
 from ..files import atomic_path
-from .painted import PaintedClasses
+from .painted import PaintedClasses, check_labels, painted_classes
 
 CLASSIFIERS = ("forest", "logistic")
 INSTANT_KEY = "bright4b_instant"
@@ -176,3 +178,56 @@ class InstantModel:
             settings,
             card.get("provenance", {}),
         )
+
+
+@dataclass(frozen=True)
+class InstantResult:
+    """An instant classifier fitted on strokes and its prediction over the whole image:
+    ``labels (Z, Y, X)`` painted values (0 = background), ``uncertainty (Z, Y, X)`` in [0, 1]."""
+
+    model: InstantModel
+    features: VoxelFeatures
+    labels: np.ndarray
+    uncertainty: np.ndarray
+    seconds: dict
+
+
+def instant_segment(
+    image: np.ndarray,
+    voxel_size,
+    labels: np.ndarray,
+    base: str | None,
+    *,
+    names=None,
+    settings: InstantSettings = InstantSettings(),
+    features: VoxelFeatures | None = None,
+    progress=None,
+    cancel=None,
+) -> InstantResult:
+    """Fit an instant classifier on ``labels (Z, Y, X)`` painted over ``image (C, Z, Y, X)``
+    (voxel size z, y, x um) and predict every voxel. Features: the filter bank, plus the
+    features of ``base`` (a segmentation or deblurring model's registry name or path; ``None``:
+    the filter bank alone); ``features`` already computed for this image are reused."""
+    check_labels(labels.shape, image.shape[1:])
+    started = time.perf_counter()
+    base_card = None
+    if features is None:
+        model = load_model(base, quiet=True) if base is not None else None
+        if model is not None and model[1].head.task == "classify":
+            raise BadInputError(f"{model[1].name!r} is a classifier; its features are per volume, not per voxel")
+        features = compute_features(image, voxel_size, FeatureSpec(base=base), model, progress, cancel)
+        base_card = model[1] if model else None
+    computed = time.perf_counter()
+    classes = painted_classes(labels, names, base_card.head.class_names if base_card else ())
+    fitted = InstantModel.fit(features, classes.codes(labels), classes, settings)
+    fitted.provenance.update(
+        recipe="instant", base_model=base, painted_voxels=classes.painted_voxels(), voxel_size=list(voxel_size)
+    )
+    fitted_at = time.perf_counter()
+    predicted, uncertainty = fitted.predict(features)
+    seconds = {
+        "features": round(computed - started, 2),
+        "fit": round(fitted_at - computed, 2),
+        "predict": round(time.perf_counter() - fitted_at, 2),
+    }
+    return InstantResult(fitted, features, predicted, uncertainty, seconds)

@@ -38,7 +38,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import BadInputError
 from ..inference.engine import Cancelled, CancelToken
-from ..inference.layer_data import LayerInput, layer_name
+from ..inference.layer_data import LayerInput, layer_tuple, painted_prediction_layers
 from ..inference.steps import progress_steps
 from ..models.card import ModelCard
 from ..training.finetune import (
@@ -53,6 +53,7 @@ from ..training.finetune import (
 from ..training.painted import BACKGROUND, check_labels, default_names
 from .layer_picker import LayerPicker
 from .layers import show_layers
+from .predict_while_painting import PredictWhilePainting
 
 RUN = "finetune"  # the kind of run in the result layers' tags
 MODES = {"full": "all weights (default)", "adapter": "low-rank adapters + head", "head": "head only (fastest)"}
@@ -101,16 +102,6 @@ class _Run:
     def model(self) -> str:
         return self.out.stem
 
-    def layer(self, data, output: str, kind: str, **kwargs) -> tuple:
-        meta = {"bright4b": {"input": self.source.name, "model": self.model, "output": output, "run": RUN}}
-        kwargs.update(
-            name=layer_name(self.source.name, self.model, output),
-            scale=self.source.scale,
-            translate=self.source.translate,
-            metadata=meta,
-        )
-        return data, kwargs, kind
-
 
 class FinetunePanel(QWidget):
     """Fine-tunes the model of ``choice`` on the strokes of a Labels layer of ``viewer``.
@@ -156,6 +147,7 @@ class FinetunePanel(QWidget):
         self.revert_button.setEnabled(False)
         self.status = QLabel("Paint background (label 1) and classes (2, 3, ...) in a Labels layer.")
         self.status.setWordWrap(True)
+        self.live = PredictWhilePainting(viewer, self)
         self.figure = Figure(figsize=(4, 2.4), facecolor=BACKGROUND_COLOR, layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(180)
@@ -178,6 +170,7 @@ class FinetunePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.classes)
+        layout.addWidget(self.live)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.canvas, 1)
@@ -351,7 +344,7 @@ class FinetunePanel(QWidget):
         self.status.setText(f"Step {report.step}, {report.seconds:.0f} of {limit}: loss {report.loss:.3f}{best}")
         if report.preview is not None:
             run.preview[report.preview.z] = report.preview.labels
-            self._show([run.layer(run.preview, "prediction", "labels", colormap=run.labels.colormap, opacity=0.6)])
+            self._show([self._preview_layer(run)])
         if time.perf_counter() - self._drawn > REDRAW_S or report.held_out is not None:
             self._draw()
 
@@ -364,7 +357,7 @@ class FinetunePanel(QWidget):
             return
         result, prediction = outcome
         self.result, self.base = result, run.base
-        layers = [run.layer(run.preview, "prediction", "labels", colormap=run.labels.colormap, opacity=0.6)]
+        layers = [self._preview_layer(run)]
         if prediction is not None:
             layers = self._prediction_layers(run, prediction)
         self._show(layers)
@@ -383,18 +376,15 @@ class FinetunePanel(QWidget):
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
+    def _preview_layer(self, run: _Run) -> tuple:
+        return layer_tuple(
+            run.source, run.model, "prediction", run.preview, "labels", RUN, colormap=run.labels.colormap, opacity=0.6
+        )
+
     def _prediction_layers(self, run: _Run, prediction: Prediction) -> list[tuple]:
-        return [
-            run.layer(prediction.labels, "prediction", "labels", colormap=run.labels.colormap, opacity=0.6),
-            run.layer(
-                prediction.uncertainty,
-                "uncertainty",
-                "image",
-                colormap="inferno",
-                contrast_limits=(0.0, 1.0),
-                blending="additive",
-            ),
-        ]
+        return painted_prediction_layers(
+            run.source, run.model, RUN, prediction.labels, prediction.uncertainty, run.labels.colormap
+        )
 
     def _show(self, layers: list[tuple]) -> None:
         run = self._run
@@ -461,7 +451,9 @@ class FinetunePanel(QWidget):
             layer = self.labels_layer()
         except BadInputError:
             self._fill_classes(None)
+            self.live.watch(None)
             return
+        self.live.watch(layer)
         for event in (layer.events.paint, layer.events.data):
             event.disconnect(self._on_painted)  # connected once, whichever layer was chosen before
             event.connect(self._on_painted)

@@ -1,0 +1,169 @@
+"""The Fine-tune tab's "Predict while painting" toggle: an instant classifier
+(:mod:`..training.instant`) refitted after each stroke, off the GUI thread.
+
+The image's features are computed once (in a worker) and kept while the image, its voxel
+size and the base model stay the same. Each stroke restarts a short timer; when it fires,
+a worker refits the classifier on every painted voxel and predicts the slab around the
+slice in view first, then the rest of the volume slab by slab. Each slab updates the
+prediction and uncertainty layers in place. Strokes painted meanwhile start a new refit
+as soon as the running one stops, which it does at its next slab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QWidget
+
+from ..api import load_model
+from ..errors import BadInputError
+from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
+from ..inference.layer_data import layer_name, painted_prediction_layers
+from ..training.instant import InstantModel, InstantSettings
+from ..training.painted import check_labels, painted_classes
+from .layers import show_layers
+
+MODEL = "instant"  # the model part of the result layers' names
+DEBOUNCE_MS = 400
+SLAB = 8  # slices predicted per step
+
+
+def slab_order(depth: int, centre: int, slab: int = SLAB) -> list[slice]:
+    """Slabs of ``slab`` slices covering ``range(depth)``: the one around ``centre`` first,
+    then the others by distance from it."""
+    first = int(np.clip(centre - slab // 2, 0, max(0, depth - slab)))
+    rest = [slice(s, min(s + slab, depth)) for s in range(first + slab, depth, slab)]
+    rest += [slice(max(0, s - slab), s) for s in range(first, 0, -slab)]
+    rest.sort(key=lambda z: abs(z.start - first))
+    return [slice(first, min(first + slab, depth)), *rest]
+
+
+class PredictWhilePainting(QWidget):
+    """The toggle and its status line, for ``panel`` (a :class:`~.finetune_panel.FinetunePanel`:
+    its image picker, Labels layer, class names and model choice)."""
+
+    def __init__(self, viewer, panel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer, self.panel = viewer, panel
+        self.toggle = QCheckBox("Predict while painting")
+        self.toggle.setToolTip("Refit an instant classifier on the image's features after each stroke")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toggle)
+        layout.addWidget(self.status, 1)
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(DEBOUNCE_MS)
+        self.timer.timeout.connect(self.refit)
+        self.toggle.toggled.connect(self._on_toggled)
+        self.model: InstantModel | None = None
+        self.fits = 0  # refits completed
+        self._features: tuple[tuple, VoxelFeatures] | None = None
+        self._worker = None
+        self._stale = False  # painted again while a refit ran
+        self._watched = None
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def _on_toggled(self, on: bool) -> None:
+        if on:
+            self.refit()
+        else:
+            self.timer.stop()
+            self._stale = False
+
+    def watch(self, layer) -> None:
+        """Refit after each stroke on ``layer`` (the Labels layer the panel learns from)."""
+        if self._watched is not None:
+            for event in (self._watched.events.paint, self._watched.events.data):
+                event.disconnect(self._on_painted)
+        self._watched = layer
+        if layer is not None:
+            layer.events.paint.connect(self._on_painted)
+            layer.events.data.connect(self._on_painted)
+
+    def _on_painted(self, *_) -> None:
+        if self.toggle.isChecked():
+            self.timer.start()
+
+    def refit(self) -> None:
+        """Refit and predict in a worker (or mark a refit due once the running one stops)."""
+        if self.busy:
+            self._stale = True
+            return
+        spec, card = self.panel.choice.current()
+        try:
+            source = self.panel.image.source(card)
+            labels = self.panel.labels_layer()
+            check_labels(labels.data.shape, source.shape)
+            classes = painted_classes(np.asarray(labels.data), self.panel.class_names())
+        except BadInputError as err:
+            self.status.setText(str(err))
+            return
+        base = spec if card is not None and card.head.task == "segment" else None
+        key = (source.name, id(source.data), source.voxel_size, base)
+        cached = self._features[1] if self._features and self._features[0] == key else None
+        codes = classes.codes(np.asarray(labels.data))
+        z = self.panel._current_z(source)
+        self._stale = False
+        self._worker = create_worker(
+            self._work, source, base, cached, codes, classes, z, _start_thread=False, _ignore_errors=True
+        )
+        self._worker.yielded.connect(lambda item: self._on_yielded(source, key, classes, item))
+        self._worker.errored.connect(lambda err: show_error(f"Bright-4B: {err}"))
+        self._worker.finished.connect(self._on_finished)
+        self.status.setText("Computing the image's features…" if cached is None else "Refitting…")
+        self._worker.start()
+
+    def _work(self, source, base, features, codes, classes, z):
+        if features is None:
+            model = load_model(base) if base is not None else None
+            features = compute_features(source.volume(), source.voxel_size, FeatureSpec(base=base), model)
+            yield "features", features
+        fitted = InstantModel.fit(features, codes, classes, InstantSettings())
+        yield "model", fitted
+        for slab in slab_order(features.shape[0], z):
+            if self._stale or not self.toggle.isChecked():
+                return
+            yield "slab", (slab, *fitted.predict(features, slab))
+
+    def _on_yielded(self, source, key, classes, item) -> None:
+        kind, value = item
+        if kind == "features":
+            self._features = (key, value)
+        elif kind == "model":
+            self.model = value
+            self._layers(source, classes)
+        else:
+            slab, labels, uncertainty = value
+            prediction, unsure = self._result_layers(source)
+            prediction.data[slab] = labels
+            unsure.data[slab] = uncertainty
+            prediction.refresh()
+            unsure.refresh()
+            self.status.setText(f"Predicted slices {slab.start}-{slab.stop - 1}")
+
+    def _result_layers(self, source):
+        return tuple(self.viewer.layers[layer_name(source.name, MODEL, out)] for out in ("prediction", "uncertainty"))
+
+    def _layers(self, source, classes) -> None:
+        """Add empty prediction and uncertainty layers, or keep the ones there (and their data)."""
+        if all(layer_name(source.name, MODEL, out) in self.viewer.layers for out in ("prediction", "uncertainty")):
+            return
+        labels = np.zeros(source.shape, np.min_scalar_type(max(classes.values)))
+        uncertainty = np.zeros(source.shape, np.float32)
+        colormap = self._watched.colormap if self._watched is not None else None
+        layers = painted_prediction_layers(source, MODEL, MODEL, labels, uncertainty, colormap)
+        show_layers(self.viewer, layers, (source.name, MODEL, MODEL))
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.fits += 1
+        if self._stale and self.toggle.isChecked():
+            self.refit()

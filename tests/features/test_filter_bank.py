@@ -1,0 +1,59 @@
+"""The filter bank: closed-form eigenvalues, derivatives per micrometre, scales in micrometres."""
+
+import numpy as np
+import pytest
+
+from napari_bright4b.features.filter_bank import (
+    PER_SCALE,
+    default_sigmas,
+    feature_names,
+    filter_bank,
+    symmetric_eigenvalues,
+)
+
+
+def test_closed_form_eigenvalues_match_numpy():
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(500, 3, 3)).astype(np.float32)
+    m = m + m.transpose(0, 2, 1)
+    m[:3] = np.diag([2.0, 2.0, 2.0])  # repeated eigenvalues (p = 0) too
+    eigen = symmetric_eigenvalues(m[:, 0, 0], m[:, 1, 1], m[:, 2, 2], m[:, 0, 1], m[:, 0, 2], m[:, 1, 2])
+    np.testing.assert_allclose(eigen.T, np.linalg.eigvalsh(m), atol=1e-4)
+
+
+def test_layout_and_names():
+    sigmas = default_sigmas((0.5, 0.25, 0.25), scales=3)
+    assert sigmas == (0.25, 0.5, 1.0)
+    out = filter_bank(np.zeros((6, 10, 12), np.float32), (0.5, 0.25, 0.25), sigmas)
+    assert out.shape == (6, 10, 12, 1 + len(PER_SCALE) * 3) and out.dtype == np.float32
+    assert len(feature_names(sigmas)) == out.shape[-1]
+
+
+def test_gradient_is_per_micrometre_along_an_anisotropic_axis():
+    voxel = (0.5, 0.1, 0.1)
+    z_um = np.arange(20) * voxel[0]
+    ramp = np.broadcast_to((2.0 * z_um)[:, None, None], (20, 16, 16)).astype(np.float32)  # 2 per um in z
+    out = filter_bank(ramp, voxel, (0.2,))
+    gradient = out[5:15, 4:12, 4:12, 1 + PER_SCALE.index("gradient")]
+    np.testing.assert_allclose(gradient, 2.0, rtol=1e-3)
+
+
+def ball_centre_features(voxel) -> np.ndarray:
+    """The features at the centre of a ball of radius 2 um sampled at ``voxel``, at 1 um."""
+    shape = [int(round(12 / v)) + 1 for v in voxel]
+    grid = np.meshgrid(*[np.arange(n) * v - 6 for n, v in zip(shape, voxel)], indexing="ij")
+    ball = (sum(g * g for g in grid) <= 4.0).astype(np.float32)
+    return filter_bank(ball, voxel, (1.0,))[tuple(n // 2 for n in shape)]
+
+
+def test_a_ball_looks_the_same_at_any_z_sampling():
+    """Smoothing and derivatives are in um: a ball sampled every 1 um in z gives, at its centre,
+    the smoothed value, Laplacian and Hessian of the same ball sampled every 0.25 um (within the
+    finite differences' error over 1 um)."""
+    fine, coarse = ball_centre_features((0.25, 0.25, 0.25)), ball_centre_features((1.0, 0.25, 0.25))
+    assert fine[1] == pytest.approx(coarse[1], rel=0.05)
+    laplacian = 1 + PER_SCALE.index("laplacian")
+    assert fine[laplacian] < -0.5 and coarse[laplacian] == pytest.approx(fine[laplacian], rel=0.1)
+    hessian = 1 + PER_SCALE.index("hessian_1")
+    np.testing.assert_allclose(fine[hessian : hessian + 3], fine[hessian], rtol=1e-3)  # a ball curves alike
+    np.testing.assert_allclose(coarse[hessian : hessian + 3], fine[hessian : hessian + 3], rtol=0.2)
