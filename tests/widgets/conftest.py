@@ -1,9 +1,15 @@
+import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
 
 from napari_bright4b.data import samples
+from napari_bright4b.models.checkpoint import load_checkpoint
+from napari_bright4b.widgets.finetune_panel import FinetunePanel, ModelChoice
+from tests.training.test_finetune import save_toy_base
 
 PLUGIN = "napari-bright4b"
+VOXEL = (1.0, 0.5, 0.5)  # the Fine-tune tab's blobs
+SHAPE = (16, 32, 32)
 
 
 @pytest.fixture
@@ -33,3 +39,23 @@ def notifications():
 def idle(qtbot, dock):
     """Wait until the dock's run or relabelling has finished."""
     return lambda: qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
+
+
+@pytest.fixture
+def base(tmp_path):
+    return save_toy_base(tmp_path, VOXEL)
+
+
+@pytest.fixture
+def panel(viewer, base, qtbot):
+    """The tab beside an image of bright blobs, with a model choice that records selections."""
+    rng = np.random.default_rng(0)
+    truth = np.zeros(SHAPE, bool)
+    truth[4:12, 6:14, 6:14] = truth[4:12, 18:28, 16:26] = True
+    viewer.add_image((truth + rng.normal(0, 0.3, SHAPE)).astype(np.float32), name="blobs", scale=VOXEL)
+    chosen = [str(base)]
+    choice = ModelChoice(lambda: (chosen[-1], load_checkpoint(chosen[-1])[1]), chosen.append)
+    widget = FinetunePanel(viewer, choice)
+    widget.chosen, widget.truth = chosen, truth
+    viewer.window.add_dock_widget(widget)
+    return widget

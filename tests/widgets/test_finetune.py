@@ -2,35 +2,11 @@
 uncertainty layers, the new model chosen, Revert, Cancel and bad input."""
 
 import numpy as np
-import pytest
 from napari.layers import Image, Labels
 
 from napari_bright4b.models.checkpoint import load_checkpoint
-from napari_bright4b.widgets.finetune_panel import FinetunePanel, ModelChoice, model_panel_choice
-from tests.training.test_finetune import save_toy_base
-
-VOXEL = (1.0, 0.5, 0.5)
-SHAPE = (16, 32, 32)
-
-
-@pytest.fixture
-def base(tmp_path):
-    return save_toy_base(tmp_path, VOXEL)
-
-
-@pytest.fixture
-def panel(viewer, base, qtbot):
-    """The tab beside an image of bright blobs, with a model choice that records selections."""
-    rng = np.random.default_rng(0)
-    truth = np.zeros(SHAPE, bool)
-    truth[4:12, 6:14, 6:14] = truth[4:12, 18:28, 16:26] = True
-    viewer.add_image((truth + rng.normal(0, 0.3, SHAPE)).astype(np.float32), name="blobs", scale=VOXEL)
-    chosen = [str(base)]
-    choice = ModelChoice(lambda: (chosen[-1], load_checkpoint(chosen[-1])[1]), chosen.append)
-    widget = FinetunePanel(viewer, choice)
-    widget.chosen, widget.truth = chosen, truth
-    viewer.window.add_dock_widget(widget)
-    return widget
+from napari_bright4b.widgets.finetune_panel import model_panel_choice
+from tests.widgets.conftest import SHAPE, VOXEL
 
 
 def paint(panel, truth, slices=(5, 8, 11)):

@@ -7,7 +7,7 @@ import numpy as np
 
 from napari_bright4b.training import instant
 from napari_bright4b.widgets.predict_while_painting import slab_order
-from tests.widgets.test_finetune import base, paint, panel  # noqa: F401 (the panel fixture and its base)
+from tests.widgets.test_finetune import paint
 
 
 def test_slab_order_starts_in_view_and_covers_the_volume():
