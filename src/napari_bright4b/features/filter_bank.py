@@ -3,8 +3,10 @@
 At each scale ``sigma`` (um) the image is smoothed by a Gaussian of ``sigma / voxel`` voxels
 along each axis, so an anisotropic stack (0.29 um in z, 0.108 um in y and x) is smoothed
 over the same physical distance in every direction. Per scale: the smoothed intensity, its
-gradient magnitude, its Laplacian and the three eigenvalues of its Hessian (ascending),
-derivatives taken per micrometre. Plus the raw (normalized) intensity.
+gradient magnitude, its Laplacian, the three eigenvalues of its Hessian and of its
+structure tensor (the gradient's outer product averaged over half the scale: texture and
+edge orientation), ascending, derivatives taken per micrometre. Plus the raw (normalized)
+intensity.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ from scipy import ndimage
 
 from ..inference.resample import check_voxel_size
 
-PER_SCALE = ("gaussian", "gradient", "laplacian", "hessian_1", "hessian_2", "hessian_3")
+PER_SCALE = (
+    "gaussian",
+    "gradient",
+    "laplacian",
+    "hessian_1",
+    "hessian_2",
+    "hessian_3",
+    "structure_1",
+    "structure_2",
+    "structure_3",
+)
+PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))  # a symmetric 3x3 matrix's elements
 SCALES = 5  # default: the lateral voxel size times 1, 2, 4, 8, 16
 
 
@@ -46,27 +59,33 @@ def symmetric_eigenvalues(a, b, c, d, e, f) -> np.ndarray:
     return np.stack([smallest, 3 * q - largest - smallest, largest]).astype(np.float32)
 
 
-def scale_features(image: np.ndarray, voxel_size: Sequence[float], sigma_um: float) -> np.ndarray:
-    """The :data:`PER_SCALE` features ``(6, Z, Y, X)`` float32 of ``image`` at ``sigma_um``."""
-    sigma = [sigma_um / v for v in voxel_size]
+def scale_features(image: np.ndarray, voxel_size: Sequence[float], sigma_um: float, axial: float = 1.0) -> np.ndarray:
+    """The :data:`PER_SCALE` features ``(9, Z, Y, X)`` float32 of ``image`` at ``sigma_um``
+    (``axial`` times that along z)."""
+    sigma = [sigma_um * f / v for f, v in zip((axial, 1.0, 1.0), voxel_size)]
     smooth = ndimage.gaussian_filter(image, sigma, mode="reflect")
     gradient = np.gradient(smooth, *voxel_size)
     magnitude = np.sqrt(sum(g * g for g in gradient))
-    second = {}
-    for i in range(3):
-        for j in range(i, 3):
-            second[i, j] = np.gradient(gradient[i], voxel_size[j], axis=j)
+    second = {(i, j): np.gradient(gradient[i], voxel_size[j], axis=j) for i, j in PAIRS}
+    outer = [0.5 * s for s in sigma]
+    tensor = [ndimage.gaussian_filter(gradient[i] * gradient[j], outer) for i, j in PAIRS]
     del gradient
-    eigen = symmetric_eigenvalues(second[0, 0], second[1, 1], second[2, 2], second[0, 1], second[0, 2], second[1, 2])
+    hessian = symmetric_eigenvalues(*(second[pair] for pair in PAIRS))
+    structure = symmetric_eigenvalues(*tensor)
     laplacian = second[0, 0] + second[1, 1] + second[2, 2]
-    return np.concatenate([smooth[None], magnitude[None], laplacian[None], eigen]).astype(np.float32, copy=False)
+    layers = [smooth[None], magnitude[None], laplacian[None], hessian, structure]
+    return np.concatenate(layers).astype(np.float32, copy=False)
 
 
 def filter_bank(
-    image: np.ndarray, voxel_size: Sequence[float], sigmas_um: Sequence[float] | None = None, out=None
+    image: np.ndarray,
+    voxel_size: Sequence[float],
+    sigmas_um: Sequence[float] | None = None,
+    axial: float = 1.0,
+    out=None,
 ) -> np.ndarray:
     """Features ``(Z, Y, X, F)`` float32 of a normalized ``image (Z, Y, X)`` with voxel size
-    ``voxel_size`` (z, y, x, um): :func:`feature_names` order, ``F = 1 + 6 * len(sigmas)``.
+    ``voxel_size`` (z, y, x, um): :func:`feature_names` order, ``F = 1 + 9 * len(sigmas)``.
     ``out`` may be a preallocated array of that shape (a memory map for large volumes)."""
     voxel_size = check_voxel_size(voxel_size)
     sigmas = tuple(sigmas_um or default_sigmas(voxel_size))
@@ -76,7 +95,7 @@ def filter_bank(
         out = np.empty((*image.shape, count), np.float32)
     out[..., 0] = image
     for k, sigma in enumerate(sigmas):
-        features = scale_features(image, voxel_size, sigma)
+        features = scale_features(image, voxel_size, sigma, axial)
         for i, channel in enumerate(features):
             out[..., 1 + len(PER_SCALE) * k + i] = channel
     return out

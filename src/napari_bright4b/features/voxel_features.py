@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -26,25 +26,23 @@ IN_MEMORY_BYTES = 2 << 30  # larger feature arrays live in a memory map in a tem
 @dataclass(frozen=True)
 class FeatureSpec:
     """What :func:`compute_features` computes: the filter bank's ``sigmas_um`` (empty: the
-    default for the image's voxel size), and with a ``base`` model (registry name or path)
-    its decoder features and ``components`` token principal components of ``layers``."""
+    default for the image's voxel size), ``axial`` times as wide along z (the axial blur of a
+    widefield image is 2-3 times its lateral one), and with a ``base`` model (registry name
+    or path) its features with ``components`` token principal components of ``layers``."""
 
     sigmas_um: tuple[float, ...] = ()
+    axial: float = 1.0
     base: str | None = None
     layers: tuple[int, ...] = (-1,)
     components: int = 6
 
     def to_dict(self) -> dict:
-        return {
-            "sigmas_um": list(self.sigmas_um),
-            "base": self.base,
-            "layers": list(self.layers),
-            "components": self.components,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureSpec:
-        return cls(tuple(data["sigmas_um"]), data["base"], tuple(data["layers"]), int(data["components"]))
+        """The spec :meth:`to_dict` wrote (JSON lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass
@@ -107,7 +105,9 @@ def compute_features(
     for c, channel in enumerate(image):
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
-        filter_bank(percentile_normalize(channel), voxel_size, sigmas, out=array[..., c * bank : (c + 1) * bank])
+        filter_bank(
+            percentile_normalize(channel), voxel_size, sigmas, spec.axial, out=array[..., c * bank : (c + 1) * bank]
+        )
         if progress is not None:
             progress(c + 1, len(image) + (spec.base is not None))
     if spec.base is not None:

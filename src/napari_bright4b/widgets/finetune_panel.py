@@ -56,7 +56,12 @@ from .layers import show_layers
 from .predict_while_painting import PredictWhilePainting
 
 RUN = "finetune"  # the kind of run in the result layers' tags
-MODES = {"full": "all weights (default)", "adapter": "low-rank adapters + head", "head": "head only (fastest)"}
+MODES = {
+    "instant": "instant classifier on features (seconds)",
+    "full": "all weights",
+    "adapter": "low-rank adapters + head",
+    "head": "head only",
+}
 BACKGROUND_COLOR, FOREGROUND = "#262930", "#d6d0ce"  # napari's dark theme
 ACCURACY_COLOR = "#f39c12"
 REDRAW_S = 0.5
@@ -245,6 +250,9 @@ class FinetunePanel(QWidget):
     def run(self) -> None:
         """Check the inputs, then fine-tune in a worker; bad input gives a notification."""
         if self.busy:
+            return
+        if self.mode.currentData() == "instant":  # fit now, and again after every stroke
+            self.live.refit() if self.live.toggle.isChecked() else self.live.toggle.setChecked(True)
             return
         spec, card = self.choice.current()
         try:
