@@ -43,13 +43,17 @@ def files(tmp_path_factory):
 
 
 def finetune_argv(files, labels="labels.tif", *options):
+    """The command line of a fine-tune; a deep one (``--mode full``) unless ``options`` name a mode."""
+    options = [str(option) for option in options]
+    mode = [] if "--mode" in options else ["--mode", "full"]
     return [
         "finetune",
         str(files / "img.tif"),
         str(files / labels),
         "-m",
         str(files / "base.safetensors"),
-        *map(str, options),
+        *mode,
+        *options,
     ]
 
 
@@ -117,7 +121,8 @@ def test_instant_mode_writes_the_prediction_and_a_model_that_loads(files, tmp_pa
     assert "p(cell)" in InstantModel.load(model).feature_names
 
 
-def test_instant_mode_needs_an_output(files, capsys):
-    assert main(finetune_argv(files, "labels.tif", "--mode", "instant")) == 2
+def test_instant_mode_is_the_default_and_needs_an_output(files, capsys):
+    argv = finetune_argv(files, "labels.tif", "--mode", "full")
+    assert main([a for a in argv if a not in ("--mode", "full")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--prediction" in err

@@ -9,6 +9,10 @@ from napari_bright4b.widgets.finetune_panel import model_panel_choice
 from tests.widgets.conftest import SHAPE, VOXEL
 
 
+def deep(panel, mode="full"):
+    panel.mode.setCurrentIndex(panel.mode.findData(mode))
+
+
 def paint(panel, truth, slices=(5, 8, 11)):
     panel.add_labels_layer()
     layer = panel.labels_layer()
@@ -33,6 +37,8 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
     table.item(1, 1).setText("cell")
     assert panel.class_names() == {2: "cell"}
 
+    assert panel.mode.currentData() == "instant"  # the default; this test is of the deep fine-tune
+    deep(panel)
     panel.steps.setValue(6)
     panel.preview_every_s = 0.0  # a preview after every step
     panel.run_button.click()
@@ -59,6 +65,7 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
 
 def test_cancel_keeps_the_best_model_so_far(panel, viewer, qtbot, models_dir):
     paint(panel, panel.truth)
+    deep(panel)
     panel.steps.setValue(0)  # no step limit
     panel.budget.setValue(600)
     panel.run_button.click()
@@ -72,8 +79,11 @@ def test_cancel_keeps_the_best_model_so_far(panel, viewer, qtbot, models_dir):
 
 
 def test_bad_input_is_a_notification(panel, viewer, qtbot, notifications, models_dir):
-    panel.run_button.click()  # no Labels layer yet
-    assert any("no Labels layer" in m for m in notifications())
+    panel.run_button.click()  # instant mode, no Labels layer yet
+    assert any("no Labels layer" in m for m in notifications()) and not panel.live.toggle.isChecked()
+    deep(panel)
+    panel.run_button.click()
+    assert sum("no Labels layer" in m for m in notifications()) == 2
     paint(panel, panel.truth).data = np.where(panel.truth, 2, 0).astype(np.uint8)  # one class only
     panel.run_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
+from ..training.modes import DEFAULT_MODE, MODES
 from .options import add_voxel_size, positive_float, positive_int
 from .predict import _check_image, _voxel_size
 
 HELP = "fine-tune a segmentation model on strokes painted in a labels image"
-MODES = ("instant", "head", "adapter", "full")  # instant + training.adaptation.MODES, without importing torch
 CLASSIFIERS = ("forest", "logistic")  # training.instant.CLASSIFIERS
 
 
@@ -33,9 +33,9 @@ def add_parsers(sub) -> None:
     parser.add_argument(
         "--mode",
         choices=MODES,
-        default="full",
+        default=DEFAULT_MODE,
         help="instant: a classifier on the image's filter-bank and model features, fitted in seconds; "
-        "head, adapter, full: what of the network trains (full)",
+        f"head, adapter, full: what of the network trains ({DEFAULT_MODE})",
     )
     parser.add_argument(
         "--prediction", help="instant mode: write the predicted classes here (TIFF/OME-Zarr, painted values)"

@@ -23,8 +23,8 @@ from ..models.card import ModelCard
 from ..models.config import HeadConfig
 from ..models.heads import build_head
 from ..nn.adapters import add_adapter
+from .modes import NETWORK_MODES as MODES
 
-MODES = ("head", "adapter", "full")
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 EXPERT_WEIGHTS = ("w_in", "w_out")
 PART_SHARE = 0.8

@@ -38,9 +38,10 @@ from ..models.card import ModelCard
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import BUNDLED_DIR, SUFFIX, resolve, user_models_dir
 from ..nn.adapters import merge_adapters
-from .adaptation import MODES, nested_parts, replace_head, restore_trainable_state, set_mode, trainable_state
+from .adaptation import nested_parts, replace_head, restore_trainable_state, set_mode, trainable_state
 from .held_out import Score, StrokeScorer, eval_logits
 from .losses import painted_loss
+from .modes import DEFAULT_NETWORK_MODE, NETWORK_MODES
 from .painted import PaintedClasses, PaintedData, check_labels, painted_classes, painted_data
 from .patches import PatchSampler
 from .priors import image_prior, prior_shift, random_crops, stroke_prior
@@ -61,7 +62,7 @@ class FinetuneSettings:
     ``head`` and ``adapter`` (and higher rates) lost the nucleoli after 50-100 steps; the
     prior correction raised nuclei Dice by 0.04 there."""
 
-    mode: str = "full"
+    mode: str = DEFAULT_NETWORK_MODE
     time_budget_s: float | None = 60.0
     steps: int | None = None
     batch_size: int = 2
@@ -77,8 +78,9 @@ class FinetuneSettings:
     seed: int = 0
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise BadInputError(f"unknown fine-tuning mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.mode not in NETWORK_MODES:
+            hint = " (instant mode is training.instant.instant_segment)" if self.mode == "instant" else ""
+            raise BadInputError(f"unknown fine-tuning mode {self.mode!r}; use one of {', '.join(NETWORK_MODES)}{hint}")
         budget = self.time_budget_s
         if budget is not None and not (math.isfinite(budget) and budget > 0):
             raise BadInputError(f"the time budget must be a positive number of seconds, got {budget}")

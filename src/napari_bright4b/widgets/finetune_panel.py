@@ -50,6 +50,7 @@ from ..training.finetune import (
     finetune,
     predict_painted,
 )
+from ..training.modes import DEFAULT_MODE
 from ..training.painted import BACKGROUND, check_labels, default_names
 from .layer_picker import LayerPicker
 from .layers import show_layers
@@ -134,7 +135,8 @@ class FinetunePanel(QWidget):
         self.classes.setMaximumHeight(140)
         self.mode = QComboBox()
         for mode, text in MODES.items():
-            self.mode.addItem(text, mode)
+            self.mode.addItem(text + (" (default)" if mode == DEFAULT_MODE else ""), mode)
+        self.mode.setCurrentIndex(self.mode.findData(DEFAULT_MODE))
         self.budget = QDoubleSpinBox()
         self.budget.setRange(1, 3600)
         self.budget.setValue(FinetuneSettings.time_budget_s)
@@ -251,8 +253,8 @@ class FinetunePanel(QWidget):
         """Check the inputs, then fine-tune in a worker; bad input gives a notification."""
         if self.busy:
             return
-        if self.mode.currentData() == "instant":  # fit now, and again after every stroke
-            self.live.refit() if self.live.toggle.isChecked() else self.live.toggle.setChecked(True)
+        if self.mode.currentData() == "instant":
+            self.live.start()
             return
         spec, card = self.choice.current()
         try:

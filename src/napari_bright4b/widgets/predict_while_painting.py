@@ -92,17 +92,31 @@ class PredictWhilePainting(QWidget):
         if self.toggle.isChecked():
             self.timer.start()
 
+    def start(self) -> None:
+        """Fit now and after every stroke from now on (the Fine-tune button in instant mode);
+        bad input is a notification."""
+        try:
+            self._inputs()
+        except BadInputError as err:
+            show_error(f"Bright-4B: {err}")
+            return
+        self.refit() if self.toggle.isChecked() else self.toggle.setChecked(True)
+
+    def _inputs(self):
+        """The checked image, strokes and classes, and the model choice."""
+        spec, card = self.panel.choice.current()
+        source = self.panel.image.source(card)
+        labels = self.panel.labels_layer()
+        check_labels(labels.data.shape, source.shape)
+        return spec, card, source, labels, painted_classes(np.asarray(labels.data), self.panel.class_names())
+
     def refit(self) -> None:
         """Refit and predict in a worker (or mark a refit due once the running one stops)."""
         if self.busy:
             self._stale = True
             return
-        spec, card = self.panel.choice.current()
         try:
-            source = self.panel.image.source(card)
-            labels = self.panel.labels_layer()
-            check_labels(labels.data.shape, source.shape)
-            classes = painted_classes(np.asarray(labels.data), self.panel.class_names())
+            spec, card, source, labels, classes = self._inputs()
         except BadInputError as err:
             self.status.setText(str(err))
             return
