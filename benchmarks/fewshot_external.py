@@ -100,6 +100,13 @@ def instant(volume, labels, spec: FeatureSpec, model, threads: int) -> tuple[np.
     return labels_out, timing
 
 
+def deep(volume, labels: np.ndarray, settings: FinetuneSettings, out: Path):
+    """Dice per class of the deep fine-tune of :data:`BASE` on ``labels``, and its result."""
+    image = volume.image[None]
+    result = finetune(image, volume.voxel_size, labels, BASE, names=names(volume), settings=settings, out=out)
+    return dice(predict_painted(result, image, volume.voxel_size).labels, volume), result
+
+
 def names(volume) -> dict[int, str]:
     return {k + 2: name for k, name in enumerate(volume.class_names)}
 
@@ -118,18 +125,8 @@ def one_case(volume, budgets, model, threads: int, folder: Path) -> dict:
         predicted, row[f"{key}_timing"] = instant(volume, labels, spec, model, threads)
         row[key] = dice(predicted, volume)
     for budget in budgets:
-        settings = FinetuneSettings(time_budget_s=budget)
-        result = finetune(
-            volume.image[None],
-            volume.voxel_size,
-            labels,
-            BASE,
-            names=names(volume),
-            settings=settings,
-            out=folder / f"{volume.name}-{budget}.safetensors",
-        )
-        predicted = predict_painted(result, volume.image[None], volume.voxel_size).labels
-        row[f"finetune_{budget:g}"] = dice(predicted, volume)
+        scores, result = deep(volume, labels, FinetuneSettings(time_budget_s=budget), folder / f"{budget}.safetensors")
+        row[f"finetune_{budget:g}"] = scores
         row[f"finetune_{budget:g}_steps"] = result.steps
     row["base"] = base_dice(volume, model)
     return row

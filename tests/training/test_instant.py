@@ -102,3 +102,21 @@ def test_instant_segment_with_a_base_models_features(toy, tmp_path):
     assert "p(blob)" in result.features.names and result.model.provenance["base_model"] == str(base)
     assert result.model.classes.names[1] == "blob"  # the base's class name for painted value 2
     assert dice(result.labels == 2, truth == 1) > 0.8
+
+
+def test_pseudo_labels_fill_only_unpainted_voxels_with_sure_classes(toy, tmp_path):
+    from napari_bright4b.training.painted import PaintedData, split_strokes
+    from napari_bright4b.training.teacher import pseudo_codes, with_pseudo_labels
+
+    image, truth, labels = toy
+    classes = painted_classes(labels)
+    pseudo = pseudo_codes(image, VOXEL, labels, classes, str(save_toy_base(tmp_path, VOXEL)))
+    assert (pseudo > 0).mean() > 0.5  # most voxels get a sure class
+    sure = pseudo > 0
+    assert ((pseudo[sure] - 1) == truth[sure]).mean() > 0.9
+    train, held_out = split_strokes(classes.codes(labels), 0.2, np.random.default_rng(0))
+    data = with_pseudo_labels(PaintedData(image, train, held_out), pseudo)
+    painted = train > 0
+    np.testing.assert_array_equal(data.train[painted], train[painted])  # strokes win over pseudo-labels
+    assert not data.train[held_out > 0].any()  # held-out strokes stay out of training
+    assert (data.train > 0).sum() > painted.sum()

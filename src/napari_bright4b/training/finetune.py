@@ -45,6 +45,7 @@ from .modes import DEFAULT_NETWORK_MODE, NETWORK_MODES
 from .painted import PaintedClasses, PaintedData, check_labels, painted_classes, painted_data
 from .patches import PatchSampler
 from .priors import image_prior, prior_shift, random_crops, stroke_prior
+from .teacher import pseudo_codes, with_pseudo_labels
 from .trainer import TrainSettings, train
 
 STEP_LIMIT = 10**9  # the step "count" of a run limited by its time budget only
@@ -55,7 +56,8 @@ class FinetuneSettings:
     """``mode``: ``head``, ``adapter`` or ``full`` (:mod:`.adaptation`); training stops at
     ``time_budget_s`` seconds (the whole fine-tune, preparation included) or ``steps``,
     whichever comes first (at least one of them). ``prior_correction``: train against the
-    image's class frequencies rather than the strokes' (:mod:`.priors`).
+    image's class frequencies rather than the strokes' (:mod:`.priors`). ``teacher``: also
+    train on the instant classifier's sure voxels (:mod:`.teacher`).
 
     The defaults were chosen on simulated colonies (benchmarks/fewshot.py, docs/finetune.md):
     ``full`` at a peak rate of 2e-4 kept improving nuclei and nucleoli over 150 steps, where
@@ -75,6 +77,7 @@ class FinetuneSettings:
     foreground_share: float = 0.8
     scale: float = 0.15
     prior_correction: bool = True
+    teacher: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -193,6 +196,8 @@ def finetune(
     classes = painted_classes(labels, names, base_card.head.class_names)
     rng = np.random.default_rng(settings.seed)
     data = painted_data(image, voxel_size, labels, classes, base_card, settings.held_out_share, rng)
+    if settings.teacher:
+        data = with_pseudo_labels(data, pseudo_codes(image, voxel_size, labels, classes, base))
     parts = base_parts(model, base_card, data.image, rng)
     card = dataclasses.replace(replace_head(model, base_card, classes.names, parts), name=out.stem)
     set_mode(model, settings.mode, settings.rank)
