@@ -126,3 +126,9 @@ def test_instant_mode_is_the_default_and_needs_an_output(files, capsys):
     assert main([a for a in argv if a not in ("--mode", "full")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--prediction" in err
+
+
+def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_path, capsys):
+    out = tmp_path / "taught.safetensors"
+    assert main([*finetune_argv(files, "labels.tif", "-o", out, "--steps", 2, "--teacher"), "--json"]) == 0
+    assert load_checkpoint(out)[1].provenance["settings"]["teacher"] is True

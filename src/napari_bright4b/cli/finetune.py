@@ -45,6 +45,11 @@ def add_parsers(sub) -> None:
         "--no-model-features", action="store_true", help="instant mode: the filter bank alone, not the model's features"
     )
     parser.add_argument(
+        "--teacher",
+        action="store_true",
+        help="deep modes: also train on the instant classifier's sure voxels (docs/finetune.md)",
+    )
+    parser.add_argument(
         "--time-budget", type=positive_float, help="seconds for the whole fine-tune (60 without --steps)"
     )
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (with a time budget: whichever ends first)")
@@ -84,7 +89,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     from ..training.painted import check_labels
 
     budget = args.time_budget if args.time_budget or args.steps else FinetuneSettings.time_budget_s
-    settings = FinetuneSettings(mode=args.mode, time_budget_s=budget, steps=args.steps, seed=args.seed)
+    settings = FinetuneSettings(
+        mode=args.mode, time_budget_s=budget, steps=args.steps, seed=args.seed, teacher=args.teacher
+    )
     image = read_image(args.image, args.channel)
     labels = read_image(args.labels).data
     if labels.shape[0] != 1:
