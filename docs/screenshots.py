@@ -142,7 +142,8 @@ def inspect_page(viewer, dock) -> None:
 
 
 def finetune_page(viewer, dock) -> None:
-    """docs/finetune.md: strokes painted as a person would, a one-minute fine-tune, its layers."""
+    """docs/finetune.md: strokes painted as a person would, the instant classifier's prediction,
+    then a one-minute deep fine-tune and its layers."""
     import numpy as np
 
     from napari_bright4b.training.strokes import paint_strokes
@@ -160,11 +161,23 @@ def finetune_page(viewer, dock) -> None:
     dock.finetune.add_labels_layer()
     strokes = dock.finetune.labels_layer()
     strokes.data = paint_strokes(truth, np.random.default_rng(0))
+    z = int(np.argmax((np.asarray(strokes.data) > 1).sum(axis=(1, 2))))  # the slice with most class strokes
+    viewer.dims.set_point(0, float(viewer.layers[image].scale[0] * z))
+    live = dock.finetune.live
+    dock.finetune.run_button.click()  # the default, instant mode: fit now, then after every stroke
+    wait(lambda: live.fits >= 1 and not live.busy)
+    print(live.status.text())
+    instant = f"{image} · instant · "
+    viewer.layers[instant + "uncertainty"].visible = False
+    viewer.layers.selection.active = strokes
+    save(viewer, "finetune-instant.png", palette=True)
+    live.toggle.setChecked(False)
+    for output in ("prediction", "uncertainty"):
+        viewer.layers.remove(instant + output)
+    dock.finetune.mode.setCurrentIndex(dock.finetune.mode.findData("full"))  # a deep fine-tune
     dock.finetune.run_button.click()
     wait(lambda: not dock.finetune.busy)
     print(dock.finetune.status.text())
-    z = int(np.argmax((np.asarray(strokes.data) > 1).sum(axis=(1, 2))))  # the slice with most class strokes
-    viewer.dims.set_point(0, float(viewer.layers[image].scale[0] * z))
     prefix = f"{image} · {dock.finetune.result.card.name} · "
     viewer.layers[prefix + "uncertainty"].visible = False
     viewer.layers.selection.active = strokes

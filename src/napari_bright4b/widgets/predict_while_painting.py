@@ -181,3 +181,6 @@ class PredictWhilePainting(QWidget):
         self.fits += 1
         if self._stale and self.toggle.isChecked():
             self.refit()
+        elif self.model is not None and self.status.text().startswith("Predicted"):
+            painted = sum(self.model.classes.voxels)
+            self.status.setText(f"Up to date: fit {self.fits} on {painted:,} painted voxels")
