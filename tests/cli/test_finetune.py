@@ -119,6 +119,11 @@ def test_instant_mode_writes_the_prediction_and_a_model_that_loads(files, tmp_pa
     found = classes.data[0] == 2
     assert 2 * (found & squares).sum() / (found.sum() + squares.sum()) > 0.8
     assert "p(cell)" in InstantModel.load(model).feature_names
+    again = tmp_path / "again.tif"
+    assert main(["segment", str(files / "img.tif"), "-m", str(model), "-o", str(again)]) == 0
+    np.testing.assert_array_equal(read_image(again).data, classes.data)  # the saved classifier, applied anew
+    assert main(["deblur", str(files / "img.tif"), "-m", str(model), "-o", str(tmp_path / "x.tif")]) == 2
+    assert "instant classifier" in capsys.readouterr().err
 
 
 def test_instant_mode_is_the_default_and_needs_an_output(files, capsys):

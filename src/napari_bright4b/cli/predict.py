@@ -127,6 +127,8 @@ def _check_image(volume, card, name: str) -> None:
 def run_task(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _check_options(args)
+    if args.task == "segment" and _is_instant(args.model):
+        return _segment_instant(args, started)
     volume = read_image(args.image, args.channel)
     model, card, choice = _load(args)
     _check_image(volume, card, Path(args.image).name)
@@ -151,6 +153,42 @@ def run_task(args: argparse.Namespace) -> int:
         "total": round(finished - started, 3),
     }
     summary["voxels_per_s"] = round(voxels / max(finished - loaded, 1e-9))
+    _report(args, summary)
+    return 0
+
+
+def _is_instant(spec: str) -> bool:
+    from ..training.instant import is_instant_model
+
+    return is_instant_model(spec)
+
+
+def _segment_instant(args: argparse.Namespace, started: float) -> int:
+    """An instant classifier (``bright4b finetune --mode instant -o``) over a new image: its
+    classes as painted values (0 = background) in ``-o``."""
+    from ..training.instant import InstantModel
+
+    if args.prob or args.instances:
+        raise BadInputError("an instant classifier writes its classes only (-o); drop --prob and --instances")
+    model = InstantModel.load(args.model)
+    volume = read_image(args.image, args.channel)
+    if args.voxel_size or volume.voxel_size:
+        voxel_size, source = list(args.voxel_size or volume.voxel_size), "--voxel-size" if args.voxel_size else "file"
+    else:
+        voxel_size, source = model.provenance["voxel_size"], "the strokes' image"
+    labels, _ = model.segment(volume.data, voxel_size)
+    write_image(args.output, labels, voxel_size)
+    summary = {
+        "command": "segment",
+        "model": Path(args.model).name,
+        "device": "cpu",
+        "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
+        "classes": list(model.classes.names),
+        "outputs": {"classes": args.output},
+    }
+    finished = time.perf_counter()
+    summary["seconds"] = {"load": 0.0, "run": round(finished - started, 3), "total": round(finished - started, 3)}
+    summary["voxels_per_s"] = round(labels.size / max(finished - started, 1e-9))
     _report(args, summary)
     return 0
 

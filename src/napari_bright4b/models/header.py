@@ -17,6 +17,7 @@ from ..errors import CheckpointError
 from .card import ModelCard
 
 CARD_KEY = "bright4b_card"
+INSTANT_KEY = "bright4b_instant"  # an instant classifier's card (training/instant.py)
 _HEADER_LIMIT = 100 * 1024 * 1024
 FLOAT_DTYPES = ("F32", "F16", "BF16", "F64")
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -100,6 +101,11 @@ def read_header(path: str | os.PathLike) -> CheckpointHeader:
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name} has a malformed safetensors header")
     metadata = header.pop("__metadata__", None) or {}
+    if isinstance(metadata, dict) and INSTANT_KEY in metadata:
+        raise CheckpointError(
+            f"{path.name} is an instant classifier (bright4b finetune --mode instant), not a network; "
+            f"apply it with `bright4b segment IMAGE -m {path.name} -o OUT.tif`"
+        )
     if not isinstance(metadata, dict) or not isinstance(metadata.get(CARD_KEY), str):
         raise CheckpointError(f"{path.name} has no bright4b model card (metadata key '{CARD_KEY}')")
     card = ModelCard.from_dict(_json(path, metadata[CARD_KEY], "the model card"))

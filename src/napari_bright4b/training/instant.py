@@ -22,10 +22,10 @@ from ..api import load_model
 from ..errors import BadInputError, CheckpointError
 from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
 from ..files import atomic_path
+from ..models.header import INSTANT_KEY
 from .painted import PaintedClasses, check_labels, painted_classes
 
 CLASSIFIERS = ("forest", "logistic")
-INSTANT_KEY = "bright4b_instant"
 FORMAT = 1
 
 
@@ -118,6 +118,13 @@ class InstantModel:
         probabilities = self.probabilities(features.slab(z)).reshape(-1, *shape)
         return self.classes.to_painted(probabilities.argmax(0)), normalized_entropy(probabilities)
 
+    def segment(self, image: np.ndarray, voxel_size, progress=None, cancel=None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` over a new ``image (C, Z, Y, X)`` with ``voxel_size`` (z, y, x, um):
+        its features are computed as the classifier's were (scales in um, so another voxel
+        size sees the same physical scales)."""
+        model = load_model(self.spec.base, quiet=True) if self.spec.base is not None else None
+        return self.predict(compute_features(image, voxel_size, self.spec, model, progress, cancel))
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the training rows and the card to a safetensors file, atomically."""
         from safetensors.numpy import save_file
@@ -178,6 +185,20 @@ class InstantModel:
             settings,
             card.get("provenance", {}),
         )
+
+
+def is_instant_model(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a safetensors file written by :meth:`InstantModel.save` (reads the header only)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return False
+    try:
+        with safe_open(path, "np") as fh:
+            return INSTANT_KEY in (fh.metadata() or {})
+    except (SafetensorError, OSError):
+        return False
 
 
 @dataclass(frozen=True)
