@@ -197,7 +197,8 @@ def main() -> None:
             row = one_case(volume, args.budgets, model, args.threads, Path(folder))
             rows[:] = [r for r in rows if r["name"] != volume.name] + [row]
             table([row], args.budgets)
-            write_json(args.json, payload) if args.json else None
+            if args.json:
+                write_json(args.json, payload)
     if not args.cases or "speed" not in payload:
         payload["speed"] = speed(model, args.threads)
     table(rows, args.budgets)

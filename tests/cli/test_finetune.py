@@ -133,7 +133,25 @@ def test_instant_mode_is_the_default_and_needs_an_output(files, capsys):
     assert len(err.splitlines()) == 1 and "--prediction" in err
 
 
-def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_path, capsys):
+def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_path, capsys, monkeypatch):
+    from napari_bright4b.training import finetune
+
+    seen = []
+
+    def recording(image, voxel_size, labels, classes, base):
+        seen.append(labels)
+        return pseudo_codes(image, voxel_size, labels, classes, base)
+
+    pseudo_codes = finetune.pseudo_codes
+    monkeypatch.setattr(finetune, "pseudo_codes", recording)
     out = tmp_path / "taught.safetensors"
     assert main([*finetune_argv(files, "labels.tif", "-o", out, "--steps", 2, "--teacher"), "--json"]) == 0
     assert load_checkpoint(out)[1].provenance["settings"]["teacher"] is True
+    strokes = read_image(files / "labels.tif").data[0]
+    assert len(seen) == 1 and 0 < (seen[0] > 0).sum() < (strokes > 0).sum()  # the held-out strokes are left out
+
+
+def test_instant_outputs_never_overwrite_inputs(files, capsys):
+    argv = finetune_argv(files, "labels.tif", "--mode", "instant", "--prediction", files / "img.tif")
+    assert main(argv) == 2 and "inputs are never overwritten" in capsys.readouterr().err
+    assert read_image(files / "img.tif").data.dtype == np.uint16

@@ -80,9 +80,18 @@ def test_bad_instant_files_are_refused_by_name(toy, tmp_path):
     (tmp_path / "pickle.safetensors").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(CheckpointError, match="cannot be read"):
         InstantModel.load(tmp_path / "pickle.safetensors")
+    header = json.dumps({"format": 1, "classes": {"values": [1, 2]}})  # no names, no features
+    save_file(tensors, tmp_path / "malformed.safetensors", metadata={"bright4b_instant": header})
+    with pytest.raises(CheckpointError, match="malformed"):
+        InstantModel.load(tmp_path / "malformed.safetensors")
     fewer = VoxelFeatures(features.array[..., :5], features.names[:5], VOXEL, features.spec)
     with pytest.raises(BadInputError, match="computed otherwise"):
         InstantModel.load(path).predict(fewer)
+
+
+def test_a_single_slice_is_refused_by_name():
+    with pytest.raises(BadInputError, match="at least 2 voxels"):
+        compute_features(np.zeros((1, 1, 8, 8), np.float32), VOXEL)
 
 
 def test_training_rows_cap_each_class():

@@ -22,14 +22,19 @@ def test_slab_order_starts_in_view_and_covers_the_volume():
 
 
 def test_painting_refits_off_the_gui_thread_and_updates_layers_in_place(panel, viewer, qtbot, monkeypatch):
-    threads = []
-    fit = instant.InstantModel.fit.__func__
+    threads, slabs = [], []
+    fit, predict = instant.InstantModel.fit.__func__, instant.InstantModel.predict
 
     def recording_fit(cls, *args, **kwargs):
         threads.append(threading.current_thread())
         return fit(cls, *args, **kwargs)
 
+    def recording_predict(self, features, z=slice(None)):
+        slabs.append(z)
+        return predict(self, features, z)
+
     monkeypatch.setattr(instant.InstantModel, "fit", classmethod(recording_fit))
+    monkeypatch.setattr(instant.InstantModel, "predict", recording_predict)
     layer = paint(panel, panel.truth)
     live = panel.live
     viewer.dims.set_point(0, 8.0)  # slice 8 in view (scale 1 um in z)
@@ -42,6 +47,9 @@ def test_painting_refits_off_the_gui_thread_and_updates_layers_in_place(panel, v
     assert (found & panel.truth).sum() > 0.9 * panel.truth.sum()  # the blobs are found
     assert 0 <= uncertainty.data.min() and uncertainty.data.max() <= 1
     assert threads and all(t is not threading.main_thread() for t in threads)
+    assert slabs[0].start <= 8 < slabs[0].stop  # the slab in view first
+
+    viewer.layers.remove(uncertainty)  # the user removes a result layer: the next refit brings it back
 
     before = prediction.data.copy()
     layer.selected_label = 1
@@ -49,4 +57,5 @@ def test_painting_refits_off_the_gui_thread_and_updates_layers_in_place(panel, v
     qtbot.waitUntil(lambda: live.fits == 2 and not live.busy, timeout=60_000)
     assert viewer.layers[name] is prediction  # updated in place, not added again
     assert len(threads) == 2 and not np.array_equal(before, prediction.data)
+    assert "blobs · instant · uncertainty" in viewer.layers
     assert len([layer for layer in viewer.layers if layer.name == name]) == 1

@@ -11,12 +11,11 @@ from pathlib import Path
 
 from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
-from ..training.modes import DEFAULT_MODE, MODES
+from ..training.modes import CLASSIFIERS, DEFAULT_MODE, MODES
 from .options import add_voxel_size, positive_float, positive_int
 from .predict import _check_image, _voxel_size
 
 HELP = "fine-tune a segmentation model on strokes painted in a labels image"
-CLASSIFIERS = ("forest", "logistic")  # training.instant.CLASSIFIERS
 
 
 def add_parsers(sub) -> None:
@@ -74,11 +73,12 @@ def class_names(text: str | None) -> dict[int, str]:
 def run_finetune(args: argparse.Namespace) -> int:
     if args.channel is not None and args.channel < 0:
         raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
-    if args.output is not None and Path(args.output).resolve() in (
-        Path(args.image).resolve(),
-        Path(args.labels).resolve(),
-    ):
-        raise BadInputError("the output is an input file; choose another name (inputs are never overwritten)")
+    inputs = (Path(args.image).resolve(), Path(args.labels).resolve())
+    outputs = [Path(p).resolve() for p in (args.output, args.prediction) if p is not None]
+    if any(p in inputs for p in outputs):
+        raise BadInputError("an output is an input file; choose another name (inputs are never overwritten)")
+    if len(set(outputs)) != len(outputs):
+        raise BadInputError("-o and --prediction name the same file; give each its own")
     names = class_names(args.classes)
     if args.mode == "instant":
         return run_instant(args, names)

@@ -174,14 +174,16 @@ def _segment_instant(args: argparse.Namespace, started: float) -> int:
     volume = read_image(args.image, args.channel)
     if args.voxel_size or volume.voxel_size:
         voxel_size, source = list(args.voxel_size or volume.voxel_size), "--voxel-size" if args.voxel_size else "file"
-    else:
+    elif "voxel_size" in model.provenance:
         voxel_size, source = model.provenance["voxel_size"], "the strokes' image"
+    else:
+        raise BadInputError(f"{Path(args.image).name} records no voxel size; give it with --voxel-size Z Y X")
     labels, _ = model.segment(volume.data, voxel_size)
     write_image(args.output, labels, voxel_size)
     summary = {
         "command": "segment",
         "model": Path(args.model).name,
-        "device": "cpu",
+        "device": "cpu (an instant classifier; the base model's features run on the CPU)",
         "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
         "classes": list(model.classes.names),
         "outputs": {"classes": args.output},

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from ..errors import BadInputError
 from ..inference.engine import Cancelled, CancelToken, Progress
 from ..inference.normalize import percentile_normalize
 from ..inference.resample import check_voxel_size
@@ -59,10 +60,6 @@ class VoxelFeatures:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.array.shape[:3])
 
-    def rows(self, mask: np.ndarray) -> np.ndarray:
-        """Features ``(N, F)`` of the voxels where ``mask (Z, Y, X)`` is true (raster order)."""
-        return np.asarray(self.array[mask], dtype=np.float32)
-
     def slab(self, z: slice) -> np.ndarray:
         """Features ``(dz * Y * X, F)`` of slices ``z``."""
         return np.asarray(self.array[z], dtype=np.float32).reshape(-1, self.array.shape[-1])
@@ -88,9 +85,14 @@ def compute_features(
 ) -> VoxelFeatures:
     """The features of ``image (C, Z, Y, X)`` with ``voxel_size`` (z, y, x, um) as ``spec``
     says; ``model`` is the loaded ``(model, card)`` of ``spec.base`` (required with a base).
-    ``progress(done, total)`` counts channels, then the model's tiles; a cancel raises
-    :class:`~..inference.engine.Cancelled` between them."""
+    ``progress(done, total)`` counts the channels' filter banks, then the model's features
+    as one step; a cancel raises :class:`~..inference.engine.Cancelled` between channels or
+    between the model's tiles."""
     voxel_size = check_voxel_size(voxel_size)
+    if image.ndim != 4 or min(image.shape[1:]) < 2:
+        raise BadInputError(
+            f"features need an image (C, Z, Y, X) at least 2 voxels along z, y and x, got shape {tuple(image.shape)}"
+        )
     sigmas = spec.sigmas_um or default_sigmas(voxel_size)
     names = [
         f"{name} (channel {c})" if len(image) > 1 else name for c in range(len(image)) for name in feature_names(sigmas)

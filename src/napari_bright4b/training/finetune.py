@@ -33,6 +33,7 @@ from ..inference.device import resolve_device
 from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import percentile_range
 from ..inference.predict import run_model
+from ..inference.resample import resize_nearest
 from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from ..models.checkpoint import save_checkpoint
@@ -196,8 +197,9 @@ def finetune(
     classes = painted_classes(labels, names, base_card.head.class_names)
     rng = np.random.default_rng(settings.seed)
     data = painted_data(image, voxel_size, labels, classes, base_card, settings.held_out_share, rng)
-    if settings.teacher:
-        data = with_pseudo_labels(data, pseudo_codes(image, voxel_size, labels, classes, base))
+    if settings.teacher:  # fitted on the training strokes: the held-out ones still judge
+        held_out = resize_nearest(data.held_out[None], labels.shape)[0] > 0
+        data = with_pseudo_labels(data, pseudo_codes(image, voxel_size, np.where(held_out, 0, labels), classes, base))
     parts = base_parts(model, base_card, data.image, rng)
     card = dataclasses.replace(replace_head(model, base_card, classes.names, parts), name=out.stem)
     set_mode(model, settings.mode, settings.rank)

@@ -23,9 +23,10 @@ from ..errors import BadInputError, CheckpointError
 from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
 from ..files import atomic_path
 from ..models.header import INSTANT_KEY
+from ..models.registry import resolve
+from .modes import CLASSIFIERS
 from .painted import PaintedClasses, check_labels, painted_classes
 
-CLASSIFIERS = ("forest", "logistic")
 FORMAT = 1
 
 
@@ -161,13 +162,22 @@ class InstantModel:
                 samples, targets = fh.get_tensor("samples"), fh.get_tensor("targets")
         except (SafetensorError, OSError) as err:
             raise CheckpointError(f"{path.name} cannot be read as a safetensors file: {err}") from None
-        card = json.loads(text)
-        if card.get("format") != FORMAT:
+        try:
+            card = json.loads(text)
+            if card.get("format") != FORMAT:
+                raise CheckpointError(
+                    f"{path.name}: instant model format {card.get('format')!r}; this version reads {FORMAT}"
+                )
+            names = tuple(card["feature_names"])
+            classes = PaintedClasses(*(tuple(card["classes"][k]) for k in ("values", "names", "voxels")))
+            settings = InstantSettings(**card["settings"])
+            spec = FeatureSpec.from_dict(card["features"])
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            if isinstance(err, CheckpointError):
+                raise
             raise CheckpointError(
-                f"{path.name}: instant model format {card.get('format')!r}; this version reads {FORMAT}"
-            )
-        names = tuple(card["feature_names"])
-        classes = PaintedClasses(*(tuple(card["classes"][k]) for k in ("values", "names", "voxels")))
+                f"{path.name}: the instant model's card is malformed ({type(err).__name__}: {err})"
+            ) from None
         if samples.ndim != 2 or samples.shape[1] != len(names) or targets.shape != (len(samples),):
             raise CheckpointError(
                 f"{path.name}: 'samples' {samples.shape} and 'targets' {targets.shape} do not "
@@ -175,10 +185,9 @@ class InstantModel:
             )
         if targets.size and int(targets.max()) >= len(classes.names):
             raise CheckpointError(f"{path.name}: 'targets' names class {int(targets.max())} of {len(classes.names)}")
-        settings = InstantSettings(**card["settings"])
         return cls(
             classes,
-            FeatureSpec.from_dict(card["features"]),
+            spec,
             names,
             samples,
             targets,
@@ -230,6 +239,8 @@ def instant_segment(
     features of ``base`` (a segmentation or deblurring model's registry name or path; ``None``:
     the filter bank alone); ``features`` already computed for this image are reused."""
     check_labels(labels.shape, image.shape[1:])
+    if base is not None and resolve(base).source == "path":
+        base = str(resolve(base).path.resolve())  # a saved classifier finds its base from any folder
     started = time.perf_counter()
     base_card = None
     if features is None:

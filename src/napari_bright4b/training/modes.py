@@ -12,3 +12,4 @@ NETWORK_MODES = ("head", "adapter", "full")
 MODES = ("instant", *NETWORK_MODES)
 DEFAULT_MODE = "instant"
 DEFAULT_NETWORK_MODE = "full"
+CLASSIFIERS = ("forest", "logistic")  # instant mode's

@@ -4,7 +4,8 @@ Strokes cover a few hundred voxels; the instant classifier (:mod:`.instant`) fit
 labels every voxel. Where it is sure (normalized entropy below :data:`CONFIDENT`), its
 classes become extra training labels for the network, so a fine-tune on an image far from
 the base's training data learns from the whole image rather than from the strokes alone.
-The held-out strokes stay real strokes: the kept step is still chosen on what the user painted.
+The held-out strokes stay real strokes, and the classifier is fitted without them: the
+kept step is still chosen on what the user painted and nothing learnt from it.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ The image's features are computed once (in a worker) and kept while the image, i
 size and the base model stay the same. Each stroke restarts a short timer; when it fires,
 a worker refits the classifier on every painted voxel and predicts the slab around the
 slice in view first, then the rest of the volume slab by slab. Each slab updates the
-prediction and uncertainty layers in place. Strokes painted meanwhile start a new refit
-as soon as the running one stops, which it does at its next slab.
+prediction and uncertainty layers in place. A stroke painted meanwhile cancels the running
+refit (at its next slab, or between feature channels) and starts a new one once it stops;
+the worker reads no widget state, only its cancel token.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QWidget
 from ..api import load_model
 from ..errors import BadInputError
 from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
-from ..inference.layer_data import layer_name, painted_prediction_layers
+from ..inference.engine import Cancelled, CancelToken
+from ..inference.layer_data import painted_prediction_layers
 from ..training.instant import InstantModel, InstantSettings
 from ..training.painted import check_labels, painted_classes
-from .layers import show_layers
+from .layers import run_tag, show_layers
 
 MODEL = "instant"  # the model part of the result layers' names
 DEBOUNCE_MS = 400
@@ -61,9 +63,9 @@ class PredictWhilePainting(QWidget):
         self.timer.timeout.connect(self.refit)
         self.toggle.toggled.connect(self._on_toggled)
         self.model: InstantModel | None = None
-        self.fits = 0  # refits completed
-        self._features: tuple[tuple, VoxelFeatures] | None = None
-        self._worker = None
+        self.fits = 0  # refits that predicted the whole volume
+        self._features: tuple[tuple, object, VoxelFeatures] | None = None  # (key, the image's data, features)
+        self._worker = self._token = None
         self._stale = False  # painted again while a refit ran
         self._watched = None
 
@@ -77,6 +79,8 @@ class PredictWhilePainting(QWidget):
         else:
             self.timer.stop()
             self._stale = False
+            if self._token is not None:
+                self._token.cancel()  # the running refit stops at its next slab
 
     def watch(self, layer) -> None:
         """Refit after each stroke on ``layer`` (the Labels layer the panel learns from)."""
@@ -100,7 +104,10 @@ class PredictWhilePainting(QWidget):
         except BadInputError as err:
             show_error(f"Bright-4B: {err}")
             return
-        self.refit() if self.toggle.isChecked() else self.toggle.setChecked(True)
+        if self.toggle.isChecked():
+            self.refit()
+        else:
+            self.toggle.setChecked(True)  # refits through _on_toggled
 
     def _inputs(self):
         """The checked image, strokes and classes, and the model choice."""
@@ -111,9 +118,11 @@ class PredictWhilePainting(QWidget):
         return spec, card, source, labels, painted_classes(np.asarray(labels.data), self.panel.class_names())
 
     def refit(self) -> None:
-        """Refit and predict in a worker (or mark a refit due once the running one stops)."""
+        """Refit and predict in a worker; while one runs, stop it at its next step and refit
+        once it has stopped."""
         if self.busy:
             self._stale = True
+            self._token.cancel()
             return
         try:
             spec, card, source, labels, classes = self._inputs()
@@ -121,66 +130,95 @@ class PredictWhilePainting(QWidget):
             self.status.setText(str(err))
             return
         base = spec if card is not None and card.head.task == "segment" else None
-        key = (source.name, id(source.data), source.voxel_size, base)
-        cached = self._features[1] if self._features and self._features[0] == key else None
+        key = (source.name, source.voxel_size, base)
+        cached = self._features
+        if cached is not None and (cached[0] != key or cached[1] is not source.data):
+            cached = None
         codes = classes.codes(np.asarray(labels.data))
         z = self.panel._current_z(source)
-        self._stale = False
+        self._stale, self._token = False, CancelToken()
+        features = cached[2] if cached else None
         self._worker = create_worker(
-            self._work, source, base, cached, codes, classes, z, _start_thread=False, _ignore_errors=True
+            self._work,
+            source,
+            base,
+            features,
+            codes,
+            classes,
+            z,
+            self._token,
+            _start_thread=False,
+            _ignore_errors=True,
         )
         self._worker.yielded.connect(lambda item: self._on_yielded(source, key, classes, item))
-        self._worker.errored.connect(lambda err: show_error(f"Bright-4B: {err}"))
+        self._worker.errored.connect(self._on_error)
         self._worker.finished.connect(self._on_finished)
-        self.status.setText("Computing the image's features…" if cached is None else "Refitting…")
+        self.status.setText("Computing the image's features…" if features is None else "Refitting…")
         self._worker.start()
 
-    def _work(self, source, base, features, codes, classes, z):
-        if features is None:
-            model = load_model(base) if base is not None else None
-            features = compute_features(source.volume(), source.voxel_size, FeatureSpec(base=base), model)
-            yield "features", features
-        fitted = InstantModel.fit(features, codes, classes, InstantSettings())
-        yield "model", fitted
-        for slab in slab_order(features.shape[0], z):
-            if self._stale or not self.toggle.isChecked():
-                return
-            yield "slab", (slab, *fitted.predict(features, slab))
+    @staticmethod
+    def _work(source, base, features, codes, classes, z, token: CancelToken):
+        """In the worker: features (if not cached), the fit, then the slabs, the one around
+        ``z`` first; stops quietly when ``token`` is cancelled."""
+        try:
+            if features is None:
+                model = load_model(base) if base is not None else None
+                spec = FeatureSpec(base=base)
+                features = compute_features(source.volume(), source.voxel_size, spec, model, cancel=token)
+                yield "features", features
+            fitted = InstantModel.fit(features, codes, classes, InstantSettings())
+            yield "model", fitted
+            for slab in slab_order(features.shape[0], z):
+                if token.cancelled:
+                    return
+                yield "slab", (slab, *fitted.predict(features, slab))
+            yield "done", None
+        except Cancelled:
+            return
 
     def _on_yielded(self, source, key, classes, item) -> None:
         kind, value = item
         if kind == "features":
-            self._features = (key, value)
+            self._features = (key, source.data, value)
         elif kind == "model":
             self.model = value
-            self._layers(source, classes)
+        elif kind == "done":
+            self.fits += 1
+            painted = sum(self.model.classes.voxels)
+            self.status.setText(f"Up to date: fit {self.fits} on {painted:,} painted voxels")
         else:
             slab, labels, uncertainty = value
-            prediction, unsure = self._result_layers(source)
+            prediction, unsure = self._result_layers(source, classes)
             prediction.data[slab] = labels
             unsure.data[slab] = uncertainty
             prediction.refresh()
             unsure.refresh()
             self.status.setText(f"Predicted slices {slab.start}-{slab.stop - 1}")
 
-    def _result_layers(self, source):
-        return tuple(self.viewer.layers[layer_name(source.name, MODEL, out)] for out in ("prediction", "uncertainty"))
+    def _result_layers(self, source, classes) -> tuple:
+        """This run's prediction and uncertainty layers on ``source``'s grid (found by their
+        tag and shape), added empty if the user removed them or none exist yet."""
+        tag = (source.name, MODEL, MODEL)
+        found = {
+            layer.metadata["bright4b"]["output"]: layer
+            for layer in self.viewer.layers
+            if run_tag(layer) == tag and layer.data.shape == source.shape
+        }
+        if set(found) != {"prediction", "uncertainty"}:
+            labels = np.zeros(source.shape, np.min_scalar_type(max(classes.values)))
+            uncertainty = np.zeros(source.shape, np.float32)
+            colormap = self._watched.colormap if self._watched is not None else None
+            show_layers(
+                self.viewer, painted_prediction_layers(source, MODEL, MODEL, labels, uncertainty, colormap), tag
+            )
+            return self._result_layers(source, classes)
+        return found["prediction"], found["uncertainty"]
 
-    def _layers(self, source, classes) -> None:
-        """Add empty prediction and uncertainty layers, or keep the ones there (and their data)."""
-        if all(layer_name(source.name, MODEL, out) in self.viewer.layers for out in ("prediction", "uncertainty")):
-            return
-        labels = np.zeros(source.shape, np.min_scalar_type(max(classes.values)))
-        uncertainty = np.zeros(source.shape, np.float32)
-        colormap = self._watched.colormap if self._watched is not None else None
-        layers = painted_prediction_layers(source, MODEL, MODEL, labels, uncertainty, colormap)
-        show_layers(self.viewer, layers, (source.name, MODEL, MODEL))
+    def _on_error(self, err) -> None:
+        self.status.setText(f"Failed: {err}")
+        show_error(f"Bright-4B: {err}")
 
     def _on_finished(self) -> None:
         self._worker = None
-        self.fits += 1
         if self._stale and self.toggle.isChecked():
             self.refit()
-        elif self.model is not None and self.status.text().startswith("Predicted"):
-            painted = sum(self.model.classes.voxels)
-            self.status.setText(f"Up to date: fit {self.fits} on {painted:,} painted voxels")
