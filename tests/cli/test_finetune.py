@@ -151,6 +151,19 @@ def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_p
     assert len(seen) == 1 and 0 < (seen[0] > 0).sum() < (strokes > 0).sum()  # the held-out strokes are left out
 
 
+@pytest.mark.parametrize(
+    "options, flag",
+    [
+        (("--mode", "instant", "--prediction", "p.tif", "--steps", 3), "--steps"),
+        (("--prediction", "p.tif"), "--prediction"),
+    ],
+)
+def test_an_option_the_mode_would_ignore_is_refused(files, capsys, options, flag):
+    assert main(finetune_argv(files, "labels.tif", *options)) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and flag in err and "would ignore it" in err
+
+
 def test_instant_outputs_never_overwrite_inputs(files, capsys):
     argv = finetune_argv(files, "labels.tif", "--mode", "instant", "--prediction", files / "img.tif")
     assert main(argv) == 2 and "inputs are never overwritten" in capsys.readouterr().err

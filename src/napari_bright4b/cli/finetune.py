@@ -39,7 +39,7 @@ def add_parsers(sub) -> None:
     parser.add_argument(
         "--prediction", help="instant mode: write the predicted classes here (TIFF/OME-Zarr, painted values)"
     )
-    parser.add_argument("--classifier", choices=CLASSIFIERS, default="forest", help="instant mode's classifier")
+    parser.add_argument("--classifier", choices=CLASSIFIERS, help="instant mode's classifier (forest)")
     parser.add_argument(
         "--no-model-features", action="store_true", help="instant mode: the filter bank alone, not the model's features"
     )
@@ -80,6 +80,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     if len(set(outputs)) != len(outputs):
         raise BadInputError("-o and --prediction name the same file; give each its own")
     names = class_names(args.classes)
+    check_mode_options(args)
     if args.mode == "instant":
         return run_instant(args, names)
 
@@ -145,6 +146,23 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+INSTANT_OPTIONS = {
+    "prediction": "--prediction",
+    "classifier": "--classifier",
+    "no_model_features": "--no-model-features",
+}
+DEEP_OPTIONS = {"teacher": "--teacher", "steps": "--steps", "time_budget": "--time-budget"}
+
+
+def check_mode_options(args: argparse.Namespace) -> None:
+    """Refuse an option the chosen mode would ignore."""
+    instant = args.mode == "instant"
+    for key, flag in (DEEP_OPTIONS if instant else INSTANT_OPTIONS).items():
+        if getattr(args, key):
+            wanted = "a deep mode (--mode full, adapter or head)" if instant else "--mode instant"
+            raise BadInputError(f"{flag} is for {wanted}; the {args.mode} mode would ignore it")
+
+
 def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
     """``--mode instant``: fit on the strokes, predict every voxel, save the classifier and/or
     the prediction."""
@@ -165,7 +183,7 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
     card = resolve(args.model, allow_presets=False).card
     _check_image(image, card, Path(args.image).name)
     voxel_size, _ = _voxel_size(args, image, card)
-    settings = InstantSettings(classifier=args.classifier, seed=args.seed)
+    settings = InstantSettings(classifier=args.classifier or "forest", seed=args.seed)
     base = None if args.no_model_features else args.model
     result = instant_segment(image.data, voxel_size, labels[0], base, names=names, settings=settings)
     if args.output is not None:

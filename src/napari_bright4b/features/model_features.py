@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..analysis.pca import TokenPCA
+from ..inference.crops import random_crops
 from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import Normalizer, percentile_normalize
 from ..inference.predict import on_model_grid
@@ -24,7 +24,7 @@ from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from ..models.heads import activate
 from ..nn.padding import crop_to, pad_to_multiple
-from ..training.priors import random_crops
+from .token_pca import TokenPCA
 
 TOKEN_COMPONENTS = 6
 PCA_CROPS = 4

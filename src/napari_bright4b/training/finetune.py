@@ -29,6 +29,7 @@ from .. import __version__
 from ..analysis.uncertainty import normalized_entropy
 from ..api import load_model
 from ..errors import BadInputError
+from ..inference.crops import random_crops
 from ..inference.device import resolve_device
 from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import percentile_range
@@ -45,7 +46,7 @@ from .losses import painted_loss
 from .modes import DEFAULT_NETWORK_MODE, NETWORK_MODES
 from .painted import PaintedClasses, PaintedData, check_labels, painted_classes, painted_data
 from .patches import PatchSampler
-from .priors import image_prior, prior_shift, random_crops, stroke_prior
+from .priors import image_prior, prior_shift, stroke_prior
 from .teacher import pseudo_codes, with_pseudo_labels
 from .trainer import TrainSettings, train
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..inference.crops import CROPS, random_crops
 from .held_out import eval_logits
 
-CROPS = 4
 FLOOR = 1e-4  # the smallest frequency a log is taken of
 
 
@@ -37,14 +37,6 @@ def image_prior(
     ``size`` from ``image (C, Z, Y, X)`` (model grid, normalized)."""
     logits = eval_logits(model, random_crops(image, size, rng, crops), batch_size=crops)
     return torch.softmax(logits, 1).mean((0, *range(2, logits.ndim))).numpy()
-
-
-def random_crops(image: np.ndarray, size: Sequence[int], rng: np.random.Generator, crops: int = CROPS) -> torch.Tensor:
-    """``(crops, C, *size)`` random crops of ``image (C, Z, Y, X)``; ``size`` is clipped to the image."""
-    size = [min(s, n) for s, n in zip(size, image.shape[1:])]
-    corners = [[int(rng.integers(0, n - s + 1)) for s, n in zip(size, image.shape[1:])] for _ in range(crops)]
-    boxes = [(slice(None), *(slice(c, c + s) for c, s in zip(corner, size))) for corner in corners]
-    return torch.from_numpy(np.stack([image[box] for box in boxes]))
 
 
 def prior_shift(strokes: np.ndarray, image: np.ndarray, known: Sequence[bool]) -> np.ndarray:
