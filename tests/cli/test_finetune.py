@@ -138,9 +138,9 @@ def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_p
 
     seen = []
 
-    def recording(image, voxel_size, labels, classes, base):
+    def recording(image, voxel_size, labels, classes, base, model=None):
         seen.append(labels)
-        return pseudo_codes(image, voxel_size, labels, classes, base)
+        return pseudo_codes(image, voxel_size, labels, classes, base, model)
 
     pseudo_codes = finetune.pseudo_codes
     monkeypatch.setattr(finetune, "pseudo_codes", recording)

@@ -20,6 +20,7 @@ from ..inference.engine import Cancelled, CancelToken, Progress
 from ..inference.normalize import percentile_normalize
 from ..inference.resample import check_voxel_size
 from .filter_bank import default_sigmas, feature_names, filter_bank
+from .model_features import model_feature_names, model_features
 
 IN_MEMORY_BYTES = 2 << 30  # larger feature arrays live in a memory map in a temporary folder
 
@@ -100,8 +101,6 @@ def compute_features(
     bank = len(names) // len(image)
     model_names: tuple = ()
     if spec.base is not None:
-        from .model_features import model_feature_names
-
         model_names = model_feature_names(*model, spec.layers, spec.components)
     array = _allocate((*image.shape[1:], len(names) + len(model_names)))
     for c, channel in enumerate(image):
@@ -113,8 +112,6 @@ def compute_features(
         if progress is not None:
             progress(c + 1, len(image) + (spec.base is not None))
     if spec.base is not None:
-        from .model_features import model_features
-
         learned = model_features(*model, image, voxel_size, spec.layers, spec.components, cancel=cancel)
         for i, channel in enumerate(learned):
             array[..., len(names) + i] = channel

@@ -200,7 +200,8 @@ def finetune(
     data = painted_data(image, voxel_size, labels, classes, base_card, settings.held_out_share, rng)
     if settings.teacher:  # fitted on the training strokes: the held-out ones still judge
         held_out = resize_nearest(data.held_out[None], labels.shape)[0] > 0
-        data = with_pseudo_labels(data, pseudo_codes(image, voxel_size, np.where(held_out, 0, labels), classes, base))
+        strokes = np.where(held_out, 0, labels)
+        data = with_pseudo_labels(data, pseudo_codes(image, voxel_size, strokes, classes, base, (model, base_card)))
     parts = base_parts(model, base_card, data.image, rng)
     card = dataclasses.replace(replace_head(model, base_card, classes.names, parts), name=out.stem)
     set_mode(model, settings.mode, settings.rank)

@@ -230,27 +230,26 @@ def instant_segment(
     *,
     names=None,
     settings: InstantSettings = InstantSettings(),
-    features: VoxelFeatures | None = None,
+    model=None,
     progress=None,
     cancel=None,
 ) -> InstantResult:
     """Fit an instant classifier on ``labels (Z, Y, X)`` painted over ``image (C, Z, Y, X)``
     (voxel size z, y, x um) and predict every voxel. Features: the filter bank, plus the
     features of ``base`` (a segmentation or deblurring model's registry name or path; ``None``:
-    the filter bank alone); ``features`` already computed for this image are reused."""
+    the filter bank alone), loaded unless ``model`` is its ``(model, card)`` already."""
     check_labels(labels.shape, image.shape[1:])
-    if base is not None and resolve(base).source == "path":
-        base = str(resolve(base).path.resolve())  # a saved classifier finds its base from any folder
-    started = time.perf_counter()
-    base_card = None
-    if features is None:
-        model = load_model(base, quiet=True) if base is not None else None
-        if model is not None and model[1].head.task == "classify":
+    if base is not None:
+        entry = resolve(base)
+        if entry.source == "path":
+            base = str(entry.path.resolve())  # a saved classifier finds its base from any folder
+        model = model or load_model(base, quiet=True)
+        if model[1].head.task == "classify":
             raise BadInputError(f"{model[1].name!r} is a classifier; its features are per volume, not per voxel")
-        features = compute_features(image, voxel_size, FeatureSpec(base=base), model, progress, cancel)
-        base_card = model[1] if model else None
+    started = time.perf_counter()
+    features = compute_features(image, voxel_size, FeatureSpec(base=base), model, progress, cancel)
     computed = time.perf_counter()
-    classes = painted_classes(labels, names, base_card.head.class_names if base_card else ())
+    classes = painted_classes(labels, names, model[1].head.class_names if base is not None else ())
     fitted = InstantModel.fit(features, classes.codes(labels), classes, settings)
     fitted.provenance.update(
         recipe="instant", base_model=base, painted_voxels=classes.painted_voxels(), voxel_size=list(voxel_size)

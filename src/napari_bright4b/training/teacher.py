@@ -23,12 +23,17 @@ CONFIDENT = 0.3  # the largest normalized entropy of a pseudo-label
 
 
 def pseudo_codes(
-    image: np.ndarray, voxel_size: Sequence[float], labels: np.ndarray, classes: PaintedClasses, base: str
+    image: np.ndarray,
+    voxel_size: Sequence[float],
+    labels: np.ndarray,
+    classes: PaintedClasses,
+    base: str,
+    model=None,
 ) -> np.ndarray:
     """Loss codes ``(Z, Y, X)`` (0 = none, ``c + 1`` = class ``c``) of the instant classifier's
-    sure voxels, on the image's grid."""
+    sure voxels, on the image's grid; ``model`` is ``base`` loaded, ``(model, card)``, if it is."""
     names = dict(zip(classes.values[1:], classes.names[1:]))
-    result = instant_segment(image, voxel_size, labels, base, names=names)
+    result = instant_segment(image, voxel_size, labels, base, names=names, model=model)
     painted = np.where(result.labels == 0, BACKGROUND, result.labels)
     return np.where(result.uncertainty < CONFIDENT, classes.codes(painted), 0).astype(np.uint8)
 
