@@ -21,8 +21,8 @@ paints each class on 3 z-slices; then, on the same strokes:
 
 Dice over the whole volume per class (nuclei include their nucleoli). Also the instant
 refit + slab time on a 60x256x256 volume (``speed``). Writes JSON after every case; with
-``--cases`` and an existing ``--json`` file, the named cases are run again and replace
-their rows there (the others are kept).
+``--cases`` and an existing ``--json`` file, the named cases are run again (only
+``--methods``, if given) and their new figures replace the old ones there.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from napari_bright4b.training.strokes import paint_strokes
 BASE = "bright4b-nano-organelles"
 CONTAINS = {"nuclei": ("nuclei", "nucleoli")}  # a structure's mask: the union of these classes
 SPEED_SHAPE = (60, 256, 256)
+METHODS = ("rf", "instant_bank", "instant", "finetune", "base")
 
 
 def dice(painted: np.ndarray, volume) -> dict[str, float]:
@@ -93,7 +94,7 @@ def base_dice(volume, model) -> dict[str, float]:
     return scores
 
 
-def instant(volume, labels, spec: FeatureSpec, model, threads: int) -> tuple[np.ndarray, dict]:
+def instant(volume, labels, spec: FeatureSpec, model, threads: int) -> tuple[np.ndarray, dict, list]:
     classes = painted_classes(labels, names(volume))
     start = time.perf_counter()
     features = compute_features(volume.image[None], volume.voxel_size, spec, model if spec.base else None)
@@ -101,7 +102,7 @@ def instant(volume, labels, spec: FeatureSpec, model, threads: int) -> tuple[np.
     fitted = InstantModel.fit(features, classes.codes(labels), classes, InstantSettings(threads=threads))
     labels_out, _ = fitted.predict(features)
     timing = {"features_s": round(computed - start, 2), "fit_predict_s": round(time.perf_counter() - computed, 2)}
-    return labels_out, timing
+    return labels_out, timing, [a.to_dict() | {"kept": a.kept} for a in fitted.agreements]
 
 
 def deep(volume, labels: np.ndarray, settings: FinetuneSettings, out: Path):
@@ -115,7 +116,7 @@ def names(volume) -> dict[int, str]:
     return {k + 2: name for k, name in enumerate(volume.class_names)}
 
 
-def one_case(volume, budgets, model, threads: int, folder: Path) -> dict:
+def one_case(volume, budgets, model, threads: int, folder: Path, methods=METHODS) -> dict:
     labels = paint_strokes(volume.truth, np.random.default_rng(0))
     row = {
         "name": volume.name,
@@ -124,11 +125,15 @@ def one_case(volume, budgets, model, threads: int, folder: Path) -> dict:
         "voxel_size": list(volume.voxel_size),
         "painted_voxels": painted_classes(labels, names(volume)).painted_voxels(),
     }
-    row["rf"] = dice(forest(volume, labels, threads), volume)
+    if "rf" in methods:
+        row["rf"] = dice(forest(volume, labels, threads), volume)
     for key, spec in (("instant_bank", FeatureSpec()), ("instant", FeatureSpec(base=BASE))):
-        predicted, row[f"{key}_timing"] = instant(volume, labels, spec, model, threads)
-        row[key] = dice(predicted, volume)
-    for budget in budgets:
+        if key in methods:
+            predicted, row[f"{key}_timing"], agreed = instant(volume, labels, spec, model, threads)
+            row[key] = dice(predicted, volume)
+            if spec.base is not None:
+                row["agreements"] = agreed
+    for budget in budgets if "finetune" in methods else ():
         try:
             scores, result = deep(
                 volume, labels, FinetuneSettings(time_budget_s=budget), folder / f"{budget}.safetensors"
@@ -138,7 +143,8 @@ def one_case(volume, budgets, model, threads: int, folder: Path) -> dict:
             continue
         row[f"finetune_{budget:g}"] = scores
         row[f"finetune_{budget:g}_steps"] = result.steps
-    row["base"] = base_dice(volume, model)
+    if "base" in methods:
+        row["base"] = base_dice(volume, model)
     return row
 
 
@@ -166,15 +172,12 @@ def speed(model, threads: int) -> dict:
     }
 
 
-METHODS = ("rf", "instant_bank", "instant")
-
-
 def table(rows: list[dict], budgets) -> None:
-    methods = (*METHODS, *(f"finetune_{b:g}" for b in budgets), "base")
+    methods = ("rf", "instant_bank", "instant", *(f"finetune_{b:g}" for b in budgets), "base")
     print(f"{'case':<22}{'class':<14}" + "".join(f"{m:>14}" for m in methods))
     for row in rows:
-        for name in row["rf"]:
-            cells = "".join(f"{row[m].get(name, float('nan')):>14.3f}" for m in methods)
+        for name in row.get("rf") or row["instant"]:
+            cells = "".join(f"{row.get(m, {}).get(name, float('nan')):>14.3f}" for m in methods)
             print(f"{row['name']:<22}{name:<14}{cells}")
 
 
@@ -183,6 +186,10 @@ def main() -> None:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--budgets", type=float, nargs="*", default=[60.0, 300.0], help="fine-tune seconds (60 300)")
     parser.add_argument("--cases", nargs="*", help="case names (default: all)")
+    parser.add_argument(
+        "--methods", nargs="*", choices=METHODS, default=METHODS, help="what to run (default: all); with --cases and "
+        "an existing --json file the others keep their figures"
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -194,7 +201,8 @@ def main() -> None:
     rows: list[dict] = payload["cases"]
     with tempfile.TemporaryDirectory() as folder:
         for volume in volumes:
-            row = one_case(volume, args.budgets, model, args.threads, Path(folder))
+            row = one_case(volume, args.budgets, model, args.threads, Path(folder), args.methods)
+            row = next((r for r in rows if r["name"] == volume.name), {}) | row
             rows[:] = [r for r in rows if r["name"] != volume.name] + [row]
             table([row], args.budgets)
             if args.json:

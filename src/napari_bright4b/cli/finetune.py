@@ -138,6 +138,8 @@ def run_finetune(args: argparse.Namespace) -> int:
             f"{summary['seconds']} s)"
         )
         print(f"  classes      {', '.join(summary['classes'])}")
+        for agreement in result.model.agreements:
+            print(f"  {agreement.name:<12} {agreement.describe()}")
         print(
             f"  best step    {result.best_step}: held-out balanced accuracy {result.best.balanced_accuracy:.3f} "
             f"on {summary['scored_on']}"
@@ -199,6 +201,7 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
         "classes": list(result.model.classes.names),
         "painted_voxels": result.model.classes.painted_voxels(),
         "features": len(result.features.names),
+        "base_agreement": [a.to_dict() | {"kept": a.kept} for a in result.model.agreements],
         "seconds": result.seconds,
     }
     if args.json:
@@ -207,6 +210,8 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
         took = ", ".join(f"{k} {v} s" for k, v in result.seconds.items())
         print(f"finetune: instant {settings.classifier} on {summary['features']} features ({took})")
         print(f"  classes      {', '.join(summary['classes'])}")
+        for agreement in result.model.agreements:
+            print(f"  {agreement.name:<12} {agreement.describe()}")
         for key in ("model", "prediction"):
             if summary[key]:
                 print(f"  {key:<12} {summary[key]}")

@@ -20,6 +20,7 @@ from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import Normalizer, percentile_normalize
 from ..inference.predict import on_model_grid
 from ..inference.resample import resize, target_shape
+from ..inference.views import average_views
 from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from ..models.heads import activate
@@ -91,11 +92,14 @@ def model_features(
     voxel_size: Sequence[float],
     layers: Sequence[int] = (-1,),
     components: int = TOKEN_COMPONENTS,
+    views: int | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Features ``(F, Z, Y, X)`` float32 of ``image (C, Z, Y, X)`` (voxel size ``voxel_size``,
-    z, y, x um) on its own grid, in :func:`model_feature_names` order."""
+    z, y, x um) on its own grid, in :func:`model_feature_names` order, averaged over ``views``
+    symmetric views of each tile (:mod:`~..inference.views`; ``None``: the card's, so that
+    the class probabilities are the ones the model as it ships gives)."""
     layers = [layer % model.config.depth for layer in layers]
     grid = target_shape(image.shape[1:], voxel_size, card.voxel_size)
     normalized = resize(percentile_normalize(image, **card.normalization), grid)
@@ -103,7 +107,7 @@ def model_features(
     channels = len(model_feature_names(model, card, layers, components))
     with torch.no_grad():
         features = on_model_grid(
-            _feature_predict(model, card, pcas, layers),
+            average_views(_feature_predict(model, card, pcas, layers), card.views if views is None else views),
             channels,
             model,
             card,

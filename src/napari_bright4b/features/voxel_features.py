@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import weakref
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -30,13 +30,15 @@ class FeatureSpec:
     """What :func:`compute_features` computes: the filter bank's ``sigmas_um`` (empty: the
     default for the image's voxel size), ``axial`` times as wide along z (the axial blur of a
     widefield image is 2-3 times its lateral one), and with a ``base`` model (registry name
-    or path) its features with ``components`` token principal components of ``layers``."""
+    or path) its features with ``components`` token principal components of ``layers``,
+    averaged over ``views`` symmetric views (``None``: the base card's)."""
 
     sigmas_um: tuple[float, ...] = ()
     axial: float = 1.0
     base: str | None = None
     layers: tuple[int, ...] = (-1,)
     components: int = 6
+    views: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,12 +52,14 @@ class FeatureSpec:
 @dataclass
 class VoxelFeatures:
     """``array (Z, Y, X, F)`` float32 features named ``names``, of an image with voxel size
-    ``voxel_size`` (z, y, x, um), as ``spec`` says."""
+    ``voxel_size`` (z, y, x, um), as ``spec`` says; ``base_cuts`` are the base model's
+    probability cut per class (from its card) for its ``p(class)`` features, in its order."""
 
     array: np.ndarray
     names: tuple[str, ...]
     voxel_size: tuple[float, float, float]
     spec: FeatureSpec
+    base_cuts: dict[str, float] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -100,8 +104,11 @@ def compute_features(
     ]
     bank = len(names) // len(image)
     model_names: tuple = ()
+    cuts: dict[str, float] = {}
     if spec.base is not None:
         model_names = model_feature_names(*model, spec.layers, spec.components)
+        thresholds = model[1].thresholds
+        cuts = {n: thresholds[n] for n in model[1].head.class_names if n in thresholds and f"p({n})" in model_names}
     array = _allocate((*image.shape[1:], len(names) + len(model_names)))
     for c, channel in enumerate(image):
         if cancel is not None and cancel.cancelled:
@@ -112,9 +119,9 @@ def compute_features(
         if progress is not None:
             progress(c + 1, len(image) + (spec.base is not None))
     if spec.base is not None:
-        learned = model_features(*model, image, voxel_size, spec.layers, spec.components, cancel=cancel)
+        learned = model_features(*model, image, voxel_size, spec.layers, spec.components, spec.views, cancel=cancel)
         for i, channel in enumerate(learned):
             array[..., len(names) + i] = channel
         if progress is not None:
             progress(len(image) + 1, len(image) + 1)
-    return VoxelFeatures(array, (*names, *model_names), voxel_size, replace(spec, sigmas_um=tuple(sigmas)))
+    return VoxelFeatures(array, (*names, *model_names), voxel_size, replace(spec, sigmas_um=tuple(sigmas)), cuts)

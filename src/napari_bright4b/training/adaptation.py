@@ -35,11 +35,15 @@ def softmax_head(class_names: Sequence[str]) -> HeadConfig:
 
 
 @torch.no_grad()
-def nested_parts(probabilities: torch.Tensor, class_names: Sequence[str]) -> dict[str, str]:
+def nested_parts(
+    probabilities: torch.Tensor, class_names: Sequence[str], cuts: Sequence[float] | None = None
+) -> dict[str, str]:
     """``{part: whole}`` among overlapping (sigmoid) classes: from ``probabilities (B, K, ...)``,
-    each class whose mask (> 0.5) lies at least :data:`PART_SHARE` inside a larger class's
-    mask (nucleoli inside nuclei) is a part of the smallest such class."""
-    masks = (probabilities > 0.5).transpose(0, 1).flatten(1)
+    each class whose mask (> its cut, 0.5 unless ``cuts`` says) lies at least
+    :data:`PART_SHARE` inside a larger class's mask (nucleoli inside nuclei) is a part of
+    the smallest such class."""
+    cut = torch.tensor(cuts if cuts is not None else [0.5] * len(class_names), dtype=probabilities.dtype)
+    masks = (probabilities > cut.view(1, -1, *[1] * (probabilities.ndim - 2))).transpose(0, 1).flatten(1)
     sizes = masks.sum(1)
     overlap = (masks[:, None] & masks[None]).sum(-1)  # (whole, part)
     parts = {}

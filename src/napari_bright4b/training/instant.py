@@ -24,6 +24,7 @@ from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_featur
 from ..files import atomic_path
 from ..models.header import INSTANT_KEY
 from ..models.registry import resolve
+from .base_agreement import Agreement, agreements, keep_base
 from .modes import CLASSIFIERS
 from .painted import PaintedClasses, check_labels, painted_classes
 
@@ -33,7 +34,9 @@ FORMAT = 1
 @dataclass(frozen=True)
 class InstantSettings:
     """The classifier (:data:`CLASSIFIERS`), its size (forest: ``trees`` of at most ``depth``),
-    the painted voxels it learns from per class, its seed and threads (-1: all cores)."""
+    the painted voxels it learns from per class, its seed and threads (-1: all cores); with
+    ``keep_base``, the base's answer for the classes the strokes say it gets right
+    (:mod:`.base_agreement`)."""
 
     classifier: str = "forest"
     trees: int = 64
@@ -41,6 +44,7 @@ class InstantSettings:
     samples_per_class: int = 20_000
     seed: int = 0
     threads: int = -1
+    keep_base: bool = True
 
     def __post_init__(self):
         if self.classifier not in CLASSIFIERS:
@@ -77,7 +81,7 @@ def training_rows(codes: np.ndarray, samples_per_class: int, rng: np.random.Gene
 class InstantModel:
     """A fitted classifier of ``classes`` on features computed as ``spec`` says, named
     ``feature_names``; ``samples (N, F)`` float32 and ``targets (N,)`` class indices are what
-    it learned from."""
+    it learned from; ``agreements`` say how the base's masks met the strokes."""
 
     classes: PaintedClasses
     spec: FeatureSpec
@@ -86,6 +90,12 @@ class InstantModel:
     targets: np.ndarray
     settings: InstantSettings = InstantSettings()
     provenance: dict = field(default_factory=dict)
+    agreements: tuple[Agreement, ...] = ()
+
+    @property
+    def kept(self) -> tuple[Agreement, ...]:
+        """The agreements whose class the base decides, in the base's class order."""
+        return tuple(a for a in self.agreements if a.kept)
 
     def __post_init__(self):
         self.estimator = self.settings.estimator().fit(self.samples, self.targets)
@@ -99,7 +109,8 @@ class InstantModel:
             raise BadInputError(f"strokes {tuple(codes.shape)} and features {features.shape} differ in shape")
         index, targets = training_rows(codes, settings.samples_per_class, np.random.default_rng(settings.seed))
         rows = np.asarray(features.array.reshape(-1, features.array.shape[-1])[index], dtype=np.float32)
-        return cls(classes, features.spec, features.names, rows, targets, settings)
+        found = agreements(features, codes, classes) if settings.keep_base else ()
+        return cls(classes, features.spec, features.names, rows, targets, settings, agreements=found)
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """Class probabilities ``(K, N)`` float32 of feature ``rows (N, F)``; a class with no
@@ -112,12 +123,14 @@ class InstantModel:
     def predict(self, features: VoxelFeatures, z: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, uncertainty)`` on slices ``z`` of ``features``: painted values ``(dz, Y, X)``
         of the most probable class (0 = background) and the normalized entropy of the class
-        probabilities in [0, 1] (:func:`~..analysis.uncertainty.normalized_entropy`)."""
+        probabilities in [0, 1] (:func:`~..analysis.uncertainty.normalized_entropy`); the base
+        decides for its :attr:`kept` classes (:func:`.base_agreement.keep_base`)."""
         if tuple(features.names) != tuple(self.feature_names):
             raise BadInputError("these features were computed otherwise than the ones the classifier learned from")
         shape = features.array[z].shape[:3]
         probabilities = self.probabilities(features.slab(z)).reshape(-1, *shape)
-        return self.classes.to_painted(probabilities.argmax(0)), normalized_entropy(probabilities)
+        classes = keep_base(probabilities.argmax(0), features, self.kept, self.classes, z)
+        return self.classes.to_painted(classes), normalized_entropy(probabilities)
 
     def segment(self, image: np.ndarray, voxel_size, progress=None, cancel=None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict` over a new ``image (C, Z, Y, X)`` with ``voxel_size`` (z, y, x, um):
@@ -141,6 +154,7 @@ class InstantModel:
             "feature_names": list(self.feature_names),
             "settings": asdict(self.settings),
             "provenance": self.provenance,
+            "agreements": [a.to_dict() for a in self.agreements],
         }
         tensors = {"samples": np.ascontiguousarray(self.samples), "targets": np.ascontiguousarray(self.targets)}
         with atomic_path(path) as tmp:
@@ -172,6 +186,7 @@ class InstantModel:
             classes = PaintedClasses(*(tuple(card["classes"][k]) for k in ("values", "names", "voxels")))
             settings = InstantSettings(**card["settings"])
             spec = FeatureSpec.from_dict(card["features"])
+            found = tuple(Agreement(**a) for a in card.get("agreements", []))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             if isinstance(err, CheckpointError):
                 raise
@@ -193,6 +208,7 @@ class InstantModel:
             targets,
             settings,
             card.get("provenance", {}),
+            found,
         )
 
 

@@ -185,7 +185,9 @@ class PredictWhilePainting(QWidget):
         elif kind == "done":
             self.fits += 1
             painted = sum(self.model.classes.voxels)
-            self.status.setText(f"Up to date: fit {self.fits} on {painted:,} painted voxels")
+            kept = ", ".join(a.name for a in self.model.kept)
+            kept = f"; the base's {kept} kept (your strokes agree with it)" if kept else ""
+            self.status.setText(f"Up to date: fit {self.fits} on {painted:,} painted voxels{kept}")
         else:
             slab, labels, uncertainty = value
             prediction, unsure = self._result_layers(source, classes)
