@@ -139,3 +139,37 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, tmp_path, c
     assert [line for line in err if "error:" in line] == err[-1:] and message in err[-1], err
     assert not any("Traceback" in line for line in err)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_deblur_rl_with_a_gaussian_or_measured_psf(workdir, tmp_path, capsys):
+    from napari_bright4b.inference.deconvolution import gaussian_psf
+
+    image = str(workdir / "img.tif")
+    out = tmp_path / "rl.tif"
+    summary = run_json(capsys, ["deblur", image, "--method", "rl", "--psf-sigma", "1", "0.4", "0.4", "-o", str(out)])
+    gaussian = read_image(out)
+    assert gaussian.data.shape == (1, 10, 70, 60) and gaussian.voxel_size == pytest.approx(VOXEL)
+    assert summary["psf"]["shape"] == [13, 13, 13] and summary["outputs"] == {"deblurred": str(out)}
+    psf_path = tmp_path / "psf.tif"
+    write_tiff(psf_path, gaussian_psf((1, 0.4, 0.4), VOXEL), VOXEL)
+    measured = tmp_path / "rl-measured.tif"
+    run_json(capsys, ["deblur", image, "--method", "rl", "--psf", str(psf_path), "-o", str(measured)])
+    np.testing.assert_allclose(read_image(measured).data, gaussian.data, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--method", "rl"], "exactly one of --psf"),
+        (["--method", "rl", "--psf-sigma", "1", "1", "1", "-m", "x"], "not a model"),
+        (["--psf-sigma", "1", "1", "1"], "needs a model"),
+        (["-m", "m.safetensors", "--psf-sigma", "1", "1", "1"], "--psf-sigma is for --method rl"),
+        (["--method", "rl", "--psf-sigma", "1", "1", "1", "--tv", "0.9"], "total-variation"),
+    ],
+)
+def test_deblur_rl_refuses_wrong_options_in_one_line(workdir, tmp_path, capsys, options, message):
+    argv = ["deblur", str(workdir / "img.tif"), "-o", str(tmp_path / "out.tif"), *options]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out.tif").exists()

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..data.io import check_output_path, image_output, read_image, write_image
 from ..errors import BadInputError
 from ..models.card import VIEW_COUNTS
+from . import deconvolve
 from .options import add_voxel_size, overlap_fraction, positive_float, positive_int
 from .progress import TileProgress
 
@@ -32,7 +33,9 @@ def add_parsers(sub) -> None:
     for task, help_text in TASK_HELP.items():
         parser = sub.add_parser(task, help=help_text, description=help_text)
         parser.add_argument("image", help="input TIFF/OME-TIFF or OME-Zarr, (C,)Z,Y,X")
-        parser.add_argument("-m", "--model", required=True, help="registry name, .safetensors path or preset")
+        parser.add_argument(
+            "-m", "--model", required=task != "deblur", help="registry name, .safetensors path or preset"
+        )
         output_help = {"segment": "masks (or instance labels)", "deblur": "deblurred image"}
         if task in output_help:
             parser.add_argument("-o", "--output", required=True, help=f"{output_help[task]}: .tif or .zarr")
@@ -69,6 +72,8 @@ def add_parsers(sub) -> None:
             parser.add_argument(
                 "--chunks", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="Dask chunk (default: 4 tiles)"
             )
+        if task == "deblur":
+            deconvolve.add_options(parser)
         if task == "classify":
             parser.add_argument("--map", help="write the class map (class index + 1 per voxel) here (.tif or .zarr)")
         parser.set_defaults(run=run_task, task=task)
@@ -95,6 +100,8 @@ def _check_options(args: argparse.Namespace) -> list[Path]:
             raise BadInputError("--dask writes OME-Zarr: give .zarr output paths")
     if args.channel is not None and args.channel < 0:
         raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
+    if args.task == "deblur":
+        deconvolve.check_method(args)
     return outputs
 
 
@@ -129,6 +136,8 @@ def run_task(args: argparse.Namespace) -> int:
     _check_options(args)
     if args.task == "segment" and _is_instant(args.model):
         return _segment_instant(args, started)
+    if args.task == "deblur" and args.method == "rl":
+        return deconvolve.run_rl(args, started, _report)
     volume = read_image(args.image, args.channel)
     model, card, choice = _load(args)
     _check_image(volume, card, Path(args.image).name)
