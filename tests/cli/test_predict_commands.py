@@ -146,7 +146,7 @@ def test_deblur_rl_with_a_gaussian_or_measured_psf(workdir, tmp_path, capsys):
 
     image = str(workdir / "img.tif")
     out = tmp_path / "rl.tif"
-    summary = run_json(capsys, ["deblur", image, "--method", "rl", "--psf-sigma", "1", "0.4", "0.4", "-o", str(out)])
+    summary = run_json(capsys, ["deblur", image, "--psf-sigma", "1", "0.4", "0.4", "-o", str(out)])  # rl: a PSF
     gaussian = read_image(out)
     assert gaussian.data.shape == (1, 10, 70, 60) and gaussian.voxel_size == pytest.approx(VOXEL)
     assert summary["psf"]["shape"] == [13, 13, 13] and summary["outputs"] == {"deblurred": str(out)}
@@ -162,8 +162,10 @@ def test_deblur_rl_with_a_gaussian_or_measured_psf(workdir, tmp_path, capsys):
     [
         (["--method", "rl"], "exactly one of --psf"),
         (["--method", "rl", "--psf-sigma", "1", "1", "1", "-m", "x"], "not a model"),
-        (["--psf-sigma", "1", "1", "1"], "needs a model"),
-        (["-m", "m.safetensors", "--psf-sigma", "1", "1", "1"], "--psf-sigma is for --method rl"),
+        ([], "needs a model"),
+        (["--method", "model", "--psf-sigma", "1", "1", "1"], "needs a model"),
+        (["-m", "m.safetensors", "--method", "model", "--psf", "p.tif"], "--psf is for --method rl"),
+        (["-m", "m.safetensors", "--psf-sigma", "1", "1", "1"], "not a model"),
         (["--method", "rl", "--psf-sigma", "1", "1", "1", "--tv", "0.9"], "total-variation"),
     ],
 )
