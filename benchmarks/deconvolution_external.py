@@ -66,7 +66,8 @@ def widened(psf: np.ndarray, factor: float) -> np.ndarray:
 def flowdec_case() -> dict:
     wheel = fetch_wheel("flowdec", "1.1.0")
     read = {k: read_member(wheel, f"flowdec/datasets/bars-25pct/{k}.tif") for k in ("data", "kernel", "actual")}
-    return {"name": "flowdec-bars", "blurred": read["data"], "truth": read["actual"], "psf": checked_psf(read["kernel"])}
+    psf = checked_psf(read["kernel"])
+    return {"name": "flowdec-bars", "blurred": read["data"], "truth": read["actual"], "psf": psf}
 
 
 def simulated_cases() -> list[dict]:

@@ -187,8 +187,11 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="*", default=[60.0, 300.0], help="fine-tune seconds (60 300)")
     parser.add_argument("--cases", nargs="*", help="case names (default: all)")
     parser.add_argument(
-        "--methods", nargs="*", choices=METHODS, default=METHODS, help="what to run (default: all); with --cases and "
-        "an existing --json file the others keep their figures"
+        "--methods",
+        nargs="*",
+        choices=METHODS,
+        default=METHODS,
+        help="what to run (default: all); with --cases and an existing --json file the others keep their figures",
     )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -18,8 +18,10 @@ TV = 0.002  # measured: lifts SSIM on noisy volumes, neutral on flowdec's bars (
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--method", choices=METHODS, help="model (the learned model, -m) or rl (Richardson-Lucy with a known PSF: "
-        "--psf or --psf-sigma); default: rl when a PSF is given, else model"
+        "--method",
+        choices=METHODS,
+        help="model (the learned model, -m) or rl (Richardson-Lucy with a known PSF: "
+        "--psf or --psf-sigma); default: rl when a PSF is given, else model",
     )
     parser.add_argument("--psf", help="rl: the measured PSF, a 3D TIFF (resampled to the image's voxel size)")
     parser.add_argument(

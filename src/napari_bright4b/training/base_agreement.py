@@ -110,4 +110,3 @@ def keep_base(
     decision = np.where(stacked.max(0) >= 0, decision, 0).astype(predicted.dtype)
     decided = np.isin(predicted, [0, *(index[a.name] for a in kept)])
     return np.where(decided, decision, predicted)
-
