@@ -48,6 +48,7 @@ def test_painting_refits_off_the_gui_thread_and_updates_layers_in_place(panel, v
     assert 0 <= uncertainty.data.min() and uncertainty.data.max() <= 1
     assert threads and all(t is not threading.main_thread() for t in threads)
     assert slabs[0].start <= 8 < slabs[0].stop  # the slab in view first
+    assert live.model.classes.names[1] == "blob"  # the base's name for painted value 2, so its classes can be kept
 
     viewer.layers.remove(uncertainty)  # the user removes a result layer: the next refit brings it back
 

@@ -115,7 +115,9 @@ class PredictWhilePainting(QWidget):
         source = self.panel.image.source(card)
         labels = self.panel.labels_layer()
         check_labels(labels.data.shape, source.shape)
-        return spec, card, source, labels, painted_classes(np.asarray(labels.data), self.panel.class_names())
+        base_names = card.head.class_names if card is not None and card.head.task == "segment" else ()
+        classes = painted_classes(np.asarray(labels.data), self.panel.class_names(), base_names)
+        return spec, card, source, labels, classes
 
     def refit(self) -> None:
         """Refit and predict in a worker; while one runs, stop it at its next step and refit
