@@ -102,7 +102,7 @@ def instant(volume, labels, spec: FeatureSpec, model, threads: int) -> tuple[np.
     fitted = InstantModel.fit(features, classes.codes(labels), classes, InstantSettings(threads=threads))
     labels_out, _ = fitted.predict(features)
     timing = {"features_s": round(computed - start, 2), "fit_predict_s": round(time.perf_counter() - computed, 2)}
-    return labels_out, timing, [a.to_dict() | {"kept": a.kept} for a in fitted.agreements]
+    return labels_out, timing, [a.report() for a in fitted.agreements]
 
 
 def deep(volume, labels: np.ndarray, settings: FinetuneSettings, out: Path):

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..data.io import image_output, read_image
 from ..errors import BadInputError
 from .options import positive_float, positive_int
-from .progress import TileProgress
+from .progress import TileProgress, report, timings
 
 METHODS = ("model", "rl")
 TV = 0.002  # measured: lifts SSIM on noisy volumes, neutral on flowdec's bars (docs/inference.md)
@@ -50,6 +50,9 @@ def check_method(args: argparse.Namespace) -> None:
         raise BadInputError("--views is for --method model; Richardson-Lucy has no views")
     if (args.psf is None) == (args.psf_sigma is None):
         raise BadInputError("--method rl needs exactly one of --psf PSF.tif and --psf-sigma Z Y X (um)")
+    from ..inference.deconvolution import check_settings
+
+    check_settings(args.iterations, args.tv)
 
 
 def _psf(args: argparse.Namespace, voxel_size):
@@ -67,7 +70,7 @@ def _psf(args: argparse.Namespace, voxel_size):
     return checked_psf(psf[0], Path(args.psf).name)
 
 
-def run_rl(args: argparse.Namespace, started: float, report) -> int:
+def run_rl(args: argparse.Namespace, started: float) -> int:
     """Deconvolve ``args.image`` into ``args.output`` (float32, the input's intensity units)."""
     from ..inference.deconvolution import deconvolve
     from ..inference.device import resolve_device
@@ -95,12 +98,7 @@ def run_rl(args: argparse.Namespace, started: float, report) -> int:
             "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size},
             "psf": {"source": args.psf or f"Gaussian sigma {list(args.psf_sigma)} um", "shape": list(psf.shape)},
             "outputs": {"deblurred": args.output},
-            "seconds": {
-                "load": round(loaded - started, 3),
-                "run": round(finished - loaded, 3),
-                "total": round(finished - started, 3),
-            },
-            "voxels_per_s": round(volume.data[0].size / max(finished - loaded, 1e-9)),
+            **timings(started, loaded, finished, volume.data[0].size),
         },
     )
     return 0

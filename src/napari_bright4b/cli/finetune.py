@@ -201,7 +201,7 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
         "classes": list(result.model.classes.names),
         "painted_voxels": result.model.classes.painted_voxels(),
         "features": len(result.features.names),
-        "base_agreement": [a.to_dict() | {"kept": a.kept} for a in result.model.agreements],
+        "base_agreement": [a.report() for a in result.model.agreements],
         "seconds": result.seconds,
     }
     if args.json:

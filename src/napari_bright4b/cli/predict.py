@@ -7,7 +7,6 @@ image, the model and its task), and outputs appear only when complete.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ from ..errors import BadInputError
 from ..models.card import VIEW_COUNTS
 from . import deconvolve
 from .options import add_voxel_size, overlap_fraction, positive_float, positive_int
-from .progress import TileProgress
+from .progress import TileProgress, report, timings
 
 TASK_HELP = {
     "segment": "segment structures: probabilities, masks or instance labels",
@@ -137,7 +136,7 @@ def run_task(args: argparse.Namespace) -> int:
     if args.task == "segment" and _is_instant(args.model):
         return _segment_instant(args, started)
     if args.task == "deblur" and args.method == "rl":
-        return deconvolve.run_rl(args, started, _report)
+        return deconvolve.run_rl(args, started)
     volume = read_image(args.image, args.channel)
     model, card, choice = _load(args)
     _check_image(volume, card, Path(args.image).name)
@@ -156,13 +155,8 @@ def run_task(args: argparse.Namespace) -> int:
     summary.update(run(args, model, card, volume.data, voxel_size))
     finished = time.perf_counter()
     voxels = volume.data.shape[1] * volume.data.shape[2] * volume.data.shape[3]
-    summary["seconds"] = {
-        "load": round(loaded - started, 3),
-        "run": round(finished - loaded, 3),
-        "total": round(finished - started, 3),
-    }
-    summary["voxels_per_s"] = round(voxels / max(finished - loaded, 1e-9))
-    _report(args, summary)
+    summary.update(timings(started, loaded, finished, voxels))
+    report(args, summary)
     return 0
 
 
@@ -198,9 +192,8 @@ def _segment_instant(args: argparse.Namespace, started: float) -> int:
         "outputs": {"classes": args.output},
     }
     finished = time.perf_counter()
-    summary["seconds"] = {"load": 0.0, "run": round(finished - started, 3), "total": round(finished - started, 3)}
-    summary["voxels_per_s"] = round(labels.size / max(finished - started, 1e-9))
-    _report(args, summary)
+    summary.update(timings(started, started, finished, labels.size))
+    report(args, summary)
     return 0
 
 
@@ -320,17 +313,3 @@ def _optional_output(path, shape, dtype, voxel_size):
     import numpy as np
 
     return nullcontext(np.zeros(shape, dtype))
-
-
-def _report(args, summary: dict) -> None:
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return
-    print(f"{summary['command']}: {summary['input']['path']} with {summary['model']} on {summary['device']}")
-    for key in ("prediction", "probabilities", "thresholds", "foreground_fraction", "instances"):
-        if key in summary:
-            print(f"  {key:20s} {summary[key]}")
-    for kind, path in summary.get("outputs", {}).items():
-        print(f"  wrote {kind:14s} {path}")
-    seconds = summary["seconds"]
-    print(f"  {seconds['total']:.1f} s ({seconds['run']:.1f} s running, {summary['voxels_per_s']:,} voxels/s)")

@@ -105,6 +105,14 @@ def richardson_lucy(blurred: torch.Tensor, psf: torch.Tensor, iterations: int = 
     return estimate[(slice(None), slice(None), *crop)]
 
 
+def check_settings(iterations: int, tv: float) -> None:
+    """Refuse an iteration count below 1 and a total-variation weight outside [0, 0.5)."""
+    if iterations < 1:
+        raise BadInputError(f"Richardson-Lucy needs at least 1 iteration, got {iterations}")
+    if tv < 0 or tv >= 0.5:
+        raise BadInputError(f"the total-variation weight must be in [0, 0.5), got {tv} (0.001-0.01 is typical)")
+
+
 def deconvolve(
     volume,
     psf: np.ndarray,
@@ -120,10 +128,7 @@ def deconvolve(
     """Richardson-Lucy over ``volume (C, Z, Y, X)`` tile by tile, each channel by ``psf (dz, dy,
     dx)`` on the volume's grid (:func:`checked_psf`); ``(C, Z, Y, X)`` float32 in the input's
     intensity units. ``tile`` defaults to at least :data:`MIN_TILE` and 4 PSF widths per axis."""
-    if iterations < 1:
-        raise BadInputError(f"Richardson-Lucy needs at least 1 iteration, got {iterations}")
-    if tv < 0 or tv >= 0.5:
-        raise BadInputError(f"the total-variation weight must be in [0, 0.5), got {tv} (0.001-0.01 is typical)")
+    check_settings(iterations, tv)
     psf = checked_psf(psf)
     shape = tuple(volume.shape[1:])
     tile = tuple(tile or (min(s, max(MIN_TILE, 4 * n)) for s, n in zip(shape, psf.shape)))

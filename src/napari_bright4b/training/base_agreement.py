@@ -58,6 +58,10 @@ class Agreement:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def report(self) -> dict:
+        """:meth:`to_dict` and whether the class is kept, for a summary."""
+        return self.to_dict() | {"kept": self.kept}
+
 
 def base_mask(features: VoxelFeatures, name: str, cut: float, z=slice(None)) -> np.ndarray:
     """The base's mask ``(dz, Y, X)`` bool of class ``name`` on slices ``z`` (a slice or indices)."""
