@@ -14,7 +14,7 @@ Cases:
 
 Methods: the blurred input; Richardson-Lucy (``inference/deconvolution.py``) with the true
 PSF for each ``--iterations``, with total variation (0.002), and with a PSF 30% too wide
-(what a user who knows the PSF only roughly gets); ``bright4b-nano-deblur``. Each volume
+(what a user who knows the PSF only roughly gets); ``--model`` (``bright4b-nano-deblur``). Each volume
 is normalized by the blurred input's 1st/99th percentiles and clipped to [0, 1], as the
 light-sheet paper does; 3D SSIM and PSNR against the truth. Prints a table, writes JSON.
 """
@@ -110,14 +110,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--iterations", type=int, nargs="+", default=[20, 100], help="Richardson-Lucy iterations")
+    parser.add_argument("--model", default=MODEL, help=f"the learned model to compare ({MODEL})")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_model(MODEL)
+    model = load_model(args.model)
     rows = [one_case(case, model, args.iterations) for case in [flowdec_case(), *simulated_cases()]]
     table(rows)
     if args.json:
-        write_json(args.json, {"model": MODEL, "environment": environment(args.threads), "cases": rows})
+        write_json(args.json, {"model": args.model, "environment": environment(args.threads), "cases": rows})
 
 
 if __name__ == "__main__":

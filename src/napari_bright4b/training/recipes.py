@@ -61,7 +61,7 @@ RECIPES = {
             "deblur",
             lightsheet.deblur_card,
             lightsheet.deblur_example,
-            lightsheet.evaluate_deblur,
+            lightsheet.evaluate_deblur_conditions,
             lightsheet.DEBLUR_TRAIN_SEEDS,
             lightsheet.DEBLUR_HELD_OUT_SEEDS,
             lightsheet.PATCH,

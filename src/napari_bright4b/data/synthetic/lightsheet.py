@@ -1,5 +1,5 @@
 """Simulated light-sheet fluorescence volumes of cleared tissue: eight stain categories,
-two blur models, sharp/blurred pairs.
+three blur models, sharp/blurred pairs.
 
 A stain is a fluorophore density of its labelled structure (relative units, about 0..1)
 over tissue autofluorescence. Imaging blurs the expected photon counts with either
@@ -8,10 +8,13 @@ over tissue autofluorescence. Imaging blurs the expected photon counts with eith
 - ``light-sheet``: a lateral detection blur and an axial blur set by the sheet, whose
   thickness grows away from its waist along x like a Gaussian beam
   (``sigma_z(x) = waist * sqrt(1 + ((x - x0) / rayleigh)^2)``), plus a faint, wide
-  scattering halo,
+  scattering halo, or
+- ``depth``: an anisotropic Gaussian whose sigmas grow linearly with depth (scattering
+  tissue),
 
-then applies Poisson shot noise and Gaussian read noise on a camera offset. Every
-parameter is drawn at random per volume. Lengths are in micrometres.
+then applies Poisson shot noise and Gaussian read noise on a camera offset (and, in the
+randomized ranges, clips at the camera's maximum). Every parameter is drawn at random per
+volume from :mod:`.lightsheet_ranges`. Lengths are in micrometres.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from scipy import ndimage
 
 from .colony import voronoi_labels
 from .fields import ball, ellipsoid_mask, label_boundaries, random_rotation, smooth_noise, tubes
+from .lightsheet_ranges import CLASSIC, ImagingRanges
 
 LIGHTSHEET_VOXEL_SIZE = (2.0, 1.0, 1.0)
-BLUR_KINDS = ("gaussian", "light-sheet")
+BLUR_KINDS = ("gaussian", "light-sheet", "depth")
 CAMERA_OFFSET = 100.0
 
 Grid = tuple[tuple[int, int, int], tuple[float, float, float]]
@@ -168,46 +172,66 @@ STRUCTURE_OF: dict[str, Callable[[np.random.Generator, Grid], np.ndarray]] = {
 STAINS = tuple(STRUCTURE_OF)
 
 
-def draw_blur(rng: np.random.Generator, extent_x_um: float, kind: str | None = None) -> dict:
-    """Random blur parameters (um); ``kind`` is one of :data:`BLUR_KINDS` or random."""
-    kind = kind or str(rng.choice(BLUR_KINDS))
-    if kind not in BLUR_KINDS:
-        raise ValueError(f"blur kind must be one of {BLUR_KINDS}, got {kind!r}")
-    blur = {"kind": kind, "lateral_um": rng.uniform(0.8, 2.0)}
-    if kind == "gaussian":
-        return {**blur, "axial_um": rng.uniform(2.0, 5.0)}
-    return {
-        **blur,
-        "waist_um": rng.uniform(1.5, 3.5),
-        "rayleigh_um": rng.uniform(0.3, 1.0) * extent_x_um,
-        "waist_x_um": rng.uniform(0.0, extent_x_um),
-        "scatter": rng.uniform(0.05, 0.2),
-        "scatter_um": rng.uniform(6.0, 15.0),
-    }
+def draw_blur(
+    rng: np.random.Generator, extent_x_um: float, kind: str | None = None, ranges: ImagingRanges = CLASSIC
+) -> dict:
+    """Random blur parameters (um) from ``ranges``; ``kind`` is one of :data:`BLUR_KINDS` or
+    random among ``ranges.kinds``; blurs in ``ranges``' excluded corner are drawn again."""
+    chosen = kind or str(rng.choice(ranges.kinds))
+    if chosen not in BLUR_KINDS:
+        raise ValueError(f"blur kind must be one of {BLUR_KINDS}, got {chosen!r}")
+    blur = {"kind": chosen, "lateral_um": rng.uniform(*ranges.lateral_um)}
+    if chosen == "light-sheet":
+        return {
+            **blur,
+            "waist_um": rng.uniform(*ranges.waist_um),
+            "rayleigh_um": rng.uniform(0.3, 1.0) * extent_x_um,
+            "waist_x_um": rng.uniform(0.0, extent_x_um),
+            "scatter": rng.uniform(*ranges.scatter),
+            "scatter_um": rng.uniform(*ranges.scatter_um),
+        }
+    blur["axial_um"] = rng.uniform(*ranges.axial_um)
+    if chosen == "depth":
+        blur["depth_growth"] = rng.uniform(*ranges.depth_growth)
+    return draw_blur(rng, extent_x_um, kind, ranges) if ranges.excludes(blur) else blur
+
+
+def _graded(blur_by: Callable[[float], np.ndarray], values: np.ndarray, axis: int, levels: int) -> np.ndarray:
+    """A volume blurred by ``blur_by(v)``, where ``v = values[i]`` varies along ``axis`` (index
+    ``i``): interpolated between ``levels`` evenly spaced values."""
+    if np.ptp(values) <= 1e-6:
+        return blur_by(float(values[0]))
+    steps = np.linspace(values.min(), values.max(), levels)
+    stack = np.stack([blur_by(s) for s in steps])
+    position = np.interp(values, steps, np.arange(levels))
+    below = np.minimum(np.floor(position).astype(int), levels - 2)
+    shape = [1, 1, 1, 1]
+    shape[axis + 1] = -1
+    share = (position - below).astype(np.float32).reshape(shape[1:])
+
+    def level(index: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(stack, index.reshape(shape), axis=0)[0]
+
+    return level(below) * (1 - share) + level(below + 1) * share
 
 
 def apply_blur(volume: np.ndarray, voxel_size: Sequence[float], blur: dict, levels: int = 6) -> np.ndarray:
     """Blur ``volume (Z, Y, X)`` with the model ``blur`` from :func:`draw_blur`; float32.
 
-    The light-sheet's x-dependent axial blur is interpolated between ``levels`` sheet
-    thicknesses."""
+    The light-sheet's x-dependent axial blur and the depth kind's z-dependent blur are
+    interpolated between ``levels`` blur widths."""
     vz, vy, vx = voxel_size
     lateral = [blur["lateral_um"] / vy, blur["lateral_um"] / vx]
     if blur["kind"] == "gaussian":
         return ndimage.gaussian_filter(volume, [blur["axial_um"] / vz, *lateral]).astype(np.float32)
+    if blur["kind"] == "depth":  # scattering: every sigma grows linearly from the top to the bottom
+        sigma = np.array([blur["axial_um"] / vz, *lateral])
+        growth = 1 + blur["depth_growth"] * np.arange(volume.shape[0]) / max(volume.shape[0] - 1, 1)
+        return _graded(lambda g: ndimage.gaussian_filter(volume, sigma * g), growth, 0, levels).astype(np.float32)
     laterally_blurred = ndimage.gaussian_filter(volume, [0, *lateral])
     x = np.arange(volume.shape[2]) * vx
     thickness = blur["waist_um"] * np.sqrt(1 + ((x - blur["waist_x_um"]) / blur["rayleigh_um"]) ** 2)
-    steps = np.linspace(thickness.min(), thickness.max(), levels)
-    stack = np.stack([ndimage.gaussian_filter1d(laterally_blurred, s / vz, axis=0) for s in steps])
-    position = np.interp(thickness, steps, np.arange(levels)) if np.ptp(thickness) > 1e-6 else np.zeros_like(x)
-    below = np.minimum(np.floor(position).astype(int), levels - 2)
-    share = (position - below).astype(np.float32)
-
-    def level(index: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(stack, index[None, None, None, :], axis=0)[0]
-
-    sheet = level(below) * (1 - share) + level(below + 1) * share
+    sheet = _graded(lambda s: ndimage.gaussian_filter1d(laterally_blurred, s / vz, axis=0), thickness, 2, levels)
     halo = ndimage.gaussian_filter(volume, [blur["scatter_um"] / v for v in voxel_size])
     return ((1 - blur["scatter"]) * sheet + blur["scatter"] * halo).astype(np.float32)
 
@@ -218,9 +242,11 @@ def simulate_lightsheet(
     seed: int = 0,
     stain: str | None = None,
     blur_kind: str | None = None,
+    ranges: ImagingRanges = CLASSIC,
 ) -> LightSheetSample:
     """A random cleared-tissue volume of ``stain`` (random if ``None``), imaged by a
-    light-sheet microscope: ``shape`` (Z, Y, X) at ``voxel_size`` (z, y, x) um."""
+    light-sheet microscope with image formation drawn from ``ranges``: ``shape`` (Z, Y, X)
+    at ``voxel_size`` (z, y, x) um."""
     shape = tuple(int(n) for n in shape)
     voxel_size = tuple(float(v) for v in voxel_size)
     if len(shape) != 3 or min(shape) < 1:
@@ -232,13 +258,17 @@ def simulate_lightsheet(
     grid = (shape, voxel_size)
     structure = np.clip(STRUCTURE_OF[stain](rng, grid), 0, None).astype(np.float32)
     mask = structure > 0.25 if stain != "autofluorescence" else np.zeros(shape, dtype=bool)
-    tissue = rng.uniform(0.05, 0.2) * (1 + 0.3 * smooth_noise(rng, shape, voxel_size, 25.0))
-    photons = rng.uniform(50.0, 600.0)
+    tissue = rng.uniform(*ranges.tissue) * (1 + 0.3 * smooth_noise(rng, shape, voxel_size, 25.0))
+    low, high = np.log(ranges.photons) if ranges.log_photons else ranges.photons
+    photons = float(np.exp(rng.uniform(low, high)) if ranges.log_photons else rng.uniform(low, high))
     sharp = (np.clip(tissue, 0, None) + rng.uniform(2.0, 6.0) * structure) * photons
-    blur = {**draw_blur(rng, shape[2] * voxel_size[2], blur_kind), "photons": photons}
-    blur["read_noise"] = rng.uniform(1.0, 4.0)
+    blur = {**draw_blur(rng, shape[2] * voxel_size[2], blur_kind, ranges), "photons": photons}
+    blur["read_noise"] = rng.uniform(*ranges.read_noise)
     expected = np.clip(apply_blur(sharp, voxel_size, blur), 0, None)
     image = rng.poisson(expected).astype(np.float32) + rng.normal(CAMERA_OFFSET, blur["read_noise"], shape).astype(
         np.float32
     )
+    if ranges.saturated[1] > 0:  # the camera's maximum, reached by this share of the voxels
+        blur["saturated"] = rng.uniform(*ranges.saturated)
+        image = np.minimum(image, np.quantile(image, 1 - blur["saturated"])).astype(np.float32)
     return LightSheetSample(image, (sharp + CAMERA_OFFSET).astype(np.float32), mask, stain, voxel_size, blur)
