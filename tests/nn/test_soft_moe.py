@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -46,15 +47,37 @@ def test_output_is_the_combine_weighted_average_of_expert_outputs():
     assert torch.allclose(moe(x), combine @ moe.experts(slots), atol=1e-5)
 
 
-def test_balance_loss_is_zero_for_uniform_routing_and_bounded():
+def one_hot_routing(slot_of_token: torch.Tensor, slots: int, tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dispatch and combine ``(1, m, s)`` of tokens each sent wholly to ``slot_of_token[t]``;
+    each slot reads its tokens evenly (a slot nobody uses reads every token)."""
+    combine = torch.nn.functional.one_hot(slot_of_token, slots).float()[None]
+    counts = combine.sum(1, keepdim=True)
+    dispatch = torch.where(counts > 0, combine / counts.clamp_min(1), torch.full_like(combine, 1 / tokens))
+    return dispatch, combine
+
+
+def test_a_router_sending_every_token_to_one_expert_is_penalized():
+    moe = make_moe()  # 3 experts x 2 slots
+    dispatch, combine = one_hot_routing(torch.zeros(30, dtype=torch.long), 6, 30)
+    assert moe.load_balance(dispatch, combine).item() == pytest.approx(1.0, abs=1e-4)  # the whole load term
+
+
+def test_confident_tokens_spread_evenly_over_the_experts_cost_nothing():
+    moe = make_moe()
+    slots = torch.arange(30) % 6  # 5 tokens per slot, 10 per expert, each token wholly on one slot
+    dispatch, combine = one_hot_routing(slots, 6, 30)
+    assert moe.load_balance(dispatch, combine).item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_uniform_routing_pays_only_for_its_lack_of_confidence_and_the_loss_is_bounded():
     moe = make_moe(balance_weight=0.5)
     with torch.no_grad():
         moe.logit_scale.zero_()
     moe(torch.randn(2, 40, 16))
-    assert abs(moe.balance_loss.item()) < 1e-6
+    assert moe.balance_loss.item() == pytest.approx(0.5 * moe.confidence_weight, abs=1e-5)
     sharp = make_moe(balance_weight=0.5, logit_scale=200.0)
     sharp(torch.randn(2, 40, 16))
-    assert 0.0 < sharp.balance_loss.item() <= 1.0  # weight * (two deficits in [0, 1])
+    assert 0.0 <= sharp.balance_loss.item() <= 0.5 * (2 + sharp.confidence_weight)
 
 
 def test_routing_is_captured_only_on_request():

@@ -37,9 +37,13 @@ class Routing:
 class HypersphericalSoftMoE(nn.Module):
     """Soft MoE over ``(B, m, dim)`` tokens with ``num_experts * slots_per_expert`` slots.
 
-    After each forward ``balance_loss`` holds eq. 17 with the sign chosen so that
-    minimizing it raises routing entropy (as the paper intends):
-    ``weight * ((1 - H_row(C) / log s) + (1 - H_col(D) / log m))``, each term in [0, 1].
+    After each forward ``balance_loss`` holds eq. 17 read as balancing the *load* (the
+    entropy of aggregates, not of each token's routing; docs/architecture.md), so experts
+    can specialize: ``weight * (load + coverage + confidence * sharpness)`` where
+    ``load = 1 - H(mean_t C_expert) / log n`` (each expert's share of the combine weight,
+    averaged over the batch's tokens), ``coverage = 1 - H(mean_s D) / log m`` (how evenly
+    the slots read the tokens) and ``sharpness = mean_t H(C_t) / log s`` (a token's own
+    routing may, and is nudged to, become confident). Each term is in [0, 1].
     """
 
     def __init__(
@@ -50,10 +54,11 @@ class HypersphericalSoftMoE(nn.Module):
         expert_hidden: int,
         balance_weight: float = 0.01,
         logit_scale: float = 10.0,
+        confidence_weight: float = 0.5,
     ):
         super().__init__()
         self.num_experts, self.slots_per_expert = num_experts, slots_per_expert
-        self.balance_weight = balance_weight
+        self.balance_weight, self.confidence_weight = balance_weight, confidence_weight
         slots = num_experts * slots_per_expert
         self.slot_keys = nn.Parameter(torch.randn(dim, slots))
         self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)))
@@ -89,14 +94,19 @@ class HypersphericalSoftMoE(nn.Module):
         dispatch, combine = self.routing(x)
         slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch.to(x.dtype), x))
         y = torch.einsum("bms,bsd->bmd", combine.to(x.dtype), self.experts(slots))
-        self.balance_loss = self.balance_weight * self.entropy_deficit(dispatch, combine)
+        self.balance_loss = self.balance_weight * self.load_balance(dispatch, combine)
         if self.capture:
             self.last_routing = Routing(dispatch.detach(), combine.detach(), self.num_experts)
         return y
 
-    def entropy_deficit(self, dispatch: torch.Tensor, combine: torch.Tensor) -> torch.Tensor:
-        """``(1 - H_row(C)/log s) + (1 - H_col(D)/log m)``: 0 for uniform routing."""
+    def load_balance(self, dispatch: torch.Tensor, combine: torch.Tensor) -> torch.Tensor:
+        """``load + coverage + confidence_weight * sharpness`` (class docstring) of dispatch and
+        combine weights ``(B, m, s)``: 0 for confident tokens spread evenly over the experts."""
         m, s = dispatch.shape[1], dispatch.shape[2]
-        row = mean_entropy(combine, dim=2) / math.log(s) if s > 1 else combine.new_zeros(())
-        col = mean_entropy(dispatch, dim=1) / math.log(m) if m > 1 else dispatch.new_zeros(())
-        return (1 - row) + (1 - col)
+        usage = combine.unflatten(-1, (self.num_experts, self.slots_per_expert)).sum(-1).mean((0, 1))
+        load = 1 - mean_entropy(usage, dim=0) / math.log(self.num_experts) if self.num_experts > 1 else usage.new_zeros(())
+        read = dispatch.mean(2)  # (B, m): how much the slots read each token, a distribution over tokens
+        coverage = 1 - mean_entropy(read, dim=1) / math.log(m) if m > 1 else dispatch.new_zeros(())
+        sharpness = mean_entropy(combine, dim=2) / math.log(s) if s > 1 else combine.new_zeros(())
+        return load + coverage + self.confidence_weight * sharpness
+
