@@ -130,3 +130,22 @@ def test_a_preset_warns_that_its_routing_means_nothing(workdir, tmp_path, capsys
     assert main(["inspect", str(workdir / "img.tif"), "-m", "nano", "-o", str(tmp_path / "out"), "--json"]) == 0
     captured = capsys.readouterr()
     assert "random weights" in captured.err and json.loads(captured.out)["model"] == "nano"
+
+
+def test_inspect_with_truth_reports_expert_usage_per_structure(workdir, tmp_path, capsys):
+    labels = np.zeros((16, 64, 70), np.uint8)
+    labels[:, :32] = 2  # nuclei in one half
+    write_tiff(tmp_path / "truth.tif", labels, VOXEL)
+    out = tmp_path / "inside"
+    argv = inspect_argv(workdir, out, "--truth", str(tmp_path / "truth.tif"), "--json")
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    report = summary["per_structure"]
+    assert report["structures"] == ["outside", "nuclei"] and len(report["layers"]) == 4
+    for layer in report["layers"]:
+        assert all(abs(sum(u) - 1) < 1e-3 for u in layer["usage"].values()) and layer["mutual_information_bits"] >= 0
+    assert (out / "expert_usage_by_structure.png").is_file()
+    write_tiff(tmp_path / "bad.tif", labels + 7, VOXEL)
+    bad = inspect_argv(workdir, tmp_path / "other", "--truth", str(tmp_path / "bad.tif"))
+    assert main(bad) == 2
+    assert "structure labels must be 0..4" in capsys.readouterr().err

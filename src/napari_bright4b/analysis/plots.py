@@ -3,6 +3,7 @@ per layer, drawn on any matplotlib Axes (the napari dock's or a PNG's)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,13 @@ from .inspection import Inspection
 ANNOTATE_CELLS = 144  # write the share in each cell of heatmaps up to this size
 
 
-def draw_expert_usage(axes, usage: np.ndarray, foreground: str = "black"):
-    """``usage (L, X)`` as a heatmap: a row per transformer layer (1-based), a column per
-    expert (0-based); white is uniform usage (``1 / X``), red more, blue less, the colour
-    range symmetric around it out to the largest deviation. Returns the image, for a colour bar."""
+def draw_expert_usage(
+    axes, usage: np.ndarray, foreground: str = "black", rows: Sequence[str] | None = None, row_label: str = ""
+):
+    """``usage (R, X)`` as a heatmap: a row per transformer layer (1-based; or named ``rows``
+    under ``row_label``), a column per expert (0-based); white is uniform usage (``1 / X``),
+    red more, blue less, the colour range symmetric around it out to the largest deviation.
+    Returns the image, for a colour bar."""
     layers, experts = usage.shape
     uniform = 1.0 / experts
     reach = max(float(np.abs(usage - uniform).max()), 1e-3)
@@ -24,9 +28,9 @@ def draw_expert_usage(axes, usage: np.ndarray, foreground: str = "black"):
         usage, cmap="RdBu_r", vmin=uniform - reach, vmax=uniform + reach, aspect="auto", interpolation="nearest"
     )
     axes.set_xticks(range(experts))
-    axes.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
+    axes.set_yticks(range(layers), list(rows) if rows is not None else [str(layer + 1) for layer in range(layers)])
     axes.set_xlabel("expert", color=foreground)
-    axes.set_ylabel("transformer layer", color=foreground)
+    axes.set_ylabel(row_label or "transformer layer", color=foreground)
     axes.set_title(f"share of combine weight (white: uniform {uniform:.3g})", color=foreground, fontsize="medium")
     if usage.size <= ANNOTATE_CELLS:
         for (row, column), share in np.ndenumerate(usage):
@@ -78,3 +82,26 @@ def write_plots(inspection: Inspection, folder: Path, title: str) -> dict[str, P
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format="png", dpi=100, facecolor="white")
     return paths
+
+
+def write_structure_plot(report: dict, path: Path, title: str) -> Path:
+    """Expert usage per structure (:func:`.structure_usage.structure_usage`), one heatmap per
+    transformer layer titled with its mutual information, written atomically to ``path``."""
+    from matplotlib.figure import Figure
+
+    layers, names = report["layers"], report["structures"]
+    experts = len(next(iter(layers[0]["usage"].values())))
+    columns = min(4, len(layers))
+    rows = -(-len(layers) // columns)
+    figure = Figure(figsize=(columns * (2.6 + 0.4 * experts), rows * (1.2 + 0.35 * len(names))), layout="constrained")
+    panels = np.ravel(figure.subplots(rows, columns, squeeze=False))
+    for extra in panels[len(layers) :]:
+        extra.set_axis_off()
+    for n, (axes, layer) in enumerate(zip(panels, layers)):
+        usage = np.array([layer["usage"][name] for name in names])
+        draw_expert_usage(axes, usage, rows=names, row_label="structure" if n % columns == 0 else " ")
+        axes.set_title(f"layer {n + 1}: {layer['mutual_information_bits']:.2f} bits", fontsize="medium")
+    figure.suptitle(title, fontsize="small")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, facecolor="white")
+    return path

@@ -29,6 +29,8 @@ from .predict import _check_image, _voxel_size
 from .progress import TileProgress
 
 SUMMARY = "summary.json"
+STRUCTURE_PLOT = "expert_usage_by_structure.png"
+DEFAULT_STRUCTURES = ("outside", "cytoplasm", "nuclei", "nucleoli", "mitochondria")  # the simulator's (--truth)
 HELP = "routing entropy, expert usage, attention gates and PCA token maps of a Bright-4B model"
 
 
@@ -49,6 +51,14 @@ def add_parsers(sub) -> None:
     parser.add_argument("--tile", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="tile size (voxels)")
     parser.add_argument("--overlap", type=overlap_fraction, default=0.25, help="tile overlap fraction (0.25)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
+    parser.add_argument(
+        "--truth", help="labels of structures on the image's grid (TIFF/OME-Zarr): expert usage per structure"
+    )
+    parser.add_argument(
+        "--structures",
+        default=",".join(DEFAULT_STRUCTURES),
+        help=f"names of --truth's values 0, 1, ... (default: {','.join(DEFAULT_STRUCTURES)})",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(run=run_inspect)
 
@@ -119,6 +129,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     with TileProgress("inspect", not args.json) as progress:
         inspection = inspect_volume(model, card, volume.data, voxel_size, progress=progress, **options)
     ran = time.perf_counter()
+    per_structure = _per_structure(args, inspection) if args.truth else None
     summary = {
         "command": "inspect",
         "model": card.name,
@@ -126,8 +137,15 @@ def run_inspect(args: argparse.Namespace) -> int:
         "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
         **inspection.summary(),
     }
+    if per_structure is not None:
+        summary["per_structure"] = per_structure
     with atomic_directory(out) as folder:
-        files = _write(folder, inspection, f"{card.name} on {Path(args.image).name}")
+        title = f"{card.name} on {Path(args.image).name}"
+        files = _write(folder, inspection, title)
+        if per_structure is not None:
+            from ..analysis.plots import write_structure_plot
+
+            files.append(write_structure_plot(per_structure, folder / STRUCTURE_PLOT, title).name)
         summary["outputs"] = {"folder": str(out), "files": [*files, SUMMARY]}
         summary["seconds"] = {
             "load": round(loaded - started, 3),
@@ -137,6 +155,18 @@ def run_inspect(args: argparse.Namespace) -> int:
         (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     _report(args, summary)
     return 0
+
+
+def _per_structure(args: argparse.Namespace, inspection) -> dict:
+    """Expert usage per structure of ``--truth`` (named by ``--structures``)."""
+    from ..analysis.structure_usage import structure_usage, token_structures
+
+    names = [n.strip() for n in args.structures.split(",") if n.strip()]
+    truth = read_image(args.truth)
+    if truth.data.shape[0] != 1:
+        raise BadInputError(f"{Path(args.truth).name}: structure labels have one channel, got {truth.data.shape[0]}")
+    tokens = token_structures(truth.data[0], inspection.grid, len(names))
+    return structure_usage(inspection, tokens, names)
 
 
 def _report(args: argparse.Namespace, summary: dict) -> None:
@@ -157,5 +187,11 @@ def _report(args: argparse.Namespace, summary: dict) -> None:
         if gates:
             line += "  " + "/".join(f"{gates[path][layer]:.3f}" for path in gates)
         print(line)
+    if "per_structure" in summary:
+        report = summary["per_structure"]
+        print("  layer  MI (bits)  top expert per structure: " + ", ".join(report["structures"]))
+        for layer, row in enumerate(report["layers"]):
+            tops = [max(range(len(u)), key=u.__getitem__) for u in row["usage"].values()]
+            print(f"  {layer + 1:>5}  {row['mutual_information_bits']:9.3f}  {' '.join(map(str, tops))}")
     print(f"  wrote {summary['outputs']['folder']}/: {' '.join(summary['outputs']['files'])}")
     print(f"  {summary['seconds']['total']:.1f} s ({summary['seconds']['run']:.1f} s inspecting)")

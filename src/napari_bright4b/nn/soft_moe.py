@@ -104,9 +104,10 @@ class HypersphericalSoftMoE(nn.Module):
         combine weights ``(B, m, s)``: 0 for confident tokens spread evenly over the experts."""
         m, s = dispatch.shape[1], dispatch.shape[2]
         usage = combine.unflatten(-1, (self.num_experts, self.slots_per_expert)).sum(-1).mean((0, 1))
-        load = 1 - mean_entropy(usage, dim=0) / math.log(self.num_experts) if self.num_experts > 1 else usage.new_zeros(())
+        load = (
+            1 - mean_entropy(usage, dim=0) / math.log(self.num_experts) if self.num_experts > 1 else usage.new_zeros(())
+        )
         read = dispatch.mean(2)  # (B, m): how much the slots read each token, a distribution over tokens
         coverage = 1 - mean_entropy(read, dim=1) / math.log(m) if m > 1 else dispatch.new_zeros(())
         sharpness = mean_entropy(combine, dim=2) / math.log(s) if s > 1 else combine.new_zeros(())
         return load + coverage + self.confidence_weight * sharpness
-
