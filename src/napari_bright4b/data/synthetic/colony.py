@@ -31,6 +31,19 @@ class Colony:
     parameters: dict = field(default_factory=dict)
 
 
+STRUCTURES = ("outside", "cytoplasm", "nuclei", "nucleoli", "mitochondria")
+
+
+def structure_map(colony: Colony) -> np.ndarray:
+    """Exclusive structures ``(Z, Y, X)`` uint8, the indices of :data:`STRUCTURES`: outside the
+    cells, cytoplasm, nuclei, nucleoli (over their nuclei), mitochondria."""
+    structures = (colony.cells > 0).astype(np.uint8)
+    structures[colony.nuclei > 0] = 2
+    structures[colony.mitochondria] = 4
+    structures[colony.nucleoli] = 3
+    return structures
+
+
 def hexagonal_seeds(rng: np.random.Generator, extent_um: Sequence[float], spacing: float) -> np.ndarray:
     """Jittered hexagonal lattice points ``(N, 2)`` (y, x) covering ``extent_um`` plus one spacing."""
     rows = np.arange(-spacing, extent_um[0] + spacing, spacing * np.sqrt(3) / 2)
