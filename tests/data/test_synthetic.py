@@ -135,3 +135,14 @@ def test_colony_overrides_and_unknown_keys():
         simulate_brightfield(shape, voxel, seed=9, overrides={"photon": 10})
     with pytest.raises(ValueError, match=r"unknown colony override\(s\) \['spacing'\]; allowed: .*cell_spacing_um"):
         simulate_brightfield(shape, voxel, seed=9, colony={"spacing": 10})
+
+
+def test_structure_map_gives_each_voxel_its_innermost_structure(sample):
+    from napari_bright4b.data.synthetic.colony import STRUCTURES, structure_map
+
+    colony = sample.colony
+    structures = structure_map(colony)
+    assert structures.dtype == np.uint8 and set(np.unique(structures)) <= set(range(len(STRUCTURES)))
+    assert (structures[colony.nucleoli] == 3).all()  # nucleoli over their nuclei
+    assert (structures[(colony.cells == 0)] == 0).all()  # outside the cells
+    assert np.array_equal(structures == 2, (colony.nuclei > 0) & ~colony.nucleoli & ~colony.mitochondria)
