@@ -32,7 +32,7 @@ def test_sample_data_is_contributed_and_gives_aligned_layers(monkeypatch):
     assert [s.key for s in manifest.contributions.sample_data] == ["brightfield-colony", "lightsheet-nuclei"]
     monkeypatch.setattr(samples, "SAMPLE_SHAPE", (12, 64, 64))
     layers = samples.brightfield_colony()
-    assert [kind for *_, kind in layers] == ["image", "labels", "labels", "labels"]
+    assert [kind for *_, kind in layers] == ["image", "labels", "labels", "labels", "labels"]
     shapes = {data.shape for data, *_ in layers}
     assert shapes == {(12, 64, 64)}
     assert all(meta["scale"] == [0.29, 0.108, 0.108] for _, meta, _ in layers)

@@ -100,3 +100,23 @@ def test_an_unusable_layer_gives_a_notification(dock, viewer, notifications, qtb
     qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
     assert "the image is 2D" in notifications()[-1] and panel.status.text().startswith("Failed: the image is 2D")
     assert not inside_layers(viewer)
+
+
+def test_a_structures_layer_adds_expert_usage_per_structure(dock, viewer, qtbot, notifications):
+    panel = dock.inside
+    assert panel.structures.currentText() == "structures (truth)"  # the sample's, chosen by its name
+    panel.inspect_button.click()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+    report = panel.current.structures
+    names = ("outside", "cytoplasm", "nuclei", "nucleoli", "mitochondria")
+    assert report is not None and len(report["structures"]) >= 2 and set(report["structures"]) <= set(names)
+    assert all(abs(sum(u) - 1) < 1e-3 for layer in report["layers"] for u in layer["usage"].values())
+    drawn = panel.structure_axes.images[0].get_array()
+    assert drawn.shape == (len(report["structures"]), panel.current.inspection.experts)
+    assert "bits" in panel.structure_axes.get_title()
+    viewer.add_labels(np.zeros((3, 8, 8), np.uint8), name="structures elsewhere")
+    panel.structures.setCurrentText("structures elsewhere")
+    panel.inspect_button.click()
+    assert "not on the image's grid" in notifications()[-1]
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+    assert panel.current.structures is None and not panel.structure_axes.images  # inspected without it

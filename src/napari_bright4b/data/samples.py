@@ -1,6 +1,7 @@
 """napari sample data (File > Open Sample), generated locally in seconds (no download).
 
-- a simulated brightfield hiPSC colony with its ground truth;
+- a simulated brightfield hiPSC colony with its ground truth (per structure, and as one
+  map of structures for the Inside tab);
 - a simulated light-sheet volume of stained nuclei in cleared tissue, blurred by a
   light-sheet PSF, with the sharp volume it came from and the nuclei mask.
 
@@ -17,6 +18,7 @@ LIGHTSHEET_SHAPE = (40, 160, 160)
 def brightfield_colony() -> list[tuple]:
     """Image + ground-truth Labels layers as napari ``LayerData`` tuples."""
     from .synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
+    from .synthetic.colony import structure_map
 
     sample = simulate_brightfield(SAMPLE_SHAPE, ALLEN_VOXEL_SIZE, SAMPLE_SEED)
     scale = list(sample.voxel_size)
@@ -30,6 +32,7 @@ def brightfield_colony() -> list[tuple]:
             {"name": "mitochondria (truth)", "scale": scale},
             "labels",
         ),
+        (structure_map(colony), {"name": "structures (truth)", "scale": scale, "visible": False}, "labels"),
     ]
 
 

@@ -1,18 +1,25 @@
 """The Inside tab: look inside the chosen Bright-4B model on an image layer. Routing entropy,
 attention-path gates, expert usage, the dominant expert and PCA colours of token features
 become layers aligned with the image; the expert-usage heatmap and the routing entropy per
-layer are plotted in the tab. Runs in a worker with progress and Cancel, like the Run tab."""
+layer are plotted in the tab; with a Labels layer of structures (outside, cytoplasm,
+nuclei, nucleoli, mitochondria: the brightfield sample's ``structures (truth)``), so is the
+expert usage per structure of the layer whose dominant expert tells the structures best.
+Runs in a worker with progress and Cancel, like the Run tab."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from napari.layers import Labels
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -27,6 +34,8 @@ from qtpy.QtWidgets import (
 from ..analysis.inspection import Inspection, inspect_job
 from ..analysis.inspection_layers import RUN, inspection_layers
 from ..analysis.plots import draw_expert_usage, draw_routing_entropy
+from ..analysis.structure_usage import structure_usage, token_structures
+from ..data.synthetic.colony import STRUCTURES
 from ..errors import BadInputError
 from ..inference.layer_data import LayerInput
 from ..inference.steps import progress_steps
@@ -37,15 +46,18 @@ from .model_panel import ModelPanel
 from .slice_panel import BACKGROUND, FOREGROUND
 
 Tiling = Callable[[], tuple[tuple[int, int, int], float]]
+NO_STRUCTURES = "none"
 
 
 @dataclass
 class Inspected:
-    """An inspection, its input and the layers made of it."""
+    """An inspection, its input, the layers made of it and, with structure labels, the
+    expert usage per structure (:func:`~..analysis.structure_usage.structure_usage`)."""
 
     inspection: Inspection
     source: LayerInput
     layers: list[tuple]
+    structures: dict | None = None
 
 
 class InspectPanel(QWidget):
@@ -61,6 +73,11 @@ class InspectPanel(QWidget):
         self.pca_layers.setFlow(QListView.LeftToRight)
         self.pca_layers.setMaximumHeight(36)
         self.pca_layers.setToolTip("Transformer layers whose token features are shown as PCA colours")
+        self.structures = QComboBox()
+        self.structures.setToolTip(
+            "A Labels layer of structures (0 outside, 1 cytoplasm, 2 nuclei, 3 nucleoli, 4 mitochondria): "
+            "expert usage per structure"
+        )
         self.inspect_button = QPushButton("Inspect")
         self.cancel_button = QPushButton("Cancel")
         self.status = QLabel("Tile and overlap as in the Run tab.")
@@ -71,12 +88,13 @@ class InspectPanel(QWidget):
         self.figure = Figure(figsize=(4, 5.6), facecolor=BACKGROUND, layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(420)
-        self.usage_axes, self.entropy_axes = self.figure.subplots(2, 1, height_ratios=(3, 2))
+        self.usage_axes, self.entropy_axes, self.structure_axes = self.figure.subplots(3, 1, height_ratios=(3, 2, 3))
         self._colorbar = None
 
         form = QFormLayout()
         form.addRow("Image layer", self.layer)
         form.addRow("PCA of layers", self.pca_layers)
+        form.addRow("Structures", self.structures)
         buttons = QHBoxLayout()
         buttons.addWidget(self.inspect_button)
         buttons.addWidget(self.cancel_button)
@@ -88,6 +106,9 @@ class InspectPanel(QWidget):
         layout.addWidget(self.canvas, 1)
 
         self.inspect_button.clicked.connect(self.inspect)
+        viewer.layers.events.inserted.connect(self._list_structures)
+        viewer.layers.events.removed.connect(self._list_structures)
+        self._list_structures()
         models.model_changed.connect(self._on_model)
         self._on_model()
         self._draw()
@@ -110,6 +131,7 @@ class InspectPanel(QWidget):
         except BadInputError as err:
             show_error(f"Bright-4B: {err}")
             return
+        labels = self._structure_labels(source.shape)
         if source.note:
             show_warning(f"Bright-4B: {source.note}")
         tile, overlap = self.tiling()
@@ -119,7 +141,12 @@ class InspectPanel(QWidget):
         def work(token):
             volume, voxel_size = source.volume(), source.voxel_size
             inspection = yield from progress_steps(inspect_job, spec, volume, voxel_size, cancel=token, **options)
-            return Inspected(inspection, source, inspection_layers(inspection, source, axis_labels))
+            per_structure = None
+            if labels is not None:
+                tokens = token_structures(labels, inspection.grid, len(STRUCTURES))
+                per_structure = structure_usage(inspection, tokens, STRUCTURES)
+            layers = inspection_layers(inspection, source, axis_labels)
+            return Inspected(inspection, source, layers, per_structure)
 
         self.background.start(work, f"Bright-4B: inspect {source.name}", f"Inspecting {source.name}…", self._show)
 
@@ -140,11 +167,12 @@ class InspectPanel(QWidget):
         if self._colorbar is not None:
             self._colorbar.remove()
             self._colorbar = None
-        for axes in (self.usage_axes, self.entropy_axes):
+        for axes in (self.usage_axes, self.entropy_axes, self.structure_axes):
             axes.clear()
             axes.set_facecolor(BACKGROUND)
             for spine in axes.spines.values():
                 spine.set_color(FOREGROUND)
+        self.structure_axes.set_axis_off()
         if self.current is None:
             for axes in (self.usage_axes, self.entropy_axes):
                 axes.set_axis_off()
@@ -159,7 +187,51 @@ class InspectPanel(QWidget):
             draw_routing_entropy(
                 self.entropy_axes, inspection.mean_entropy, inspection.entropy_percentiles(), FOREGROUND
             )
+            self._draw_structures(self.current.structures)
         self.canvas.draw_idle()
+
+    def _draw_structures(self, report: dict | None) -> None:
+        """Expert usage per structure in the layer with the most mutual information."""
+        if report is None:
+            return
+        bits = [layer["mutual_information_bits"] for layer in report["layers"]]
+        best = int(np.argmax(bits))
+        usage = np.array([report["layers"][best]["usage"][name] for name in report["structures"]])
+        self.structure_axes.set_axis_on()
+        draw_expert_usage(self.structure_axes, usage, FOREGROUND, report["structures"], "structure")
+        self.structure_axes.set_title(
+            f"layer {best + 1}: expert tells structure {bits[best]:.2f} bits (the most of any layer)",
+            color=FOREGROUND,
+            fontsize="medium",
+        )
+
+    def _structure_labels(self, shape) -> np.ndarray | None:
+        """The chosen structures layer's data; ``None`` for none, or with a warning when it is
+        not on the image's grid ``shape``."""
+        name = self.structures.currentText()
+        if name not in self.viewer.layers:
+            return None
+        data = np.asarray(self.viewer.layers[name].data)
+        if tuple(data.shape) != tuple(shape):
+            show_warning(
+                f"Bright-4B: the structures layer {name!r} {data.shape} is not on the image's grid {tuple(shape)}; "
+                "inspecting without it"
+            )
+            return None
+        return data
+
+    def _list_structures(self, *_) -> None:
+        """List 'none' and the viewer's Labels layers, keeping the choice (else one named
+        'structures ...')."""
+        current = self.structures.currentText()
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
+        self.structures.blockSignals(True)
+        self.structures.clear()
+        self.structures.addItems([NO_STRUCTURES, *names])
+        preferred = [n for n in names if n.startswith("structures")]
+        chosen = current if current in names else preferred[0] if preferred else NO_STRUCTURES
+        self.structures.setCurrentText(chosen)
+        self.structures.blockSignals(False)
 
     def _on_model(self) -> None:
         """List the model's transformer layers to pick for PCA; the decoder's taps are ticked."""
