@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from ..data.io import read_image
+from ..data.synthetic.colony import STRUCTURES as DEFAULT_STRUCTURES
 from ..errors import BadInputError
 from .options import add_voxel_size, overlap_fraction, positive_int
 from .predict import _check_image, _voxel_size
@@ -30,7 +31,7 @@ from .progress import TileProgress
 
 SUMMARY = "summary.json"
 STRUCTURE_PLOT = "expert_usage_by_structure.png"
-DEFAULT_STRUCTURES = ("outside", "cytoplasm", "nuclei", "nucleoli", "mitochondria")  # the simulator's (--truth)
+
 HELP = "routing entropy, expert usage, attention gates and PCA token maps of a Bright-4B model"
 
 
