@@ -31,6 +31,26 @@ def test_ome_voxel_size_is_read(tmp_path):
     assert read_tiff(path).voxel_size == (0.5, 0.2, 0.25)
 
 
+@pytest.mark.parametrize("unit, factor", [("nm", 1e-3), ("micron", 1.0), ("\\u00B5m", 1.0), ("mm", 1e3)])
+def test_imagej_units_are_converted_to_micrometres(tmp_path, unit, factor):
+    path = tmp_path / "imagej.tif"
+    meta = {"axes": "ZYX", "spacing": 290.0, "unit": unit}
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), imagej=True, resolution=(1 / 108.0, 1 / 100.0), metadata=meta)
+    assert read_tiff(path).voxel_size == pytest.approx((290.0 * factor, 100.0 * factor, 108.0 * factor))
+
+
+def test_ome_units_are_converted_and_a_non_length_unit_gives_none(tmp_path):
+    path = tmp_path / "nm.ome.tif"
+    meta = {"axes": "ZYX", "PhysicalSizeZ": 500, "PhysicalSizeY": 200, "PhysicalSizeX": 250}
+    meta |= {f"PhysicalSize{a}Unit": "nm" for a in "ZYX"}
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), ome=True, metadata=meta)
+    assert read_tiff(path).voxel_size == pytest.approx((0.5, 0.2, 0.25))
+    pixels = tmp_path / "pixel.tif"
+    meta = {"axes": "ZYX", "spacing": 1.0, "unit": "pixel"}
+    tifffile.imwrite(pixels, np.zeros((3, 8, 8), np.uint8), imagej=True, resolution=(1.0, 1.0), metadata=meta)
+    assert read_tiff(pixels).voxel_size is None  # not a length: ask the user rather than guess
+
+
 def test_plain_tiff_has_no_voxel_size(tmp_path):
     path = tmp_path / "plain.tif"
     tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), photometric="minisblack")

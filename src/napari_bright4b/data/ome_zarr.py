@@ -19,10 +19,10 @@ import zarr
 
 from ..errors import BadInputError
 from ..files import atomic_directory
+from .units import um_per_unit
 from .volume import Volume, order_czyx
 
 NGFF_VERSION = "0.5"
-UNIT_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "angstrom": 1e-4, None: 1.0}
 
 
 def is_zarr(path: str | os.PathLike) -> bool:
@@ -54,8 +54,9 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None) -> Volume
         units = [a.get("unit") for a in multiscale["axes"]]
         array = node[dataset["path"]]
         scale = next((t["scale"] for t in dataset.get("coordinateTransformations", []) if t["type"] == "scale"), None)
-        if scale is not None and all(a in axes for a in "zyx"):
-            voxel_size = tuple(float(scale[axes.index(a)]) * UNIT_TO_UM.get(units[axes.index(a)], 1.0) for a in "zyx")
+        factors = [um_per_unit(units[axes.index(a)]) for a in "zyx" if a in axes]
+        if scale is not None and all(a in axes for a in "zyx") and None not in factors:
+            voxel_size = tuple(float(scale[axes.index(a)]) * k for a, k in zip("zyx", factors))
     else:
         array = node
     axes = "".join(axes).upper() if axes else {3: "ZYX", 4: "CZYX"}.get(array.ndim, "?" * array.ndim)

@@ -15,6 +15,7 @@ import tifffile
 
 from ..errors import BadInputError
 from ..files import atomic_path
+from .units import um_per_unit
 from .volume import Volume, order_czyx
 
 SUFFIXES = (".tif", ".tiff")
@@ -27,7 +28,10 @@ def _ome_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | None
     pixels = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
     pixels = (pixels[0] if isinstance(pixels, list) else pixels).get("Pixels", {})
     sizes = [pixels.get(f"PhysicalSize{axis}") for axis in "ZYX"]
-    return tuple(float(s) for s in sizes) if all(isinstance(s, (int, float)) for s in sizes) else None
+    scales = [um_per_unit(pixels.get(f"PhysicalSize{axis}Unit")) for axis in "ZYX"]
+    if not all(isinstance(s, (int, float)) for s in sizes) or None in scales:
+        return None
+    return tuple(float(s) * k for s, k in zip(sizes, scales))
 
 
 def _imagej_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | None:
@@ -38,9 +42,10 @@ def _imagej_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | N
         y_num, y_den = page.tags["YResolution"].value
     except KeyError:
         return None
-    if "spacing" not in meta or not x_num or not y_num:
+    scale = um_per_unit(meta.get("unit"))
+    if "spacing" not in meta or not x_num or not y_num or scale is None:
         return None
-    return (float(meta["spacing"]), y_den / y_num, x_den / x_num)
+    return (float(meta["spacing"]) * scale, y_den / y_num * scale, x_den / x_num * scale)
 
 
 def read_tiff(path: str | os.PathLike, channel: int | None = None) -> Volume:
