@@ -175,3 +175,16 @@ def test_deblur_rl_refuses_wrong_options_in_one_line(workdir, tmp_path, capsys, 
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_evaluate_measures_distances_at_the_voxel_size(tmp_path, capsys):
+    truth = np.zeros((6, 20, 20), np.uint8)
+    truth[2:4, 5:15, 5:15] = 1
+    shifted = np.roll(truth, 2, axis=2)  # two voxels along x
+    write_tiff(tmp_path / "truth.tif", truth, (1.0, 0.5, 0.5))
+    write_tiff(tmp_path / "pred.tif", shifted, (1.0, 0.5, 0.5))
+    files = ["evaluate", str(tmp_path / "pred.tif"), str(tmp_path / "truth.tif")]
+    from_file = run_json(capsys, files)["channels"][0]
+    overridden = run_json(capsys, [*files, "--voxel-size", "1", "2", "2"])
+    assert from_file["dice"] == pytest.approx(0.8) and from_file["hausdorff"] == pytest.approx(1.0)  # 2 x 0.5 um
+    assert overridden["distance_unit"] == "um" and overridden["channels"][0]["hausdorff"] == pytest.approx(4.0)
