@@ -188,3 +188,13 @@ def test_evaluate_measures_distances_at_the_voxel_size(tmp_path, capsys):
     overridden = run_json(capsys, [*files, "--voxel-size", "1", "2", "2"])
     assert from_file["dice"] == pytest.approx(0.8) and from_file["hausdorff"] == pytest.approx(1.0)  # 2 x 0.5 um
     assert overridden["distance_unit"] == "um" and overridden["channels"][0]["hausdorff"] == pytest.approx(4.0)
+
+
+def test_a_stack_saved_as_channels_is_rescued_with_axes(workdir, tmp_path, capsys):
+    stack = np.random.default_rng(1).integers(0, 3000, size=(10, 70, 60)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cyx.tif", stack, imagej=True, metadata={"axes": "CYX"})
+    argv = ["segment", str(tmp_path / "cyx.tif"), "-m", str(workdir / "seg.safetensors"), "-o", str(tmp_path / "m.tif")]
+    assert main(argv) == 2
+    assert "--axes" in capsys.readouterr().err
+    summary = run_json(capsys, [*argv, "--axes", "ZYX", "--voxel-size", *map(str, VOXEL)])
+    assert summary["input"]["shape"] == [1, 10, 70, 60] and read_image(tmp_path / "m.tif").data.shape == (2, 10, 70, 60)

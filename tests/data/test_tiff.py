@@ -86,3 +86,15 @@ def test_labels_are_written_as_uint16_when_they_fit_and_as_ome_tiff_otherwise(tm
     back = read_tiff(tmp_path / "big.tif")
     assert back.data.dtype == np.uint32 and np.array_equal(back.data, big)
     assert back.voxel_size == pytest.approx((0.5, 0.2, 0.1))
+
+
+def test_axes_override_rescues_a_stack_saved_as_channels(tmp_path):
+    path = tmp_path / "c48.tif"
+    data = np.arange(12 * 8 * 8, dtype=np.uint16).reshape(12, 8, 8)
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "CYX"})
+    with pytest.raises(BadInputError, match="--axes"):
+        read_tiff(path)  # 12 channels and no z: the error says how to rescue it
+    rescued = read_tiff(path, axes="zyx")
+    assert rescued.data.shape == (1, 12, 8, 8) and np.array_equal(rescued.data[0], data)
+    with pytest.raises(BadInputError, match="one letter per dimension"):
+        read_tiff(path, axes="ZY")

@@ -76,7 +76,7 @@ def run_rl(args: argparse.Namespace, started: float) -> int:
     from ..inference.device import resolve_device
     from ..inference.resample import check_voxel_size
 
-    volume = read_image(args.image, args.channel)
+    volume = read_image(args.image, args.channel, args.axes)
     if not (args.voxel_size or volume.voxel_size):
         raise BadInputError(f"{Path(args.image).name} records no voxel size; give it with --voxel-size Z Y X (um)")
     voxel_size = list(check_voxel_size(args.voxel_size or volume.voxel_size))

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
 from ..training.modes import CLASSIFIERS, DEFAULT_MODE, MODES
-from .options import add_voxel_size, positive_float, positive_int
+from .options import add_axes, add_voxel_size, positive_float, positive_int
 from .predict import _check_image, _voxel_size
 
 HELP = "fine-tune a segmentation model on strokes painted in a labels image"
@@ -54,6 +54,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (with a time budget: whichever ends first)")
     parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
     add_voxel_size(parser)
+    add_axes(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -93,7 +94,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     settings = FinetuneSettings(
         mode=args.mode, time_budget_s=budget, steps=args.steps, seed=args.seed, teacher=args.teacher
     )
-    image = read_image(args.image, args.channel)
+    image = read_image(args.image, args.channel, args.axes)
     labels = read_image(args.labels).data
     if labels.shape[0] != 1:
         raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
@@ -178,7 +179,7 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
     from ..models.registry import resolve
     from ..training.instant import InstantSettings, instant_segment
 
-    image = read_image(args.image, args.channel)
+    image = read_image(args.image, args.channel, args.axes)
     labels = read_image(args.labels).data
     if labels.shape[0] != 1:
         raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")

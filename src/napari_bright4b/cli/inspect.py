@@ -25,7 +25,7 @@ from pathlib import Path
 from ..data.io import read_image
 from ..data.synthetic.colony import STRUCTURES as DEFAULT_STRUCTURES
 from ..errors import BadInputError
-from .options import add_voxel_size, overlap_fraction, positive_int
+from .options import add_axes, add_voxel_size, overlap_fraction, positive_int
 from .predict import _check_image, _voxel_size
 from .progress import TileProgress
 
@@ -49,6 +49,7 @@ def add_parsers(sub) -> None:
     )
     parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
     add_voxel_size(parser)
+    add_axes(parser)
     parser.add_argument("--tile", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="tile size (voxels)")
     parser.add_argument("--overlap", type=overlap_fraction, default=0.25, help="tile overlap fraction (0.25)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
@@ -118,7 +119,7 @@ def _write(folder: Path, inspection, title: str) -> list[str]:
 def run_inspect(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = _check_paths(args)
-    volume = read_image(args.image, args.channel)
+    volume = read_image(args.image, args.channel, args.axes)
     model, card, choice = _load(args)
     _check_image(volume, card, Path(args.image).name)
     voxel_size, source = _voxel_size(args, volume, card)

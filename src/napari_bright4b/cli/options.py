@@ -42,3 +42,10 @@ def add_voxel_size(parser: argparse.ArgumentParser) -> None:
         metavar=("Z", "Y", "X"),
         help="voxel size in micrometres (default: from the file's metadata, else the model's)",
     )
+
+
+def add_axes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--axes",
+        help="the stored array's axes, overriding the file's metadata, e.g. ZYX for a stack saved as channels",
+    )

@@ -18,7 +18,7 @@ from ..data.io import check_output_path, image_output, read_image, write_image
 from ..errors import BadInputError
 from ..models.card import VIEW_COUNTS
 from . import deconvolve
-from .options import add_voxel_size, overlap_fraction, positive_float, positive_int
+from .options import add_axes, add_voxel_size, overlap_fraction, positive_float, positive_int
 from .progress import TileProgress, report, timings
 
 TASK_HELP = {
@@ -40,6 +40,7 @@ def add_parsers(sub) -> None:
             parser.add_argument("-o", "--output", required=True, help=f"{output_help[task]}: .tif or .zarr")
         parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
         add_voxel_size(parser)
+        add_axes(parser)
         parser.add_argument("--tile", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="tile size (voxels)")
         parser.add_argument("--overlap", type=overlap_fraction, default=0.25, help="tile overlap fraction (0.25)")
         parser.add_argument(
@@ -127,6 +128,7 @@ def _check_image(volume, card, name: str) -> None:
     if volume.data.shape[0] != channels:
         raise BadInputError(
             f"{name} has {volume.data.shape[0]} channels but the model reads {channels}; pick one with --channel N"
+            + (" (or, if they are z-slices, read it with --axes ZYX)" if volume.data.shape[1] == 1 else "")
         )
 
 
@@ -137,7 +139,7 @@ def run_task(args: argparse.Namespace) -> int:
         return _segment_instant(args, started)
     if args.task == "deblur" and args.method == "rl":
         return deconvolve.run_rl(args, started)
-    volume = read_image(args.image, args.channel)
+    volume = read_image(args.image, args.channel, args.axes)
     model, card, choice = _load(args)
     _check_image(volume, card, Path(args.image).name)
     voxel_size, source = _voxel_size(args, volume, card)
@@ -174,7 +176,7 @@ def _segment_instant(args: argparse.Namespace, started: float) -> int:
     if args.prob or args.instances:
         raise BadInputError("an instant classifier writes its classes only (-o); drop --prob and --instances")
     model = InstantModel.load(args.model)
-    volume = read_image(args.image, args.channel)
+    volume = read_image(args.image, args.channel, args.axes)
     if args.voxel_size or volume.voxel_size:
         voxel_size, source = list(args.voxel_size or volume.voxel_size), "--voxel-size" if args.voxel_size else "file"
     elif "voxel_size" in model.provenance:

@@ -28,15 +28,16 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_image(path: str | os.PathLike, channel: int | None = None) -> Volume:
-    """``(C, Z, Y, X)`` and the voxel size (um) from a TIFF or OME-Zarr."""
+def read_image(path: str | os.PathLike, channel: int | None = None, axes: str | None = None) -> Volume:
+    """``(C, Z, Y, X)`` and the voxel size (um) from a TIFF or OME-Zarr; ``axes`` (e.g.
+    ``"ZYX"``, ``"ZCYX"``) names the stored array's axes instead of its metadata."""
     path = Path(path)
     if not path.exists():
         raise BadInputError(f"{path} does not exist")
     if is_zarr(path):
-        return read_ome_zarr(path, channel)
+        return read_ome_zarr(path, channel, axes)
     if path.suffix.lower() in TIFF_SUFFIXES:
-        return read_tiff(path, channel)
+        return read_tiff(path, channel, axes)
     raise BadInputError(f"{path.name}: unsupported file type; use {FORMATS}")
 
 

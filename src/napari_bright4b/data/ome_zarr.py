@@ -20,7 +20,7 @@ import zarr
 from ..errors import BadInputError
 from ..files import atomic_directory
 from .units import um_per_unit
-from .volume import Volume, order_czyx
+from .volume import Volume, order_czyx, overridden_axes
 
 NGFF_VERSION = "0.5"
 
@@ -35,7 +35,7 @@ def _multiscale(attrs: dict) -> dict | None:
     return multiscales[0] if multiscales else None
 
 
-def read_ome_zarr(path: str | os.PathLike, channel: int | None = None) -> Volume:
+def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_override: str | None = None) -> Volume:
     """Read an OME-Zarr image (or a bare zarr array) as ``(C, Z, Y, X)``."""
     path = Path(path)
     if not path.exists():
@@ -60,6 +60,8 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None) -> Volume
     else:
         array = node
     axes = "".join(axes).upper() if axes else {3: "ZYX", 4: "CZYX"}.get(array.ndim, "?" * array.ndim)
+    if axes_override:
+        axes = overridden_axes(axes_override, array.shape, path.name)
     return Volume(_to_czyx(da.from_zarr(array), axes, path.name, channel), voxel_size)
 
 

@@ -16,7 +16,7 @@ import tifffile
 from ..errors import BadInputError
 from ..files import atomic_path
 from .units import um_per_unit
-from .volume import Volume, order_czyx
+from .volume import Volume, order_czyx, overridden_axes
 
 SUFFIXES = (".tif", ".tiff")
 IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
@@ -48,8 +48,9 @@ def _imagej_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | N
     return (float(meta["spacing"]) * scale, y_den / y_num * scale, x_den / x_num * scale)
 
 
-def read_tiff(path: str | os.PathLike, channel: int | None = None) -> Volume:
-    """Read a (C,)Z,Y,X TIFF; ``channel`` picks one channel. Refuses RGB and time series."""
+def read_tiff(path: str | os.PathLike, channel: int | None = None, axes: str | None = None) -> Volume:
+    """Read a (C,)Z,Y,X TIFF; ``channel`` picks one channel; ``axes`` overrides the axes its
+    metadata names (:func:`~.volume.overridden_axes`). Refuses RGB and time series."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise BadInputError(f"{path.name}: not a TIFF file (expected {', '.join(SUFFIXES)})")
@@ -58,10 +59,11 @@ def read_tiff(path: str | os.PathLike, channel: int | None = None) -> Volume:
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            axes, data = series.axes, series.asarray()
+            data, stored_axes = series.asarray(), series.axes
             voxel_size = _ome_voxel_size(tif) or _imagej_voxel_size(tif)
     except (tifffile.TiffFileError, ValueError, OSError) as err:
         raise BadInputError(f"{path.name} could not be read as TIFF: {err}") from None
+    axes = overridden_axes(axes, data.shape, path.name) if axes else stored_axes
     return Volume(_to_czyx(data, axes, path.name, channel), voxel_size)
 
 

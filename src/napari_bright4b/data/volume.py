@@ -23,10 +23,25 @@ def order_czyx(data, axes: str, name: str, channel: int | None):
     """``data`` with named ``axes`` (a permutation of CZYX) as ``(C, Z, Y, X)``, optionally one
     ``channel`` (kept as a length-1 axis). Works on NumPy and dask arrays alike."""
     if sorted(axes) != sorted("CZYX"):
-        raise BadInputError(f"{name} has axes {axes}; expected (C,)Z,Y,X")
+        raise BadInputError(
+            f"{name} has axes {axes}; expected (C,)Z,Y,X. If its metadata is wrong, name the stored axes "
+            f"with --axes (e.g. --axes {'ZYX' if len(axes) == 3 else 'ZCYX'})"
+        )
     data = np.moveaxis(data, [axes.index(a) for a in "CZYX"], range(4))
     if channel is not None:
         if not 0 <= channel < data.shape[0]:
             raise BadInputError(f"{name} has {data.shape[0]} channel(s); --channel must be 0..{data.shape[0] - 1}")
         data = data[channel : channel + 1]
     return data
+
+
+def overridden_axes(axes: str, shape: tuple[int, ...], name: str) -> str:
+    """The user's ``axes`` for an array of ``shape``, checked: one letter per dimension, each of
+    C, Z, Y, X at most once (singleton dimensions may be named T)."""
+    axes = axes.upper()
+    if len(axes) != len(shape) or len(set(axes)) != len(axes) or not set(axes) <= set("CZYXT"):
+        raise BadInputError(
+            f"--axes {axes} does not fit {name}, whose stored array has shape {tuple(shape)}: give one letter "
+            f"per dimension from C, Z, Y, X (e.g. {'ZYX' if len(shape) == 3 else 'ZCYX'})"
+        )
+    return axes
