@@ -57,7 +57,9 @@ def test_demo_says_how_to_make_a_missing_bundled_model(tmp_path, monkeypatch, ca
     assert not (tmp_path / "demo").exists()
 
 
-@pytest.mark.parametrize("recipe, metric", [("stain", "accuracy"), ("deblur", "ssim_gain")])
+@pytest.mark.parametrize(
+    "recipe, metric", [("stain", "accuracy"), ("deblur", "ssim_gain"), ("deblur-randomized", "ssim_gain")]
+)
 def test_train_recipe_writes_a_model_with_its_held_out_metrics(tmp_path, capsys, recipe, metric):
     out = tmp_path / f"{recipe}.safetensors"
     argv = ["train", recipe, "-o", str(out), "--steps", "2", "--volumes", "8", "--held-out", "2", "--json"]
@@ -68,3 +70,5 @@ def test_train_recipe_writes_a_model_with_its_held_out_metrics(tmp_path, capsys,
     assert card.metrics == summary["held_out"] and len(card.metrics["held_out_seeds"]) == 2
     assert card.provenance["steps"] == 2 and card.modality == "light-sheet"
     assert (tmp_path / f"{recipe}.loss.csv").read_text().startswith("step,loss")
+    if metric == "ssim_gain":  # scored apart under each range set of docs/models.md
+        assert set(card.metrics["conditions"]) == {"classic", "training", "held-out-corner"}

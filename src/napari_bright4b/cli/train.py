@@ -14,7 +14,7 @@ from ..errors import BadInputError
 from ..models.card import MODALITIES
 from .options import positive_float, positive_int
 
-RECIPE_NAMES = ("organelles", "deblur", "stain", "folder")
+RECIPE_NAMES = ("organelles", "deblur", "deblur-randomized", "stain", "folder")
 
 
 def add_parsers(sub) -> None:

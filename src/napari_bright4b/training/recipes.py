@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -63,6 +64,16 @@ RECIPES = {
             lightsheet.deblur_example,
             lightsheet.evaluate_deblur_conditions,
             lightsheet.DEBLUR_TRAIN_SEEDS,
+            lightsheet.DEBLUR_HELD_OUT_SEEDS,
+            lightsheet.PATCH,
+            steps=4000,
+        ),
+        Recipe(
+            "deblur-randomized",
+            partial(lightsheet.deblur_card, "training"),
+            partial(lightsheet.deblur_example, ranges="training"),
+            lightsheet.evaluate_deblur_conditions,
+            lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS,
             lightsheet.DEBLUR_HELD_OUT_SEEDS,
             lightsheet.PATCH,
             steps=4000,
