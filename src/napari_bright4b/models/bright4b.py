@@ -44,7 +44,12 @@ class Bright4BBlock(nn.Module):
             mode=c.attention,
         )
         self.moe = HypersphericalSoftMoE(
-            c.dim, c.num_experts, c.slots_per_expert, c.expert_hidden, balance_weight=c.balance_weight
+            c.dim,
+            c.num_experts,
+            c.slots_per_expert,
+            c.expert_hidden,
+            balance_weight=c.balance_weight,
+            confidence_weight=c.routing_confidence,
         )
         self.attention_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)
         self.moe_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)

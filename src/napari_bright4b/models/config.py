@@ -28,7 +28,9 @@ class Bright4BConfig:
     ``decoder_stem`` is how the image enters the decoder: ``unetr`` (UNETR's), ``hybrid``
     (plus convolutional features at half resolution), ``pyramid`` (at half and quarter
     resolution) or ``light`` (one convolution); see
-    :mod:`napari_bright4b.nn.decoder`.
+    :mod:`napari_bright4b.nn.decoder`. ``balance_weight`` scales the Soft-MoE balancing loss
+    and ``routing_confidence`` its term that nudges each token's routing to be confident
+    (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`).
     """
 
     in_channels: int = 1
@@ -50,6 +52,7 @@ class Bright4BConfig:
     decoder_stem: str = "unetr"
     step_init: float = 0.05
     balance_weight: float = 0.01
+    routing_confidence: float = 0.5
     attention: str = "nsa"
 
     def __post_init__(self):
