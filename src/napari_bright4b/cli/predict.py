@@ -17,7 +17,7 @@ from pathlib import Path
 from ..data.io import check_output_path, image_output, read_image, write_image
 from ..errors import BadInputError
 from ..models.card import VIEW_COUNTS
-from . import deconvolve
+from . import deconvolve, instant_segment
 from .options import add_axes, add_voxel_size, overlap_fraction, positive_float, positive_int
 from .progress import TileProgress, report, timings
 
@@ -135,8 +135,8 @@ def _check_image(volume, card, name: str) -> None:
 def run_task(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _check_options(args)
-    if args.task == "segment" and _is_instant(args.model):
-        return _segment_instant(args, started)
+    if args.task == "segment" and instant_segment.is_instant(args.model):
+        return instant_segment.run(args, started)
     if args.task == "deblur" and args.method == "rl":
         return deconvolve.run_rl(args, started)
     volume = read_image(args.image, args.channel, args.axes)
@@ -158,43 +158,6 @@ def run_task(args: argparse.Namespace) -> int:
     finished = time.perf_counter()
     voxels = volume.data.shape[1] * volume.data.shape[2] * volume.data.shape[3]
     summary.update(timings(started, loaded, finished, voxels))
-    report(args, summary)
-    return 0
-
-
-def _is_instant(spec: str) -> bool:
-    from ..training.instant import is_instant_model
-
-    return is_instant_model(spec)
-
-
-def _segment_instant(args: argparse.Namespace, started: float) -> int:
-    """An instant classifier (``bright4b finetune --mode instant -o``) over a new image: its
-    classes as painted values (0 = background) in ``-o``."""
-    from ..training.instant import InstantModel
-
-    if args.prob or args.instances:
-        raise BadInputError("an instant classifier writes its classes only (-o); drop --prob and --instances")
-    model = InstantModel.load(args.model)
-    volume = read_image(args.image, args.channel, args.axes)
-    if args.voxel_size or volume.voxel_size:
-        voxel_size, source = list(args.voxel_size or volume.voxel_size), "--voxel-size" if args.voxel_size else "file"
-    elif "voxel_size" in model.provenance:
-        voxel_size, source = model.provenance["voxel_size"], "the strokes' image"
-    else:
-        raise BadInputError(f"{Path(args.image).name} records no voxel size; give it with --voxel-size Z Y X")
-    labels, _ = model.segment(volume.data, voxel_size)
-    write_image(args.output, labels, voxel_size)
-    summary = {
-        "command": "segment",
-        "model": Path(args.model).name,
-        "device": "cpu (an instant classifier; the base model's features run on the CPU)",
-        "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
-        "classes": list(model.classes.names),
-        "outputs": {"classes": args.output},
-    }
-    finished = time.perf_counter()
-    summary.update(timings(started, started, finished, labels.size))
     report(args, summary)
     return 0
 
