@@ -11,7 +11,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "load_model"]
+__all__ = ["__version__", "ModelSession", "classify", "deblur", "finetune", "inspect", "load_model", "segment"]
 
 
 def __getattr__(name: str):

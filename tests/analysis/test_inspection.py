@@ -9,8 +9,8 @@ import torch
 from napari_bright4b.analysis.capture import capture_tile
 from napari_bright4b.analysis.inspection import check_layers, inspect_job, inspect_volume
 from napari_bright4b.api import load_model
-from napari_bright4b.errors import BadInputError
-from napari_bright4b.inference.engine import Cancelled, CancelToken
+from napari_bright4b.errors import BadInputError, Cancelled
+from napari_bright4b.inference.engine import CancelToken
 from napari_bright4b.inference.normalize import percentile_normalize
 from napari_bright4b.models.bright4b import Bright4B
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_bright4b.errors import BadInputError
-from napari_bright4b.inference.engine import Cancelled, CancelToken, OutOfMemory, predict_tiled
+from napari_bright4b.errors import BadInputError, Cancelled, OutOfMemory
+from napari_bright4b.inference.engine import CancelToken, predict_tiled
 from napari_bright4b.inference.normalize import Normalizer, percentile_normalize
 from napari_bright4b.models.bright4b import Bright4B
 from napari_bright4b.models.config import PRESETS

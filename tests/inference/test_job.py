@@ -4,10 +4,10 @@ import weakref
 import numpy as np
 import pytest
 
-from napari_bright4b.errors import BadInputError
-from napari_bright4b.inference import job
-from napari_bright4b.inference.engine import Cancelled, CancelToken
+from napari_bright4b.errors import BadInputError, Cancelled
+from napari_bright4b.inference.engine import CancelToken
 from napari_bright4b.inference.job import Labelling, relabel, run_job
+from napari_bright4b.models import session
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, save_checkpoint
 from napari_bright4b.models.config import HeadConfig
@@ -60,21 +60,32 @@ def test_relabelling_follows_the_threshold_without_running_the_model():
 def test_a_cancelled_run_raises_and_releases_the_model(monkeypatch):
     loaded = []
 
-    def load_model(spec, device, quiet):
-        model, card = real_load(spec, device=device, quiet=quiet)
+    def load_model(spec, device, dtype, quiet):
+        model, card = real_load(spec, device, dtype, quiet)
         loaded.append(weakref.ref(model))
         return model, card
 
-    real_load = job.load_model
-    monkeypatch.setattr(job, "load_model", load_model)
+    real_load = session.load_model
+    monkeypatch.setattr(session, "load_model", load_model)
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled) as caught:
         run_job(ORGANELLES, volume(), VOXEL, device="cpu", cancel=token)
     frames = [entry.name for entry in caught.traceback]
-    assert frames[-1] == "run_job" and "run_model" not in frames  # no frame that holds the model
+    assert "run_model" not in frames  # no frame that holds the model
     gc.collect()
     assert loaded[0]() is None
+
+
+def test_a_model_of_another_task_is_refused_before_it_runs():
+    with pytest.raises(BadInputError, match="is a segment model, not a deblur model"):
+        run_job(ORGANELLES, volume(), VOXEL, device="cpu", task="deblur")
+
+
+def test_without_a_voxel_size_the_models_own_is_assumed_and_said():
+    with pytest.warns(UserWarning, match=r"assuming the model's \(0.29, 0.216, 0.216\) um"):
+        result = run_job(ORGANELLES, volume(), None, device="cpu")
+    assert result.voxel_size == VOXEL
 
 
 def test_exclusive_models_label_every_class_but_the_background(tmp_path):

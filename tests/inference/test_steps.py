@@ -2,7 +2,8 @@ import threading
 
 import pytest
 
-from napari_bright4b.inference.engine import Cancelled, CancelToken
+from napari_bright4b.errors import Cancelled
+from napari_bright4b.inference.engine import CancelToken
 from napari_bright4b.inference.steps import progress_steps
 
 

@@ -25,15 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..api import load_model
-from ..errors import BadInputError
-from ..inference.device import resolve_device
-from ..inference.engine import Cancelled, CancelToken, Progress
+from ..errors import BadInputError, Cancelled
+from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import Normalizer, percentile_range
 from ..inference.predict import model_tile
 from ..inference.resample import resize
 from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
+from ..models.session import ModelSession
 from ..nn.sparse_attention import NativeSparseAttention3D
 from .capture import capture_tile
 from .pca import pca_rgb
@@ -203,13 +202,7 @@ def inspect_job(
 ) -> Inspection:
     """Load model ``spec`` (registry name or path) on ``device``, inspect ``volume`` with it
     (``options`` as for :func:`inspect_volume`), and release the model, also on failure."""
-    choice = resolve_device(device)
-    model, card = load_model(spec, device=choice.device, quiet=True)
-    try:
-        return inspect_volume(model, card, volume, voxel_size, progress=progress, cancel=cancel, **options)
-    except (Cancelled, BadInputError) as err:
-        raise err.with_traceback(None) from None  # its frames would keep the model, and its GPU memory, alive
-    finally:
-        del model
-        if choice.device.type == "cuda":
-            torch.cuda.empty_cache()
+    with ModelSession(spec, device) as session:
+        return inspect_volume(
+            session.model, session.card, volume, voxel_size, progress=progress, cancel=cancel, **options
+        )

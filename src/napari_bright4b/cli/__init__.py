@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import BadInputError
+from ..errors import BadInputError, OutOfMemory
 from . import catalog, demo, evaluate, finetune, inspect, predict, train
 
 
@@ -46,8 +46,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (``bright4b info M | head``): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
         return 141
-    except RuntimeError as err:
-        if type(err).__name__ != "OutOfMemory":  # checked by name: importing it would import torch
-            raise
+    except OutOfMemory as err:
         print(f"bright4b: error: {err}", file=sys.stderr)
         return 1

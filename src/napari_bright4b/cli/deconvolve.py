@@ -73,8 +73,8 @@ def _psf(args: argparse.Namespace, voxel_size):
 def run_rl(args: argparse.Namespace, started: float) -> int:
     """Deconvolve ``args.image`` into ``args.output`` (float32, the input's intensity units)."""
     from ..inference.deconvolution import deconvolve
-    from ..inference.device import resolve_device
     from ..inference.resample import check_voxel_size
+    from ..models.device import resolve_device
 
     volume = read_image(args.image, args.channel, args.axes)
     if not (args.voxel_size or volume.voxel_size):

@@ -39,10 +39,10 @@ def add_parsers(sub) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from ..analysis.figures import overlay_figure
-    from ..api import load_model
     from ..data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
     from ..data.tiff import write_tiff
     from ..files import atomic_directory
+    from ..models.session import ModelSession
     from ..training.organelles import score_sample
 
     timings = {}
@@ -54,16 +54,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"the bundled model {DEMO_MODEL} is not installed in this version; make it with "
             f"'bright4b train organelles -o {DEMO_MODEL}.safetensors' and pass --model {DEMO_MODEL}.safetensors"
         )
-    model, card = load_model(args.model)
-    if card.head.task != "segment":
-        raise BadInputError(f"the demo needs a segmentation model; {args.model} is a {card.head.task} model")
-    timings["load_s"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    shape = tuple(args.shape)
-    sample = simulate_brightfield(shape, ALLEN_VOXEL_SIZE, args.seed)
-    timings["simulate_s"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    probabilities, masks, scores = score_sample(model, card, sample)
+    with ModelSession(args.model, "cpu", quiet=False) as session:
+        card = session.card
+        if card.head.task != "segment":
+            raise BadInputError(f"the demo needs a segmentation model; {args.model} is a {card.head.task} model")
+        timings["load_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        shape = tuple(args.shape)
+        sample = simulate_brightfield(shape, ALLEN_VOXEL_SIZE, args.seed)
+        timings["simulate_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        probabilities, masks, scores = score_sample(session.model, card, sample)
     timings["segment_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()

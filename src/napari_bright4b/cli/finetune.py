@@ -85,7 +85,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.mode == "instant":
         return run_instant(args, names)
 
-    from ..inference.device import resolve_device
+    from ..models.device import resolve_device
     from ..models.registry import resolve
     from ..training.finetune import FinetuneSettings, finetune
     from ..training.painted import check_labels

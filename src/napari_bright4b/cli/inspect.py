@@ -79,21 +79,19 @@ def _check_paths(args: argparse.Namespace) -> Path:
     return out
 
 
-def _load(args: argparse.Namespace):
-    from ..api import load_model
-    from ..inference.device import resolve_device
+def _session(args: argparse.Namespace):
     from ..models.registry import resolve
+    from ..models.session import ModelSession
 
-    choice = resolve_device(args.device)
-    if choice.note:
-        print(f"bright4b: note: {choice.note}", file=sys.stderr)
     if resolve(args.model).is_preset:
         print(
             f"bright4b: warning: {args.model!r} is a preset with random weights: its routing means nothing",
             file=sys.stderr,
         )
-    model, card = load_model(args.model, device=choice.device, quiet=True)
-    return model, card, choice
+    session = ModelSession(args.model, args.device)
+    if session.device_note:
+        print(f"bright4b: note: {session.device_note}", file=sys.stderr)
+    return session
 
 
 def _write(folder: Path, inspection, title: str) -> list[str]:
@@ -120,22 +118,23 @@ def run_inspect(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = _check_paths(args)
     volume = read_image(args.image, args.channel, args.axes)
-    model, card, choice = _load(args)
-    _check_image(volume, card, Path(args.image).name)
-    voxel_size, source = _voxel_size(args, volume, card)
-    loaded = time.perf_counter()
     from ..analysis.inspection import inspect_volume
     from ..files import atomic_directory
 
-    options = dict(pca_layers=args.layers, tile=args.tile, overlap=args.overlap)
-    with TileProgress("inspect", not args.json) as progress:
-        inspection = inspect_volume(model, card, volume.data, voxel_size, progress=progress, **options)
+    with _session(args) as session:
+        card = session.card
+        _check_image(volume, card, Path(args.image).name)
+        voxel_size, source = _voxel_size(args, volume, card)
+        loaded = time.perf_counter()
+        options = dict(pca_layers=args.layers, tile=args.tile, overlap=args.overlap)
+        with TileProgress("inspect", not args.json) as progress:
+            inspection = inspect_volume(session.model, card, volume.data, voxel_size, progress=progress, **options)
     ran = time.perf_counter()
     per_structure = _per_structure(args, inspection) if args.truth else None
     summary = {
         "command": "inspect",
         "model": card.name,
-        "device": str(choice.device),
+        "device": str(session.device),
         "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
         **inspection.summary(),
     }

@@ -105,22 +105,23 @@ def _check_options(args: argparse.Namespace) -> list[Path]:
     return outputs
 
 
-def _load(args: argparse.Namespace):
-    from ..api import PresetWarning, load_model
-    from ..inference.device import resolve_device
+def _session(args: argparse.Namespace):
+    """The model's session; a note if the device fell back, a warning for a preset's random weights."""
+    from ..models.session import ModelSession, PresetWarning
 
-    choice = resolve_device(args.device)
-    if choice.note:
-        print(f"bright4b: note: {choice.note}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PresetWarning)
-        model, card = load_model(args.model, device=choice.device)
+        session = ModelSession(args.model, args.device, quiet=False)
+    if session.device_note:
+        print(f"bright4b: note: {session.device_note}", file=sys.stderr)
     for warning in caught:
         if issubclass(warning.category, PresetWarning):
             print(f"bright4b: warning: {warning.message}; use it for testing only", file=sys.stderr)
-    if card.head.task != args.task:
-        raise BadInputError(f"model {card.name!r} is a {card.head.task} model; use `bright4b {card.head.task}`")
-    return model, card, choice
+    if session.card.head.task != args.task:
+        session.release()
+        task = session.card.head.task
+        raise BadInputError(f"model {session.card.name!r} is a {task} model; use `bright4b {task}`")
+    return session
 
 
 def _check_image(volume, card, name: str) -> None:
@@ -140,21 +141,22 @@ def run_task(args: argparse.Namespace) -> int:
     if args.task == "deblur" and args.method == "rl":
         return deconvolve.run_rl(args, started)
     volume = read_image(args.image, args.channel, args.axes)
-    model, card, choice = _load(args)
-    _check_image(volume, card, Path(args.image).name)
-    voxel_size, source = _voxel_size(args, volume, card)
-    loaded = time.perf_counter()
-    summary = {
-        "command": args.task,
-        "model": card.name,
-        "device": str(choice.device),
-        "device_note": choice.note,
-        "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
-        "classes": list(card.head.class_names),
-    }
-    run = {"segment": _segment_dask if getattr(args, "dask", False) else _segment, "deblur": _deblur}
-    run = run.get(args.task, _classify)
-    summary.update(run(args, model, card, volume.data, voxel_size))
+    with _session(args) as session:
+        card = session.card
+        _check_image(volume, card, Path(args.image).name)
+        voxel_size, source = _voxel_size(args, volume, card)
+        loaded = time.perf_counter()
+        summary = {
+            "command": args.task,
+            "model": card.name,
+            "device": str(session.device),
+            "device_note": session.device_note,
+            "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size, "from": source},
+            "classes": list(card.head.class_names),
+        }
+        run = {"segment": _segment_dask if getattr(args, "dask", False) else _segment, "deblur": _deblur}
+        run = run.get(args.task, _classify)
+        summary.update(run(args, session.model, card, volume.data, voxel_size))
     finished = time.perf_counter()
     voxels = volume.data.shape[1] * volume.data.shape[2] * volume.data.shape[3]
     summary.update(timings(started, loaded, finished, voxels))

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..errors import BadInputError
-from ..inference.engine import Cancelled, CancelToken, Progress
+from ..errors import BadInputError, Cancelled
+from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import percentile_normalize
 from ..inference.resample import check_voxel_size
+from ..models.session import ModelSession
 from .filter_bank import default_sigmas, feature_names, filter_bank
 from .model_features import model_feature_names, model_features
 
@@ -89,10 +90,13 @@ def compute_features(
     cancel: CancelToken | None = None,
 ) -> VoxelFeatures:
     """The features of ``image (C, Z, Y, X)`` with ``voxel_size`` (z, y, x, um) as ``spec``
-    says; ``model`` is the loaded ``(model, card)`` of ``spec.base`` (required with a base).
-    ``progress(done, total)`` counts the channels' filter banks, then the model's features
-    as one step; a cancel raises :class:`~..inference.engine.Cancelled` between channels or
-    between the model's tiles."""
+    says; ``model`` is ``spec.base`` loaded, ``(model, card)``, if it is (else it is loaded
+    for the call on the best device and released). ``progress(done, total)`` counts the
+    channels' filter banks, then the model's features as one step; a cancel raises
+    :class:`~..errors.Cancelled` between channels or between the model's tiles."""
+    if spec.base is not None and model is None:
+        with ModelSession(spec.base) as session:
+            return compute_features(image, voxel_size, spec, (session.model, session.card), progress, cancel)
     voxel_size = check_voxel_size(voxel_size)
     if image.ndim != 4 or min(image.shape[1:]) < 2:
         raise BadInputError(

@@ -27,17 +27,17 @@ _LOAD_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _cached_model(spec: str, device: str):
-    from ..api import load_model  # imported on the worker
-    from .device import resolve_device
+def _cached_session(spec: str, device: str):
+    from ..models.session import ModelSession  # imported on the worker
 
-    return load_model(spec, device=resolve_device(device).device, quiet=True)
+    return ModelSession(spec, device)
 
 
 def worker_model(spec: str, device: str):
-    """The model for ``spec`` on ``device``, loaded once per process."""
+    """The model and card for ``spec`` on ``device``, loaded once per process and kept."""
     with _LOAD_LOCK:
-        return _cached_model(spec, device)
+        session = _cached_session(spec, device)
+        return session.model, session.card
 
 
 class GlobalView:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from ..errors import Cancelled, OutOfMemory
 from .tiling import TileGrid
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
@@ -22,14 +23,6 @@ Progress = Callable[[int, int], None]
 
 _OOM_ERRORS = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
 MAX_BATCH = 16
-
-
-class Cancelled(Exception):
-    """The run was cancelled; nothing was returned or written."""
-
-
-class OutOfMemory(RuntimeError):
-    """Not even one tile fits in memory."""
 
 
 class CancelToken:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from ..api import load_model
 from ..errors import BadInputError
-from .device import resolve_device
-from .engine import Cancelled, CancelToken, OutOfMemory, Progress
+from ..models.session import ModelSession
+from .engine import CancelToken, Progress
 from .estimate import TileCost, measure_tile
 from .postprocess import class_thresholds, instances, masks
 from .predict import run_model, volume_probabilities
@@ -137,13 +136,15 @@ def run_job(
     overlap: float = 0.25,
     views: int | None = None,
     labelling: Labelling | None = None,
+    task: str | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
     """Run model ``spec`` (registry name or path) over ``volume (C, Z, Y, X)`` at ``voxel_size``
-    (z, y, x, um) on ``device`` (``views``: see :func:`~.predict.run_model`); the volume is never modified. Raises
-    :class:`~.engine.Cancelled` when cancelled, :class:`BadInputError` for unusable input."""
-    choice, model, card = _load(spec, device)
+    (z, y, x, um; ``None``: the model's, with a warning) on ``device`` (``views``: see
+    :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. The
+    volume is never modified. Raises :class:`~..errors.Cancelled` when cancelled,
+    :class:`BadInputError` for unusable input."""
     tiles = [0]
 
     def report(done: int, total: int) -> None:
@@ -152,17 +153,18 @@ def run_job(
             progress(done, total)
 
     started = time.perf_counter()
-    try:
+    with ModelSession(spec, device, task=task) as session:
+        card = session.card
+        if voxel_size is None:
+            voxel_size = card.voxel_size
+            warnings.warn(f"no voxel size given: assuming the model's {tuple(card.voxel_size)} um", stacklevel=2)
         if volume.shape[0] != card.config.in_channels:
             raise BadInputError(
                 f"model {card.name!r} reads {card.config.in_channels} channel(s), the image has {volume.shape[0]}"
             )
-        maps = run_model(model, card, volume, voxel_size, tile, overlap, views=views, progress=report, cancel=cancel)
-    except (Cancelled, OutOfMemory, BadInputError) as err:
-        raise err.with_traceback(None) from None  # its frames would keep the model, and its GPU memory, alive
-    finally:
-        del model
-        _release(choice.device)
+        maps = run_model(
+            session.model, card, volume, voxel_size, tile, overlap, views=views, progress=report, cancel=cancel
+        )
     result = Result(
         model=card.name,
         task=card.head.task,
@@ -170,7 +172,7 @@ def run_job(
         maps=maps,
         exclusive=card.head.task == "segment" and card.head.activation == "softmax",
         voxel_size=tuple(float(v) for v in voxel_size),
-        device=str(choice.device),
+        device=str(session.device),
         tiles=tiles[0],
         seconds=time.perf_counter() - started,
         model_cuts=dict(card.thresholds),
@@ -185,21 +187,5 @@ def run_job(
 
 def time_tile(spec: str, device: str = "auto", tile: Sequence[int] | None = None) -> TileCost:
     """Load model ``spec`` on ``device``, time one tile (:func:`~.estimate.measure_tile`), release it."""
-    choice, model, card = _load(spec, device)
-    try:
-        return measure_tile(model, card, tile)
-    finally:
-        del model
-        _release(choice.device)
-
-
-def _load(spec: str, device: str):
-    choice = resolve_device(device)
-    model, card = load_model(spec, device=choice.device, quiet=True)
-    return choice, model, card
-
-
-def _release(device) -> None:
-    """Hand the device's cached memory back once the model is gone."""
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
+    with ModelSession(spec, device) as session:
+        return measure_tile(session.model, session.card, tile)

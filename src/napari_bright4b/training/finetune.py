@@ -27,10 +27,8 @@ import torch
 
 from .. import __version__
 from ..analysis.uncertainty import normalized_entropy
-from ..api import load_model
 from ..errors import BadInputError
 from ..inference.crops import random_crops
-from ..inference.device import resolve_device
 from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import percentile_range
 from ..inference.predict import run_model
@@ -39,6 +37,7 @@ from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import BUNDLED_DIR, SUFFIX, resolve, user_models_dir
+from ..models.session import ModelSession
 from ..nn.adapters import merge_adapters
 from .adaptation import nested_parts, replace_head, restore_trainable_state, set_mode, trainable_state
 from .held_out import Score, StrokeScorer, eval_logits
@@ -191,7 +190,8 @@ def finetune(
     started = time.perf_counter()
     check_labels(labels.shape, image.shape[1:])
     entry = resolve(base)
-    model, base_card = load_model(base, device=resolve_device(device).device, quiet=True)
+    session = ModelSession(base, device)  # not released: the trained model is the result
+    model, base_card = session.model, session.card
     if base_card.head.task != "segment":
         raise BadInputError(f"{base_card.name!r} is a {base_card.head.task} model; fine-tune a segmentation model")
     out = check_output(Path(out) if out else default_output(base_card.name), entry.path)

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.uncertainty import normalized_entropy
-from ..api import load_model
 from ..errors import BadInputError, CheckpointError
 from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
 from ..files import atomic_path
 from ..models.header import INSTANT_KEY
 from ..models.registry import resolve
+from ..models.session import ModelSession
 from .base_agreement import Agreement, agreements, keep_base
 from .modes import CLASSIFIERS
 from .painted import PaintedClasses, check_labels, painted_classes
@@ -136,8 +136,7 @@ class InstantModel:
         """:meth:`predict` over a new ``image (C, Z, Y, X)`` with ``voxel_size`` (z, y, x, um):
         its features are computed as the classifier's were (scales in um, so another voxel
         size sees the same physical scales)."""
-        model = load_model(self.spec.base, quiet=True) if self.spec.base is not None else None
-        return self.predict(compute_features(image, voxel_size, self.spec, model, progress, cancel))
+        return self.predict(compute_features(image, voxel_size, self.spec, None, progress, cancel))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the training rows and the card to a safetensors file, atomically."""
@@ -259,7 +258,20 @@ def instant_segment(
         entry = resolve(base)
         if entry.source == "path":
             base = str(entry.path.resolve())  # a saved classifier finds its base from any folder
-        model = model or load_model(base, quiet=True)
+        if model is None:
+            with ModelSession(base) as session:
+                loaded = (session.model, session.card)
+                return instant_segment(
+                    image,
+                    voxel_size,
+                    labels,
+                    base,
+                    names=names,
+                    settings=settings,
+                    model=loaded,
+                    progress=progress,
+                    cancel=cancel,
+                )
         if model[1].head.task == "classify":
             raise BadInputError(f"{model[1].name!r} is a classifier; its features are per volume, not per voxel")
     started = time.perf_counter()

@@ -9,8 +9,8 @@ from napari.qt.threading import create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error
 
-from ..errors import BadInputError
-from ..inference.engine import Cancelled, CancelToken, OutOfMemory
+from ..errors import BadInputError, Cancelled, OutOfMemory
+from ..inference.engine import CancelToken
 
 CANCELLED = "Cancelled: no layers were added."
 EXPECTED = (BadInputError, OutOfMemory)  # shown as one line; anything else is a bug, shown with its traceback

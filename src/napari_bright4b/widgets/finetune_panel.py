@@ -36,8 +36,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..errors import BadInputError
-from ..inference.engine import Cancelled, CancelToken
+from ..errors import BadInputError, Cancelled
+from ..inference.engine import CancelToken
 from ..inference.layer_data import LayerInput, layer_tuple, painted_prediction_layers
 from ..inference.steps import progress_steps
 from ..models.card import ModelCard

@@ -18,10 +18,9 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QWidget
 
-from ..api import load_model
-from ..errors import BadInputError
+from ..errors import BadInputError, Cancelled
 from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
-from ..inference.engine import Cancelled, CancelToken
+from ..inference.engine import CancelToken
 from ..inference.layer_data import painted_prediction_layers
 from ..training.instant import InstantModel, InstantSettings
 from ..training.painted import check_labels, painted_classes
@@ -164,9 +163,8 @@ class PredictWhilePainting(QWidget):
         ``z`` first; stops quietly when ``token`` is cancelled."""
         try:
             if features is None:
-                model = load_model(base) if base is not None else None
                 spec = FeatureSpec(base=base)
-                features = compute_features(source.volume(), source.voxel_size, spec, model, cancel=token)
+                features = compute_features(source.volume(), source.voxel_size, spec, cancel=token)
                 yield "features", features
             fitted = InstantModel.fit(features, codes, classes, InstantSettings())
             yield "model", fitted

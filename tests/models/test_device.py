@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from napari_bright4b.errors import BadInputError
-from napari_bright4b.inference.device import available_devices, resolve_device
+from napari_bright4b.models.device import available_devices, resolve_device
 
 
 def test_auto_picks_the_best_available_device_and_cpu_is_always_there():
