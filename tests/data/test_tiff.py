@@ -98,3 +98,23 @@ def test_axes_override_rescues_a_stack_saved_as_channels(tmp_path):
     assert rescued.data.shape == (1, 12, 8, 8) and np.array_equal(rescued.data[0], data)
     with pytest.raises(BadInputError, match="one letter per dimension"):
         read_tiff(path, axes="ZY")
+
+
+def test_a_large_tiff_is_read_lazily_and_equals_the_eager_read(tmp_path, monkeypatch):
+    from napari_bright4b.data import tiff
+
+    data = np.random.default_rng(0).integers(0, 4000, size=(2, 7, 20, 30), dtype=np.uint16)
+    path = write_tiff(tmp_path / "two.tif", data, (0.5, 0.2, 0.2))
+    eager = read_tiff(path)
+    monkeypatch.setattr(tiff, "LAZY_BYTES", 0)
+    lazy = read_tiff(path, channel=1)
+    assert type(lazy.data).__module__.startswith("dask") and lazy.voxel_size == eager.voxel_size
+    assert np.array_equal(lazy.data[:, 2:5, 3:9].compute(), eager.data[1:2, 2:5, 3:9])
+
+
+def test_labels_are_marked_in_imagej_and_ome_tiffs_and_images_are_not(tmp_path):
+    small = np.arange(60, dtype=np.uint16).reshape(1, 6, 10)
+    large = small.astype(np.uint32) + 70000  # beyond uint16: written as OME-TIFF
+    for name, data in (("small.tif", small), ("large.tif", large)):
+        assert read_tiff(write_tiff(tmp_path / name, data, None, labels=True)).labels
+        assert not read_tiff(write_tiff(tmp_path / f"image-{name}", data, None)).labels

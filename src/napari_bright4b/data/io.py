@@ -41,12 +41,20 @@ def read_image(path: str | os.PathLike, channel: int | None = None, axes: str | 
     raise BadInputError(f"{path.name}: unsupported file type; use {FORMATS}")
 
 
-def write_image(path: str | os.PathLike, data: np.ndarray, voxel_size: Sequence[float] | None) -> Path:
-    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically, with the voxel size."""
+def write_image(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    voxel_size: Sequence[float] | None,
+    origin: Sequence[float] | None = None,
+    labels: bool = False,
+) -> Path:
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically, with the voxel size (z, y, x, um);
+    ``labels`` marks a label image. OME-Zarr also keeps ``origin`` (the first voxel's
+    position, um), which TIFF has no standard place for."""
     path = check_output_path(path)
     if path.suffix.lower() == ".zarr":
-        return write_ome_zarr(path, data, voxel_size)
-    return write_tiff(path, data, voxel_size)
+        return write_ome_zarr(path, data, voxel_size, origin, labels)
+    return write_tiff(path, data, voxel_size, labels)
 
 
 @contextmanager

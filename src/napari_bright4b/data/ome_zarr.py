@@ -44,7 +44,7 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
         node = zarr.open(store=str(path), mode="r")
     except Exception as err:  # zarr raises many kinds for a folder that is not zarr
         raise BadInputError(f"{path.name} could not be read as zarr: {err}") from None
-    voxel_size, axes = None, None
+    voxel_size, origin, axes, labels = None, None, None, False
     if isinstance(node, zarr.Group):
         multiscale = _multiscale(dict(node.attrs))
         if multiscale is None:
@@ -53,16 +53,22 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
         axes = [a["name"].lower() for a in multiscale["axes"]]
         units = [a.get("unit") for a in multiscale["axes"]]
         array = node[dataset["path"]]
-        scale = next((t["scale"] for t in dataset.get("coordinateTransformations", []) if t["type"] == "scale"), None)
+        transforms = {t["type"]: t for t in dataset.get("coordinateTransformations", [])}
         factors = [um_per_unit(units[axes.index(a)]) for a in "zyx" if a in axes]
-        if scale is not None and all(a in axes for a in "zyx") and None not in factors:
-            voxel_size = tuple(float(scale[axes.index(a)]) * k for a, k in zip("zyx", factors))
+        if all(a in axes for a in "zyx") and None not in factors:
+            voxel_size, origin = (
+                tuple(float(transforms[kind][kind][axes.index(a)]) * k for a, k in zip("zyx", factors))
+                if kind in transforms
+                else None
+                for kind in ("scale", "translation")
+            )
+        labels = "image-label" in node.attrs.get("ome", node.attrs)
     else:
         array = node
     axes = "".join(axes).upper() if axes else {3: "ZYX", 4: "CZYX"}.get(array.ndim, "?" * array.ndim)
     if axes_override:
         axes = overridden_axes(axes_override, array.shape, path.name)
-    return Volume(_to_czyx(da.from_zarr(array), axes, path.name, channel), voxel_size)
+    return Volume(_to_czyx(da.from_zarr(array), axes, path.name, channel), voxel_size, origin, labels)
 
 
 def _to_czyx(data: da.Array, axes: str, name: str, channel: int | None) -> da.Array:
@@ -75,12 +81,17 @@ def _to_czyx(data: da.Array, axes: str, name: str, channel: int | None) -> da.Ar
     return order_czyx(data, axes, name, channel)
 
 
-def _metadata(name: str, voxel_size: Sequence[float] | None) -> dict:
-    scale = [1.0, *(voxel_size or (1.0, 1.0, 1.0))]
+def _metadata(name: str, voxel_size: Sequence[float] | None, origin: Sequence[float] | None, labels: bool) -> dict:
     axes = [{"name": "c", "type": "channel"}]
     axes += [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"]
-    dataset = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
-    return {"version": NGFF_VERSION, "multiscales": [{"name": name, "axes": axes, "datasets": [dataset]}]}
+    transforms = [{"type": "scale", "scale": [1.0, *(voxel_size or (1.0, 1.0, 1.0))]}]
+    if origin is not None:
+        transforms.append({"type": "translation", "translation": [0.0, *map(float, origin)]})
+    dataset = {"path": "0", "coordinateTransformations": transforms}
+    metadata = {"version": NGFF_VERSION, "multiscales": [{"name": name, "axes": axes, "datasets": [dataset]}]}
+    if labels:
+        metadata["image-label"] = {"version": NGFF_VERSION}
+    return metadata
 
 
 def default_chunks(shape: Sequence[int]) -> tuple[int, ...]:
@@ -95,13 +106,16 @@ def ome_zarr_output(
     dtype,
     voxel_size: Sequence[float] | None,
     chunks: Sequence[int] | None = None,
+    origin: Sequence[float] | None = None,
+    labels: bool = False,
 ) -> Iterator[zarr.Array]:
     """A zero-filled ``(C, Z, Y, X)`` zarr array to fill; it appears at ``path`` as OME-Zarr
-    only when the block exits without error."""
+    only when the block exits without error. ``origin``: the first voxel's position (z, y, x,
+    um); ``labels`` marks it as a label image (NGFF ``image-label``)."""
     path = Path(path)
     with atomic_directory(path) as tmp:
         group = zarr.open_group(store=str(tmp), mode="w", zarr_format=3)
-        group.attrs["ome"] = _metadata(path.stem, voxel_size)
+        group.attrs["ome"] = _metadata(path.stem, voxel_size, origin, labels)
         yield group.create_array(
             "0",
             shape=tuple(shape),
@@ -112,11 +126,18 @@ def ome_zarr_output(
         )
 
 
-def write_ome_zarr(path: str | os.PathLike, data: np.ndarray, voxel_size: Sequence[float] | None) -> Path:
-    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` as OME-Zarr, atomically."""
+def write_ome_zarr(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    voxel_size: Sequence[float] | None,
+    origin: Sequence[float] | None = None,
+    labels: bool = False,
+) -> Path:
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` as OME-Zarr, atomically (``origin``, ``labels``:
+    as for :func:`ome_zarr_output`)."""
     data = data[None] if data.ndim == 3 else data
     if data.ndim != 4:
         raise ValueError(f"expected (Z, Y, X) or (C, Z, Y, X) data, got shape {data.shape}")
-    with ome_zarr_output(path, data.shape, data.dtype, voxel_size) as array:
+    with ome_zarr_output(path, data.shape, data.dtype, voxel_size, origin=origin, labels=labels) as array:
         array[...] = data
     return Path(path)

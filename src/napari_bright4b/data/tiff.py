@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import tifffile
+import zarr
 
 from ..errors import BadInputError
 from ..files import atomic_path
@@ -19,6 +21,9 @@ from .units import um_per_unit
 from .volume import Volume, order_czyx, overridden_axes
 
 SUFFIXES = (".tif", ".tiff")
+LAZY_BYTES = 1 << 30  # larger files are read lazily
+LAYER_PROPERTY = "bright4b_layer"  # ImageJ property that marks a labels file
+LABELS_NOTE = "bright4b labels"  # the OME description that does
 IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
@@ -50,21 +55,49 @@ def _imagej_voxel_size(tif: tifffile.TiffFile) -> tuple[float, float, float] | N
 
 def read_tiff(path: str | os.PathLike, channel: int | None = None, axes: str | None = None) -> Volume:
     """Read a (C,)Z,Y,X TIFF; ``channel`` picks one channel; ``axes`` overrides the axes its
-    metadata names (:func:`~.volume.overridden_axes`). Refuses RGB and time series."""
+    metadata names (:func:`~.volume.overridden_axes`). Refuses RGB and time series. A file
+    over :data:`LAZY_BYTES` is read lazily, page by page (a dask array over tifffile's zarr
+    store, the file kept open), so a volume larger than RAM runs tile by tile."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise BadInputError(f"{path.name}: not a TIFF file (expected {', '.join(SUFFIXES)})")
     if not path.is_file():
         raise BadInputError(f"{path} does not exist")
+    tif, lazy = None, False
     try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            data, stored_axes = series.asarray(), series.axes
-            voxel_size = _ome_voxel_size(tif) or _imagej_voxel_size(tif)
+        tif = tifffile.TiffFile(path)
+        series = tif.series[0]
+        lazy = series.nbytes > LAZY_BYTES
+        data = _lazy(series) if lazy else series.asarray()
+        stored_axes, labels = series.axes, _is_labels(tif)
+        voxel_size = _ome_voxel_size(tif) or _imagej_voxel_size(tif)
     except (tifffile.TiffFileError, ValueError, OSError) as err:
+        lazy = False  # so that the file is closed
         raise BadInputError(f"{path.name} could not be read as TIFF: {err}") from None
+    finally:
+        if tif is not None and not lazy:
+            tif.close()
     axes = overridden_axes(axes, data.shape, path.name) if axes else stored_axes
-    return Volume(_to_czyx(data, axes, path.name, channel), voxel_size)
+    return Volume(_to_czyx(data, axes, path.name, channel), voxel_size, labels=labels)
+
+
+def _lazy(series: tifffile.TiffPageSeries) -> da.Array:
+    """The series as a dask array of whole pages, grouped into chunks of about 64 MiB."""
+    store = zarr.open(series.aszarr(), mode="r")
+    page = int(np.prod(store.chunks)) * store.dtype.itemsize
+    chunks = list(store.chunks)
+    first = next((i for i, c in enumerate(chunks) if c == 1), None)  # the page axis nearest the front
+    if first is not None:
+        chunks[first] = max(1, min(store.shape[first], (64 << 20) // max(page, 1)))
+    return da.from_zarr(store, chunks=tuple(chunks))
+
+
+def _is_labels(tif: tifffile.TiffFile) -> bool:
+    """Whether the file was written as labels (:func:`write_tiff` with ``labels=True``)."""
+    properties = (tif.imagej_metadata or {}).get("Properties", {})
+    if properties.get(LAYER_PROPERTY) == "labels":
+        return True
+    return bool(tif.ome_metadata) and f"<Description>{LABELS_NOTE}</Description>" in tif.ome_metadata
 
 
 def _to_czyx(data: np.ndarray, axes: str, name: str, channel: int | None) -> np.ndarray:
@@ -85,8 +118,14 @@ def _to_czyx(data: np.ndarray, axes: str, name: str, channel: int | None) -> np.
     return order_czyx(data, axes, name, channel)
 
 
-def write_tiff(path: str | os.PathLike, data: np.ndarray, voxel_size: tuple[float, float, float] | None) -> Path:
-    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically with the voxel size.
+def write_tiff(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    voxel_size: tuple[float, float, float] | None,
+    labels: bool = False,
+) -> Path:
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically with the voxel size; ``labels`` marks
+    the file as labels, which :func:`read_tiff` reports.
 
     uint8, uint16 and float32 are written as ImageJ hyperstacks (Fiji, napari); other
     integers (instance labels) as uint16 when they fit, else as OME-TIFF.
@@ -111,11 +150,15 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, voxel_size: tuple[floa
                 z, y, x = voxel_size
                 metadata.update(spacing=z, unit="um")
                 resolution = (1.0 / x, 1.0 / y)
+            if labels:
+                metadata["Properties"] = {LAYER_PROPERTY: "labels"}
             tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, resolution=resolution, metadata=metadata)
         else:  # OME-TIFF holds any dtype (labels beyond 65535, signed integers)
             metadata = {"axes": axes}
             if voxel_size is not None:
                 metadata.update({f"PhysicalSize{a}": v for a, v in zip("ZYX", voxel_size)})
                 metadata.update({f"PhysicalSize{a}Unit": "µm" for a in "ZYX"})
+            if labels:
+                metadata["Description"] = LABELS_NOTE
             tifffile.imwrite(tmp, np.ascontiguousarray(data), ome=True, metadata=metadata)
     return path

@@ -12,11 +12,14 @@ from ..errors import BadInputError
 
 @dataclass
 class Volume:
-    """Image data ``(C, Z, Y, X)`` (NumPy, or a lazy dask array for OME-Zarr) and its voxel
-    size ``(z, y, x)`` in micrometres, if the file records one."""
+    """Image data ``(C, Z, Y, X)`` (NumPy, or a lazy dask array for OME-Zarr and large TIFFs),
+    its voxel size ``(z, y, x)`` in micrometres and the position of its first voxel
+    (``origin``, um) if the file records them, and whether it holds labels."""
 
     data: Any
     voxel_size: tuple[float, float, float] | None
+    origin: tuple[float, float, float] | None = None
+    labels: bool = False
 
 
 def order_czyx(data, axes: str, name: str, channel: int | None):
