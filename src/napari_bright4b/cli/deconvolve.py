@@ -10,7 +10,7 @@ from pathlib import Path
 from ..data.io import image_output, read_image
 from ..errors import BadInputError
 from .options import positive_float, positive_int
-from .progress import TileProgress, report, timings
+from .progress import TileProgress, timings
 
 METHODS = ("model", "rl")
 TV = 0.002  # measured: lifts SSIM on noisy volumes, neutral on flowdec's bars (docs/inference.md)
@@ -70,8 +70,9 @@ def _psf(args: argparse.Namespace, voxel_size):
     return checked_psf(psf[0], Path(args.psf).name)
 
 
-def run_rl(args: argparse.Namespace, started: float) -> int:
-    """Deconvolve ``args.image`` into ``args.output`` (float32, the input's intensity units)."""
+def run_rl(args: argparse.Namespace, started: float) -> dict:
+    """Deconvolve ``args.image`` into ``args.output`` (float32, the input's intensity units);
+    returns the run's summary."""
     from ..inference.deconvolution import deconvolve
     from ..inference.resample import check_voxel_size
     from ..models.device import resolve_device
@@ -89,16 +90,12 @@ def run_rl(args: argparse.Namespace, started: float) -> int:
                 volume.data, psf, args.iterations, args.tv, tile=args.tile, device=device, out=sharp, progress=progress
             )
     finished = time.perf_counter()
-    report(
-        args,
-        {
-            "command": "deblur",
-            "model": f"Richardson-Lucy, {args.iterations} iterations, tv {args.tv:g}",
-            "device": str(device),
-            "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size},
-            "psf": {"source": args.psf or f"Gaussian sigma {list(args.psf_sigma)} um", "shape": list(psf.shape)},
-            "outputs": {"deblurred": args.output},
-            **timings(started, loaded, finished, volume.data[0].size),
-        },
-    )
-    return 0
+    return {
+        "command": "deblur",
+        "model": f"Richardson-Lucy, {args.iterations} iterations, tv {args.tv:g}",
+        "device": str(device),
+        "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size},
+        "psf": {"source": args.psf or f"Gaussian sigma {list(args.psf_sigma)} um", "shape": list(psf.shape)},
+        "outputs": {"deblurred": args.output},
+        **timings(started, loaded, finished, volume.data[0].size),
+    }

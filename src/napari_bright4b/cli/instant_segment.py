@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data.io import read_image, write_image
 from ..errors import BadInputError
-from .progress import report, timings
+from .progress import timings
 
 
 def is_instant(spec: str) -> bool:
@@ -18,9 +18,9 @@ def is_instant(spec: str) -> bool:
     return is_instant_model(spec)
 
 
-def run(args: argparse.Namespace, started: float) -> int:
+def run(args: argparse.Namespace, started: float) -> dict:
     """An instant classifier (``bright4b finetune --mode instant -o``) over a new image: its
-    classes as painted values (0 = background) in ``-o``."""
+    classes as painted values (0 = background) in ``-o``; returns the run's summary."""
     from ..training.instant import InstantModel
 
     if args.prob or args.instances:
@@ -45,5 +45,4 @@ def run(args: argparse.Namespace, started: float) -> int:
     }
     finished = time.perf_counter()
     summary.update(timings(started, started, finished, labels.size))
-    report(args, summary)
-    return 0
+    return summary

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..data.io import check_output_path, image_output, read_image, write_image
 from ..errors import BadInputError
 from ..models.card import VIEW_COUNTS
-from . import deconvolve, instant_segment
+from . import batch, deconvolve, instant_segment
 from .options import add_axes, add_voxel_size, overlap_fraction, positive_float, positive_int
 from .progress import TileProgress, report, timings
 
@@ -31,13 +31,20 @@ TASK_HELP = {
 def add_parsers(sub) -> None:
     for task, help_text in TASK_HELP.items():
         parser = sub.add_parser(task, help=help_text, description=help_text)
-        parser.add_argument("image", help="input TIFF/OME-TIFF or OME-Zarr, (C,)Z,Y,X")
+        parser.add_argument(
+            "image",
+            nargs="+",
+            help="input TIFF/OME-TIFF or OME-Zarr, (C,)Z,Y,X; several inputs, folders or globs run one after "
+            "another, each output named from its input in the -o folder, with results.csv",
+        )
         parser.add_argument(
             "-m", "--model", required=task != "deblur", help="registry name, .safetensors path or preset"
         )
         output_help = {"segment": "masks (or instance labels)", "deblur": "deblurred image"}
         if task in output_help:
-            parser.add_argument("-o", "--output", required=True, help=f"{output_help[task]}: .tif or .zarr")
+            parser.add_argument(
+                "-o", "--output", required=True, help=f"{output_help[task]}: .tif or .zarr (several inputs: a folder)"
+            )
         parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
         add_voxel_size(parser)
         add_axes(parser)
@@ -134,14 +141,30 @@ def _check_image(volume, card, name: str) -> None:
 
 
 def run_task(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
+    if args.task == "deblur":
+        deconvolve.check_method(args)
+    if batch.is_many(args.image):
+        return batch.run(args, run_file, _session if _uses_network(args) else None)
+    args.image = args.image[0]
+    report(args, run_file(args, time.perf_counter()))
+    return 0
+
+
+def _uses_network(args: argparse.Namespace) -> bool:
+    if args.task == "segment":
+        return not instant_segment.is_instant(args.model)
+    return not (args.task == "deblur" and args.method == "rl")
+
+
+def run_file(args: argparse.Namespace, started: float, session=None) -> dict:
+    """One input to its outputs; the summary of the run. ``session``: the model's, kept open
+    across the inputs of a batch (else one is opened and released here)."""
     _check_options(args)
-    if args.task == "segment" and instant_segment.is_instant(args.model):
-        return instant_segment.run(args, started)
-    if args.task == "deblur" and args.method == "rl":
-        return deconvolve.run_rl(args, started)
+    if not _uses_network(args):
+        run = instant_segment.run if args.task == "segment" else deconvolve.run_rl
+        return run(args, started)
     volume = read_image(args.image, args.channel, args.axes)
-    with _session(args) as session:
+    with nullcontext(session) if session is not None else _session(args) as session:
         card = session.card
         _check_image(volume, card, Path(args.image).name)
         voxel_size, source = _voxel_size(args, volume, card)
@@ -160,8 +183,7 @@ def run_task(args: argparse.Namespace) -> int:
     finished = time.perf_counter()
     voxels = volume.data.shape[1] * volume.data.shape[2] * volume.data.shape[3]
     summary.update(timings(started, loaded, finished, voxels))
-    report(args, summary)
-    return 0
+    return summary
 
 
 def _voxel_size(args, volume, card) -> tuple[list[float], str]:
