@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..data.io import image_output, read_image
 from ..errors import BadInputError
+from ..run_settings import provenance
 from .options import positive_float, positive_int
 from .progress import TileProgress, timings
 
@@ -84,7 +85,8 @@ def run_rl(args: argparse.Namespace, started: float) -> dict:
     psf = _psf(args, voxel_size)
     device = resolve_device(args.device).device
     loaded = time.perf_counter()
-    with image_output(args.output, volume.data.shape, "float32", voxel_size) as sharp:
+    made = provenance("deblur", vars(args), None, args.image)
+    with image_output(args.output, volume.data.shape, "float32", voxel_size, made) as sharp:
         with TileProgress("deblur", not args.json) as progress:
             deconvolve(
                 volume.data, psf, args.iterations, args.tv, tile=args.tile, device=device, out=sharp, progress=progress

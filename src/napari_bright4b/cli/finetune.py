@@ -12,7 +12,7 @@ from pathlib import Path
 from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
 from ..training.modes import CLASSIFIERS, DEFAULT_MODE, MODES
-from .options import add_axes, add_voxel_size, positive_float, positive_int
+from .options import add_axes, add_settings, add_voxel_size, positive_float, positive_int
 from .predict import _check_image, _voxel_size
 
 HELP = "fine-tune a segmentation model on strokes painted in a labels image"
@@ -24,7 +24,7 @@ def add_parsers(sub) -> None:
     parser.add_argument(
         "labels", help="painted labels of the image's shape: 0 = not painted, 1 = background, 2.. = classes"
     )
-    parser.add_argument("-m", "--model", required=True, help="the base model: registry name or .safetensors path")
+    parser.add_argument("-m", "--model", help="the base model: registry name or .safetensors path")
     parser.add_argument(
         "-o", "--output", help="the fine-tuned model (.safetensors; default: a new file in the user's model folder)"
     )
@@ -55,6 +55,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
     add_voxel_size(parser)
     add_axes(parser)
+    add_settings(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -72,6 +73,8 @@ def class_names(text: str | None) -> dict[int, str]:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    if not args.model:
+        raise BadInputError("finetune needs a base model: -m NAME (or a --settings file that names one)")
     if args.channel is not None and args.channel < 0:
         raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
     inputs = (Path(args.image).resolve(), Path(args.labels).resolve())

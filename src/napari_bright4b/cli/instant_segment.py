@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..data.io import read_image, write_image
 from ..errors import BadInputError
+from ..run_settings import provenance
 from .progress import timings
 
 
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace, started: float) -> dict:
     else:
         raise BadInputError(f"{Path(args.image).name} records no voxel size; give it with --voxel-size Z Y X")
     labels, _ = model.segment(volume.data, voxel_size)
-    write_image(args.output, labels, voxel_size)
+    made = provenance("segment", vars(args), Path(args.model).name, args.image)
+    write_image(args.output, labels, voxel_size, labels=True, provenance=made)
     summary = {
         "command": "segment",
         "model": Path(args.model).name,

@@ -49,3 +49,11 @@ def add_axes(parser: argparse.ArgumentParser) -> None:
         "--axes",
         help="the stored array's axes, overriding the file's metadata, e.g. ZYX for a stack saved as channels",
     )
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--settings",
+        help="a settings file saved from the dock (Save settings...): its values replace the defaults, "
+        "flags given here still win",
+    )

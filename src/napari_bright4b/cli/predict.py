@@ -17,8 +17,9 @@ from pathlib import Path
 from ..data.io import check_output_path, image_output, read_image, write_image
 from ..errors import BadInputError
 from ..models.card import VIEW_COUNTS
+from ..run_settings import provenance
 from . import batch, deconvolve, instant_segment
-from .options import add_axes, add_voxel_size, overlap_fraction, positive_float, positive_int
+from .options import add_axes, add_settings, add_voxel_size, overlap_fraction, positive_float, positive_int
 from .progress import TileProgress, report, timings
 
 TASK_HELP = {
@@ -37,9 +38,7 @@ def add_parsers(sub) -> None:
             help="input TIFF/OME-TIFF or OME-Zarr, (C,)Z,Y,X; several inputs, folders or globs run one after "
             "another, each output named from its input in the -o folder, with results.csv",
         )
-        parser.add_argument(
-            "-m", "--model", required=task != "deblur", help="registry name, .safetensors path or preset"
-        )
+        parser.add_argument("-m", "--model", help="registry name, .safetensors path or preset")
         output_help = {"segment": "masks (or instance labels)", "deblur": "deblurred image"}
         if task in output_help:
             parser.add_argument(
@@ -48,6 +47,7 @@ def add_parsers(sub) -> None:
         parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
         add_voxel_size(parser)
         add_axes(parser)
+        add_settings(parser)
         parser.add_argument("--tile", nargs=3, type=positive_int, metavar=("Z", "Y", "X"), help="tile size (voxels)")
         parser.add_argument("--overlap", type=overlap_fraction, default=0.25, help="tile overlap fraction (0.25)")
         parser.add_argument(
@@ -141,6 +141,8 @@ def _check_image(volume, card, name: str) -> None:
 
 
 def run_task(args: argparse.Namespace) -> int:
+    if args.task != "deblur" and not args.model:
+        raise BadInputError(f"{args.task} needs a model: -m NAME (or a --settings file that names one)")
     if args.task == "deblur":
         deconvolve.check_method(args)
     if batch.is_many(args.image):
@@ -169,6 +171,7 @@ def run_file(args: argparse.Namespace, started: float, session=None) -> dict:
         _check_image(volume, card, Path(args.image).name)
         voxel_size, source = _voxel_size(args, volume, card)
         loaded = time.perf_counter()
+        args.provenance = provenance(args.task, vars(args), card.name, args.image)
         summary = {
             "command": args.task,
             "model": card.name,
@@ -222,7 +225,7 @@ def _segment(args, model, card, data, voxel_size) -> dict:
     shape = (card.head.channels, *data.shape[1:])
     kind = "instances" if args.instances else "masks"
     result: dict = {"outputs": {kind: args.output}}
-    with _optional_output(args.prob, shape, "float32", voxel_size) as probabilities:
+    with _optional_output(args.prob, shape, "float32", voxel_size, args.provenance) as probabilities:
         with TileProgress("segment", not args.json) as progress:
             run_model(model, card, data, voxel_size, out=probabilities, progress=progress, **_engine_options(args))
         per_class = class_thresholds(args.threshold, card.head.class_names, card.thresholds)
@@ -233,7 +236,8 @@ def _segment(args, model, card, data, voxel_size) -> dict:
         if args.instances:
             found = np.stack([instances(m, voxel_size, args.split_touching, args.min_radius) for m in structures])
             result["instances"] = {n: int(labels.max()) for n, labels in zip(names, found)}
-        write_image(args.output, found[0] if found.shape[0] == 1 else found, voxel_size)
+        kind = {"labels": True, "provenance": args.provenance}
+        write_image(args.output, found[0] if found.shape[0] == 1 else found, voxel_size, **kind)
     if args.prob:
         result["outputs"]["probabilities"] = args.prob
     return result
@@ -270,7 +274,7 @@ def _segment_dask(args, model, card, data, voxel_size) -> dict:
 def _deblur(args, model, card, data, voxel_size) -> dict:
     from ..inference.predict import run_model
 
-    with image_output(args.output, data.shape, "float32", voxel_size) as sharp:
+    with image_output(args.output, data.shape, "float32", voxel_size, args.provenance) as sharp:
         with TileProgress("deblur", not args.json) as progress:
             run_model(model, card, data, voxel_size, out=sharp, progress=progress, **_engine_options(args))
     return {"outputs": {"deblurred": args.output}}
@@ -290,15 +294,16 @@ def _classify(args, model, card, data, voxel_size) -> dict:
         "probabilities": {n: round(float(p), 6) for n, p in zip(names, probabilities)},
     }
     if args.map:
-        write_image(args.map, (np.argmax(class_map, axis=0) + 1).astype(np.uint8), voxel_size)
+        classes = (np.argmax(class_map, axis=0) + 1).astype(np.uint8)
+        write_image(args.map, classes, voxel_size, labels=True, provenance=args.provenance)
         result["outputs"] = {"class_map": args.map}
     return result
 
 
-def _optional_output(path, shape, dtype, voxel_size):
+def _optional_output(path, shape, dtype, voxel_size, provenance):
     """``image_output`` when a path is given, else a NumPy array that is never saved."""
     if path:
-        return image_output(path, shape, dtype, voxel_size)
+        return image_output(path, shape, dtype, voxel_size, provenance)
     import numpy as np
 
     return nullcontext(np.zeros(shape, dtype))

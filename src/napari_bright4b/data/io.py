@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,19 +47,25 @@ def write_image(
     voxel_size: Sequence[float] | None,
     origin: Sequence[float] | None = None,
     labels: bool = False,
+    provenance: Mapping | None = None,
 ) -> Path:
     """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically, with the voxel size (z, y, x, um);
-    ``labels`` marks a label image. OME-Zarr also keeps ``origin`` (the first voxel's
-    position, um), which TIFF has no standard place for."""
+    ``labels`` marks a label image, ``provenance`` records what made it (model, settings).
+    OME-Zarr also keeps ``origin`` (the first voxel's position, um), which TIFF has no
+    standard place for."""
     path = check_output_path(path)
     if path.suffix.lower() == ".zarr":
-        return write_ome_zarr(path, data, voxel_size, origin, labels)
-    return write_tiff(path, data, voxel_size, labels)
+        return write_ome_zarr(path, data, voxel_size, origin, labels, provenance)
+    return write_tiff(path, data, voxel_size, labels, provenance)
 
 
 @contextmanager
 def image_output(
-    path: str | os.PathLike, shape: Sequence[int], dtype, voxel_size: Sequence[float] | None
+    path: str | os.PathLike,
+    shape: Sequence[int],
+    dtype,
+    voxel_size: Sequence[float] | None,
+    provenance: Mapping | None = None,
 ) -> Iterator[object]:
     """A zero-filled ``(C, Z, Y, X)`` array to fill, saved to ``path`` only if the block succeeds.
 
@@ -68,9 +74,9 @@ def image_output(
     """
     path = check_output_path(path)
     if path.suffix.lower() == ".zarr":
-        with ome_zarr_output(path, shape, dtype, voxel_size) as array:
+        with ome_zarr_output(path, shape, dtype, voxel_size, provenance=provenance) as array:
             yield array
         return
     array = np.zeros(tuple(shape), dtype=dtype)
     yield array
-    write_tiff(path, array[0] if array.shape[0] == 1 else array, voxel_size)
+    write_tiff(path, array[0] if array.shape[0] == 1 else array, voxel_size, provenance=provenance)

@@ -9,7 +9,7 @@ level's scale transformation. Writing creates one full-resolution level with axe
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from .units import um_per_unit
 from .volume import Volume, order_czyx, overridden_axes
 
 NGFF_VERSION = "0.5"
+PROVENANCE_KEY = "bright4b_provenance"
 
 
 def is_zarr(path: str | os.PathLike) -> bool:
@@ -44,7 +45,7 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
         node = zarr.open(store=str(path), mode="r")
     except Exception as err:  # zarr raises many kinds for a folder that is not zarr
         raise BadInputError(f"{path.name} could not be read as zarr: {err}") from None
-    voxel_size, origin, axes, labels = None, None, None, False
+    voxel_size, origin, axes, labels, provenance = None, None, None, False, None
     if isinstance(node, zarr.Group):
         multiscale = _multiscale(dict(node.attrs))
         if multiscale is None:
@@ -63,12 +64,13 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
                 for kind in ("scale", "translation")
             )
         labels = "image-label" in node.attrs.get("ome", node.attrs)
+        provenance = node.attrs.get(PROVENANCE_KEY)
     else:
         array = node
     axes = "".join(axes).upper() if axes else {3: "ZYX", 4: "CZYX"}.get(array.ndim, "?" * array.ndim)
     if axes_override:
         axes = overridden_axes(axes_override, array.shape, path.name)
-    return Volume(_to_czyx(da.from_zarr(array), axes, path.name, channel), voxel_size, origin, labels)
+    return Volume(_to_czyx(da.from_zarr(array), axes, path.name, channel), voxel_size, origin, labels, provenance)
 
 
 def _to_czyx(data: da.Array, axes: str, name: str, channel: int | None) -> da.Array:
@@ -108,14 +110,18 @@ def ome_zarr_output(
     chunks: Sequence[int] | None = None,
     origin: Sequence[float] | None = None,
     labels: bool = False,
+    provenance: Mapping | None = None,
 ) -> Iterator[zarr.Array]:
     """A zero-filled ``(C, Z, Y, X)`` zarr array to fill; it appears at ``path`` as OME-Zarr
     only when the block exits without error. ``origin``: the first voxel's position (z, y, x,
-    um); ``labels`` marks it as a label image (NGFF ``image-label``)."""
+    um); ``labels`` marks it as a label image (NGFF ``image-label``); ``provenance``: what
+    made it (attribute ``bright4b_provenance``)."""
     path = Path(path)
     with atomic_directory(path) as tmp:
         group = zarr.open_group(store=str(tmp), mode="w", zarr_format=3)
         group.attrs["ome"] = _metadata(path.stem, voxel_size, origin, labels)
+        if provenance:
+            group.attrs[PROVENANCE_KEY] = dict(provenance)
         yield group.create_array(
             "0",
             shape=tuple(shape),
@@ -132,12 +138,14 @@ def write_ome_zarr(
     voxel_size: Sequence[float] | None,
     origin: Sequence[float] | None = None,
     labels: bool = False,
+    provenance: Mapping | None = None,
 ) -> Path:
-    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` as OME-Zarr, atomically (``origin``, ``labels``:
-    as for :func:`ome_zarr_output`)."""
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` as OME-Zarr, atomically (``origin``, ``labels``,
+    ``provenance``: as for :func:`ome_zarr_output`)."""
     data = data[None] if data.ndim == 3 else data
     if data.ndim != 4:
         raise ValueError(f"expected (Z, Y, X) or (C, Z, Y, X) data, got shape {data.shape}")
-    with ome_zarr_output(path, data.shape, data.dtype, voxel_size, origin=origin, labels=labels) as array:
+    meta = dict(origin=origin, labels=labels, provenance=provenance)
+    with ome_zarr_output(path, data.shape, data.dtype, voxel_size, **meta) as array:
         array[...] = data
     return Path(path)

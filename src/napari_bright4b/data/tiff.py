@@ -7,7 +7,9 @@ voxel size as ImageJ metadata, which napari, Fiji and tifffile all read back.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dask.array as da
@@ -22,8 +24,8 @@ from .volume import Volume, order_czyx, overridden_axes
 
 SUFFIXES = (".tif", ".tiff")
 LAZY_BYTES = 1 << 30  # larger files are read lazily
-LAYER_PROPERTY = "bright4b_layer"  # ImageJ property that marks a labels file
-LABELS_NOTE = "bright4b labels"  # the OME description that does
+LAYER_PROPERTY = "bright4b_layer"  # "labels" marks a labels file: an ImageJ property, a key of the OME description
+PROVENANCE_PROPERTY = "bright4b_provenance"  # what made the file (JSON): likewise
 IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
@@ -69,7 +71,7 @@ def read_tiff(path: str | os.PathLike, channel: int | None = None, axes: str | N
         series = tif.series[0]
         lazy = series.nbytes > LAZY_BYTES
         data = _lazy(series) if lazy else series.asarray()
-        stored_axes, labels = series.axes, _is_labels(tif)
+        stored_axes, notes = series.axes, _notes(tif)
         voxel_size = _ome_voxel_size(tif) or _imagej_voxel_size(tif)
     except (tifffile.TiffFileError, ValueError, OSError) as err:
         lazy = False  # so that the file is closed
@@ -78,7 +80,10 @@ def read_tiff(path: str | os.PathLike, channel: int | None = None, axes: str | N
         if tif is not None and not lazy:
             tif.close()
     axes = overridden_axes(axes, data.shape, path.name) if axes else stored_axes
-    return Volume(_to_czyx(data, axes, path.name, channel), voxel_size, labels=labels)
+    labels, provenance = notes.get(LAYER_PROPERTY) == "labels", notes.get(PROVENANCE_PROPERTY)
+    if isinstance(provenance, str):
+        provenance = json.loads(provenance)
+    return Volume(_to_czyx(data, axes, path.name, channel), voxel_size, labels=labels, provenance=provenance)
 
 
 def _lazy(series: tifffile.TiffPageSeries) -> da.Array:
@@ -92,12 +97,21 @@ def _lazy(series: tifffile.TiffPageSeries) -> da.Array:
     return da.from_zarr(store, chunks=tuple(chunks))
 
 
-def _is_labels(tif: tifffile.TiffFile) -> bool:
-    """Whether the file was written as labels (:func:`write_tiff` with ``labels=True``)."""
-    properties = (tif.imagej_metadata or {}).get("Properties", {})
-    if properties.get(LAYER_PROPERTY) == "labels":
-        return True
-    return bool(tif.ome_metadata) and f"<Description>{LABELS_NOTE}</Description>" in tif.ome_metadata
+def _notes(tif: tifffile.TiffFile) -> dict:
+    """What :func:`write_tiff` noted beside the pixels: ImageJ properties, or the OME
+    description's JSON."""
+    properties = (tif.imagej_metadata or {}).get("Properties")
+    if properties:
+        return dict(properties)
+    if not tif.ome_metadata:
+        return {}
+    image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+    description = (image[0] if isinstance(image, list) else image).get("Description")
+    try:
+        notes = json.loads(description) if isinstance(description, str) else {}
+    except ValueError:
+        return {}
+    return notes if isinstance(notes, dict) else {}
 
 
 def _to_czyx(data: np.ndarray, axes: str, name: str, channel: int | None) -> np.ndarray:
@@ -123,9 +137,11 @@ def write_tiff(
     data: np.ndarray,
     voxel_size: tuple[float, float, float] | None,
     labels: bool = False,
+    provenance: Mapping | None = None,
 ) -> Path:
     """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` atomically with the voxel size; ``labels`` marks
-    the file as labels, which :func:`read_tiff` reports.
+    the file as labels and ``provenance`` records what made it, both read back by
+    :func:`read_tiff`.
 
     uint8, uint16 and float32 are written as ImageJ hyperstacks (Fiji, napari); other
     integers (instance labels) as uint16 when they fit, else as OME-TIFF.
@@ -143,6 +159,9 @@ def write_tiff(
         low, high = (int(data.min()), int(data.max())) if data.size else (0, 0)
         if 0 <= low and high <= 65535:
             data = data.astype(np.uint16)
+    notes = {LAYER_PROPERTY: "labels"} if labels else {}
+    if provenance:
+        notes[PROVENANCE_PROPERTY] = json.dumps(provenance)
     with atomic_path(path) as tmp:
         if data.dtype in IMAGEJ_DTYPES:
             metadata, resolution = {"axes": axes}, None
@@ -150,15 +169,15 @@ def write_tiff(
                 z, y, x = voxel_size
                 metadata.update(spacing=z, unit="um")
                 resolution = (1.0 / x, 1.0 / y)
-            if labels:
-                metadata["Properties"] = {LAYER_PROPERTY: "labels"}
+            if notes:
+                metadata["Properties"] = notes
             tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, resolution=resolution, metadata=metadata)
         else:  # OME-TIFF holds any dtype (labels beyond 65535, signed integers)
             metadata = {"axes": axes}
             if voxel_size is not None:
                 metadata.update({f"PhysicalSize{a}": v for a, v in zip("ZYX", voxel_size)})
                 metadata.update({f"PhysicalSize{a}Unit": "µm" for a in "ZYX"})
-            if labels:
-                metadata["Description"] = LABELS_NOTE
+            if notes:
+                metadata["Description"] = json.dumps(notes)
             tifffile.imwrite(tmp, np.ascontiguousarray(data), ome=True, metadata=metadata)
     return path

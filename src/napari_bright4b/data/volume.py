@@ -14,12 +14,14 @@ from ..errors import BadInputError
 class Volume:
     """Image data ``(C, Z, Y, X)`` (NumPy, or a lazy dask array for OME-Zarr and large TIFFs),
     its voxel size ``(z, y, x)`` in micrometres and the position of its first voxel
-    (``origin``, um) if the file records them, and whether it holds labels."""
+    (``origin``, um) if the file records them, whether it holds labels, and what made it
+    (``provenance``: the model and settings of the run that wrote it, if bright4b did)."""
 
     data: Any
     voxel_size: tuple[float, float, float] | None
     origin: tuple[float, float, float] | None = None
     labels: bool = False
+    provenance: dict | None = None
 
 
 def order_czyx(data, axes: str, name: str, channel: int | None):

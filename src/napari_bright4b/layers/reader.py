@@ -43,7 +43,8 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
 def file_layers(path: str | os.PathLike) -> list[LayerData]:
     """The layers of one file: ``(data (Z, Y, X), kwargs, "image" or "labels")`` per channel,
     with ``scale`` (the voxel size, um) and ``translate`` (the origin, um) where the file
-    records them; ``metadata["bright4b_file"]`` says what was read."""
+    records them; ``metadata["bright4b_file"]`` says what was read (and, for a bright4b
+    output, the model and settings that made it)."""
     volume = read_image(path)
     stem = Path(path).name.split(".")[0]
     channels = volume.data.shape[0]
@@ -57,6 +58,7 @@ def file_layers(path: str | os.PathLike) -> list[LayerData]:
                     "path": os.fspath(path),
                     "voxel_size_um": list(volume.voxel_size) if volume.voxel_size else None,
                     "channel": c,
+                    "provenance": volume.provenance,
                 }
             },
         }
