@@ -58,7 +58,8 @@ def test_unusable_layers_are_refused_with_the_reason(kind, shape, options, messa
 def test_segmentation_layers_are_aligned_named_and_styled():
     structures = [Structure(n, k, np.zeros((4, 5, 6), np.uint8), 0.5) for k, n in enumerate("abc")]
     structures[2] = Structure("c", 2, np.zeros((4, 5, 6), np.uint32), 0.5)
-    layers = result_layers(result(structures=structures), source())
+    made = result(structures=structures, settings={"model": "m", "overlap": 0.25})
+    layers = result_layers(made, source())
     names = [kwargs["name"] for _, kwargs, _ in layers]
     assert names == [f"bf · m · {n}" for n in ("a probability", "b probability", "c probability")] + [
         "bf · m · a mask",
@@ -71,7 +72,9 @@ def test_segmentation_layers_are_aligned_named_and_styled():
     assert len({k["colormap"] for _, k, _ in probabilities}) == 3
     assert layers[0][1]["colormap"] == "green" and layers[3][1]["colormap"][1] == "#00ff00"
     assert "colormap" not in layers[5][1] and layers[5][2] == "labels"
-    assert layers[3][1]["metadata"] == {"bright4b": {"input": "bf", "model": "m", "output": "a mask"}}
+    tag = layers[3][1]["metadata"]["bright4b"]
+    assert {k: tag[k] for k in ("input", "model", "output")} == {"input": "bf", "model": "m", "output": "a mask"}
+    assert tag["settings"] == made.settings and tag["seconds"] == 0.1 and tag["finished"]
 
 
 def test_exclusive_models_show_no_background_probability():

@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
-from ..data.batch import RESULTS, FileResult, check_distinct, expand, is_many, output_path, run_each, write_results
+from ..data.batch import RESULTS, FileResult, check_distinct, each_file, expand, is_many, output_path, write_results
 from ..errors import BadInputError
 
 __all__ = ["is_many", "run"]
@@ -86,7 +86,10 @@ def run(args: argparse.Namespace, run_file, open_session) -> int:
 
     session = open_session(args) if open_session is not None else None
     with session if session is not None else nullcontext():
-        results = run_each(files, one, done)
+        results = []
+        for result in each_file(files, one):
+            done(len(results), result)
+            results.append(result)
     table = next(iter(folders.values()), None)
     if table is not None:
         write_results(table / RESULTS, results)

@@ -12,7 +12,7 @@ import csv
 import glob
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,23 +93,15 @@ class FileResult:
         return self.error is None
 
 
-def run_each(
-    files: Sequence[Path],
-    run_one: Callable[[Path], FileResult],
-    on_done: Callable[[int, FileResult], None] | None = None,
-) -> list[FileResult]:
-    """``run_one`` on each file in turn; bad input or memory failures become a failed
-    :class:`FileResult` and the run goes on (a cancel or interrupt stops it)."""
-    results = []
-    for n, path in enumerate(files):
+def each_file(files: Sequence[Path], run_one: Callable[[Path], FileResult]) -> Iterator[FileResult]:
+    """``run_one`` on each file in turn, yielding each outcome as it comes; bad input or
+    memory failures become a failed :class:`FileResult` and the run goes on (a cancel or an
+    interrupt stops it)."""
+    for path in files:
         try:
-            result = run_one(path)
+            yield run_one(path)
         except (BadInputError, OutOfMemory) as err:
-            result = FileResult(str(path), error=str(err).replace("\n", " "))
-        results.append(result)
-        if on_done is not None:
-            on_done(n, result)
-    return results
+            yield FileResult(str(path), error=str(err).replace("\n", " "))
 
 
 def write_results(path: str | os.PathLike, results: Sequence[FileResult]) -> Path:

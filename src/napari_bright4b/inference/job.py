@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import BadInputError
+from ..models.registry import portable_name
 from ..models.session import ModelSession
 from .engine import CancelToken, Progress
 from .estimate import TileCost, measure_tile
 from .postprocess import class_thresholds, instances, masks
-from .predict import run_model, volume_probabilities
+from .predict import model_tile, run_model, volume_probabilities
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Result:
     model_cuts: dict[str, float] = field(default_factory=dict)  # the card's per-class thresholds
     volume_probabilities: np.ndarray | None = None  # classify: (K,)
     class_map: np.ndarray | None = None  # classify: (Z, Y, X) uint8, most probable class + 1
+    settings: dict = field(default_factory=dict)  # the run's options, as a settings file names them
 
     def class_masks(self) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
         """Per class: names, probability ``(Z, Y, X)`` and mask ``(Z, Y, X)`` bool (none for deblur)."""
@@ -123,7 +125,17 @@ def relabel(result: Result, labelling: Labelling) -> Result:
     structures = label_structures(
         result.maps, result.class_names, result.exclusive, result.voxel_size, labelling, result.model_cuts
     )
-    return dataclasses.replace(result, structures=structures)
+    return dataclasses.replace(result, structures=structures, settings=result.settings | labelling_settings(labelling))
+
+
+def labelling_settings(labelling: Labelling) -> dict:
+    """``labelling`` as a settings file names it (:mod:`..run_settings`)."""
+    return {
+        "threshold": labelling.threshold,
+        "instances": labelling.instances,
+        "split_touching": labelling.split_touching,
+        "min_radius": labelling.min_radius_um,
+    }
 
 
 def run_job(
@@ -176,6 +188,13 @@ def run_job(
         tiles=tiles[0],
         seconds=time.perf_counter() - started,
         model_cuts=dict(card.thresholds),
+        settings={
+            "model": portable_name(spec),
+            "tile": list(model_tile(card, tile)),
+            "overlap": overlap,
+            "views": views or card.views,
+            "device": device,
+        },
     )
     if result.task == "segment":
         result = relabel(result, labelling or Labelling())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -114,11 +115,21 @@ def layer_input(
     )
 
 
-def layer_tuple(source: LayerInput, model: str, output: str, data, kind: str, run: str | None = None, **kwargs):
+def layer_tuple(
+    source: LayerInput,
+    model: str,
+    output: str,
+    data,
+    kind: str,
+    run: str | None = None,
+    details: dict | None = None,
+    **kwargs,
+):
     """``LayerData`` ``(data, kwargs, kind)`` for ``output`` of ``model`` on ``source``: named
     ``"<input> · <model> · <output>"``, on the input's grid, tagged with the kind of ``run``
-    (none: the Run tab's) so that a re-run finds and updates it."""
-    tag = {"input": source.name, "model": model, "output": output} | ({"run": run} if run else {})
+    (none: the Run tab's) so that a re-run finds and updates it, and with the run's
+    ``details`` (settings, timing)."""
+    tag = {"input": source.name, "model": model, "output": output} | ({"run": run} if run else {}) | (details or {})
     kwargs.update(
         name=layer_name(source.name, model, output),
         scale=source.scale,
@@ -154,10 +165,18 @@ def result_layers(result: Result, source: LayerInput) -> list[tuple]:
     """``LayerData`` for a run's outputs: segment -> a probability Image per class (additive,
     a colormap each) and a Labels per structure (mask or instances); deblur -> the sharp
     Image with the input's contrast and colormap; classify -> the class map as Labels whose
-    ``features`` name the classes."""
+    ``features`` name the classes. Each layer's ``metadata["bright4b"]`` also holds the run's
+    settings, device, seconds and finishing time (UTC)."""
+
+    details = {
+        "settings": result.settings,
+        "device": result.device,
+        "seconds": round(result.seconds, 3),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
     def layer(data, output: str, kind: str, **kwargs) -> tuple:
-        return layer_tuple(source, result.model, output, data, kind, **kwargs)
+        return layer_tuple(source, result.model, output, data, kind, details=details, **kwargs)
 
     layers = []
     if result.task == "segment":

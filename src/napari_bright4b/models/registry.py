@@ -85,3 +85,14 @@ def resolve(spec: str | os.PathLike, allow_presets: bool = True) -> ModelEntry:
     raise BadInputError(
         f"unknown model {text!r}; known models: {', '.join(known) or 'none'} (or give a .safetensors path)"
     )
+
+
+def portable_name(spec: str | os.PathLike) -> str:
+    """The registry name of the model ``spec`` names when it is a bundled or user-folder model
+    (found again by name on another machine), else ``spec`` as given."""
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    for entry in list_models():
+        if entry.path is not None and not entry.error and path.is_file() and entry.path.samefile(path):
+            return entry.name
+    return text

@@ -36,6 +36,7 @@ class BackgroundRun:
     def __init__(self, run_button, cancel_button, status):
         self.run_button, self.cancel_button, self.status = run_button, cancel_button, status
         self._worker = self._token = self._bar = None
+        self._unit = "tile"
         cancel_button.setEnabled(False)
         cancel_button.clicked.connect(self.cancel)
 
@@ -43,10 +44,14 @@ class BackgroundRun:
     def busy(self) -> bool:
         return self._worker is not None
 
-    def start(self, work: Work, description: str, message: str, on_result: Callable[[object], None]) -> None:
-        """Run ``work(cancel_token)``, a generator of ``(done, total)`` reports that returns a
-        result, in a worker; ``on_result(result)`` runs on the GUI thread when it succeeds."""
+    def start(
+        self, work: Work, description: str, message: str, on_result: Callable[[object], None], unit: str = "tile"
+    ) -> None:
+        """Run ``work(cancel_token)``, a generator of ``(done, total)`` reports (counted in
+        ``unit``s) that returns a result, in a worker; ``on_result(result)`` runs on the GUI
+        thread when it succeeds."""
         self._token = token = CancelToken()
+        self._unit = unit
         self._bar = progress(total=0, desc=description)
         self._worker = create_worker(_outcome, work, token, _start_thread=False, _ignore_errors=True)
         self._worker.yielded.connect(self._on_progress)
@@ -68,7 +73,7 @@ class BackgroundRun:
         if self._bar is None:  # the work has already ended
             return
         done, total = report
-        self.status.setText(f"Running: tile {done} of {total}")
+        self.status.setText(f"Running: {self._unit} {done} of {total}")
         self._bar.total = total
         self._bar.update(done - self._bar.n)  # napari's bar processes events: a later signal may run here
 

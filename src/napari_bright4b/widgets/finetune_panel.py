@@ -41,6 +41,7 @@ from ..inference.engine import CancelToken
 from ..inference.layer_data import LayerInput, layer_tuple, painted_prediction_layers
 from ..inference.steps import progress_steps
 from ..models.card import ModelCard
+from ..models.registry import portable_name
 from ..training.finetune import (
     FinetuneResult,
     FinetuneSettings,
@@ -55,6 +56,7 @@ from ..training.painted import BACKGROUND, check_labels, default_names
 from .layer_picker import LayerPicker
 from .layers import show_layers
 from .predict_while_painting import PredictWhilePainting
+from .settings_button import SettingsButton
 
 RUN = "finetune"  # the kind of run in the result layers' tags
 MODES = {
@@ -172,7 +174,8 @@ class FinetunePanel(QWidget):
         form.addRow("Time budget", self.budget)
         form.addRow("Steps", self.steps)
         buttons = QHBoxLayout()
-        for button in (self.run_button, self.cancel_button, self.revert_button):
+        save = SettingsButton(self.saved_settings, self.status)
+        for button in (self.run_button, self.cancel_button, self.revert_button, save):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -228,6 +231,21 @@ class FinetunePanel(QWidget):
             steps=self.steps.value() or None,
             preview_every_s=self.preview_every_s,
         )
+
+    def saved_settings(self) -> tuple[str, dict]:
+        """``("finetune", options)`` for a settings file: the base, mode, budget, steps, device
+        and the class names when the painted values run 2, 3, ... without a gap."""
+        names = self.class_names()
+        contiguous = sorted(names) == list(range(2, 2 + len(names)))
+        options = {
+            "model": portable_name(self.choice.current()[0]),
+            "mode": self.mode.currentData(),
+            "time_budget": self.budget.value(),
+            "steps": self.steps.value() or None,
+            "device": self.choice.device(),
+            "classes": [names[v] for v in sorted(names)] if names and contiguous else None,
+        }
+        return "finetune", options
 
     def add_labels_layer(self) -> None:
         """An empty Labels layer on the chosen image's grid, ready to paint the background."""

@@ -30,15 +30,18 @@ from qtpy.QtWidgets import (
 
 from ..analysis.slices import SliceStats, slice_stats
 from ..errors import BadInputError
-from ..inference.job import Labelling, Result, relabel, run_job
+from ..inference.job import Labelling, Result, labelling_settings, relabel, run_job
 from ..inference.layer_data import LayerInput, result_layers
 from ..inference.predict import model_tile
 from ..inference.steps import progress_steps
 from ..models.card import VIEW_COUNTS
+from ..models.registry import portable_name
 from .background import BackgroundRun
+from .folder_run import FolderRun
 from .layer_picker import LayerPicker
 from .layers import PREDICT, show_layers
 from .model_panel import ModelPanel
+from .settings_button import SettingsButton
 
 AUTOMATIC = "the model's cut per class (Otsu where it has none)"
 
@@ -120,9 +123,15 @@ class RunPanel(QWidget):
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.automatic)
         threshold_row.addWidget(self.threshold, 1)
+        self.folder = FolderRun(self)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
+        for button in (
+            self.run_button,
+            self.cancel_button,
+            self.folder.button,
+            SettingsButton(self.settings, self.status),
+        ):
+            buttons.addWidget(button)
         form = QFormLayout()
         form.addRow("Image layer", self.layer)
         form.addRow("Task", self.task)
@@ -174,6 +183,20 @@ class RunPanel(QWidget):
     def tile_size(self) -> tuple[int, int, int]:
         return tuple(box.value() for box in self.tile)
 
+    def run_options(self) -> dict:
+        """The options of :func:`~..inference.job.run_job` that this tab sets."""
+        tile, views = self.tile_size(), self.view_count()
+        return dict(
+            device=self.models.device, tile=tile, overlap=self.overlap.value(), views=views, labelling=self.labelling()
+        )
+
+    def settings(self) -> tuple[str, dict]:
+        """``(task, options)`` for a settings file (:mod:`..run_settings`)."""
+        options = self.run_options()
+        task = self.models.card.head.task
+        extra = labelling_settings(options.pop("labelling")) if task == "segment" else {}
+        return task, {"model": portable_name(self.models.spec), **options, **extra}
+
     def source(self) -> LayerInput:
         """The chosen layer, checked (raises :class:`BadInputError` with the reason)."""
         return self.layer.source(self.models.card)
@@ -191,9 +214,8 @@ class RunPanel(QWidget):
             return
         if source.note:
             show_warning(f"Bright-4B: {source.note}")
-        spec, device, tile = self.models.spec, self.models.device, self.tile_size()
-        views = self.view_count()
-        options = dict(device=device, tile=tile, overlap=self.overlap.value(), views=views, labelling=self.labelling())
+        spec, options = self.models.spec, self.run_options()
+        tile, views = options["tile"], options["views"]
 
         def work(token):
             volume = source.volume()

@@ -1,0 +1,46 @@
+"""A run's result as files named from its input, for runs over a folder.
+
+Segmentation writes its masks (``<input>_masks``, uint8, one channel per structure) or
+instance labels (``<input>_instances``, uint32), deblurring the sharp volume
+(``<input>_deblurred``, float32), classification the class map (``<input>_classes``,
+class index + 1). Each file keeps the input's voxel size and records the model and
+settings that made it (:func:`~..run_settings.provenance`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.batch import FileResult, output_path
+from ..data.io import write_image
+from ..run_settings import provenance
+from .job import Result
+
+
+def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.stack(arrays)
+
+
+def write_result(result: Result, folder: Path, source: Path) -> FileResult:
+    """Write ``result`` of the run on ``source`` into ``folder``; its outputs and per-file
+    figures (structure fractions and object counts, or the predicted class)."""
+    made = provenance(result.task, result.settings, result.model, source)
+    values: dict[str, object] = {}
+    if result.task == "segment":
+        structures = result.structures
+        kind = "instances" if any(s.kind == "instances" for s in structures) else "masks"
+        data = _stacked([s.labels for s in structures])
+        for s in structures:
+            values[f"{s.name} fraction"] = round(float((s.labels > 0).mean()), 6)
+            if s.kind == "instances":
+                values[f"{s.name} objects"] = int(s.labels.max())
+        labels = True
+    elif result.task == "deblur":
+        kind, data, labels = "deblurred", result.maps[0], False
+    else:
+        kind, data, labels = "classes", result.class_map, True
+        values["prediction"] = result.class_names[int(np.argmax(result.volume_probabilities))]
+    path = write_image(output_path(folder, source, kind), data, result.voxel_size, labels=labels, provenance=made)
+    return FileResult(str(source), outputs={kind: str(path)}, values=values, seconds=result.seconds)
