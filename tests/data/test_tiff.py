@@ -118,3 +118,13 @@ def test_labels_are_marked_in_imagej_and_ome_tiffs_and_images_are_not(tmp_path):
     for name, data in (("small.tif", small), ("large.tif", large)):
         assert read_tiff(write_tiff(tmp_path / name, data, None, labels=True)).labels
         assert not read_tiff(write_tiff(tmp_path / f"image-{name}", data, None)).labels
+
+
+def test_an_ome_tif_path_is_written_as_ome_tiff_with_its_voxel_size_and_notes(tmp_path):
+    data = np.arange(120, dtype=np.uint16).reshape(2, 6, 10)
+    path = write_tiff(tmp_path / "cells.ome.tif", data, (0.5, 0.2, 0.1), labels=True, provenance={"model": "m"})
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_ome and not tif.is_imagej
+    back = read_tiff(path)
+    assert back.voxel_size == pytest.approx((0.5, 0.2, 0.1)) and back.labels and back.provenance == {"model": "m"}
+    assert np.array_equal(back.data[0], data)

@@ -23,6 +23,7 @@ from .units import um_per_unit
 from .volume import Volume, order_czyx, overridden_axes
 
 SUFFIXES = (".tif", ".tiff")
+OME_SUFFIXES = (".ome.tif", ".ome.tiff")
 LAZY_BYTES = 1 << 30  # larger files are read lazily
 LAYER_PROPERTY = "bright4b_layer"  # "labels" marks a labels file: an ImageJ property, a key of the OME description
 PROVENANCE_PROPERTY = "bright4b_provenance"  # what made the file (JSON): likewise
@@ -143,8 +144,9 @@ def write_tiff(
     the file as labels and ``provenance`` records what made it, both read back by
     :func:`read_tiff`.
 
-    uint8, uint16 and float32 are written as ImageJ hyperstacks (Fiji, napari); other
-    integers (instance labels) as uint16 when they fit, else as OME-TIFF.
+    A ``.ome.tif`` path is written as OME-TIFF; otherwise uint8, uint16 and float32 are
+    written as ImageJ hyperstacks (Fiji, napari), other integers (instance labels) as
+    uint16 when they fit, else as OME-TIFF.
     """
     path = Path(path)
     if data.ndim == 4:
@@ -162,8 +164,9 @@ def write_tiff(
     notes = {LAYER_PROPERTY: "labels"} if labels else {}
     if provenance:
         notes[PROVENANCE_PROPERTY] = json.dumps(provenance)
+    ome = path.name.lower().endswith(OME_SUFFIXES) or data.dtype not in IMAGEJ_DTYPES
     with atomic_path(path) as tmp:
-        if data.dtype in IMAGEJ_DTYPES:
+        if not ome:
             metadata, resolution = {"axes": axes}, None
             if voxel_size is not None:
                 z, y, x = voxel_size
