@@ -33,3 +33,31 @@ def test_dask_on_two_workers_equals_the_single_process_engine(tmp_path):
     one, many = (np.asarray(read_image(tmp_path / n).data)[0] for n in ("one.zarr", "many.zarr"))
     assert many.max() > 1 and same_partition(one, many)  # ids global and stitched across chunk faces
     assert read_image(tmp_path / "many.zarr").voxel_size == pytest.approx(VOXEL)
+
+
+def test_dask_at_another_voxel_size_resamples_inside_the_graph_and_equals_the_single_process_engine(tmp_path):
+    save_model(tmp_path / "seg.safetensors", HeadConfig(class_names=("nuclei",)))
+    rng = np.random.default_rng(1)
+    other = (0.8, 0.13, 0.25)  # finer in y, coarser in z and x than the model's (0.5, 0.2, 0.2)
+    write_ome_zarr(tmp_path / "img.zarr", rng.integers(0, 3000, size=(10, 150, 70)).astype(np.uint16), other)
+    common = ["segment", str(tmp_path / "img.zarr"), "-m", str(tmp_path / "seg.safetensors")]
+    common += ["--tile", "8", "48", "48", "--threshold", "0.5", "--json"]
+    assert main([*common, "-o", str(tmp_path / "one.zarr"), "--prob", str(tmp_path / "one_p.zarr")]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        argv = [*common, "-o", str(tmp_path / "many.zarr"), "--prob", str(tmp_path / "many_p.zarr")]
+        assert main([*argv, "--dask", "--scheduler", cluster.scheduler_address, "--chunks", "10", "60", "40"]) == 0
+    one_p, many_p = (np.asarray(read_image(tmp_path / n).data) for n in ("one_p.zarr", "many_p.zarr"))
+    assert many_p.shape == one_p.shape == (1, 10, 150, 70)
+    np.testing.assert_allclose(many_p, one_p, atol=1e-4)
+    assert read_image(tmp_path / "many.zarr").voxel_size == pytest.approx(other)
+
+
+def test_lazy_resampling_equals_the_engines_whole_volume_resize():
+    import dask.array as da
+
+    from napari_bright4b.inference.resample import resize, resize_lazy
+
+    volume = np.random.default_rng(0).random((2, 17, 53, 41)).astype(np.float32)
+    for shape in [(9, 100, 23), (34, 20, 41), (5, 7, 3)]:
+        lazy = resize_lazy(da.from_array(volume, chunks=(1, 5, 16, 16)), shape)
+        np.testing.assert_allclose(lazy.compute(), resize(volume, shape), atol=1e-6)

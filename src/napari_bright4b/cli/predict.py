@@ -245,13 +245,7 @@ def _segment(args, model, card, data, voxel_size) -> dict:
 
 def _segment_dask(args, model, card, data, voxel_size) -> dict:
     from ..inference.distributed import segment_dask
-    from ..inference.resample import target_shape
 
-    if target_shape(data.shape[1:], voxel_size, card.voxel_size) != tuple(data.shape[1:]):
-        raise BadInputError(
-            f"--dask needs the image at the model's voxel size {tuple(card.voxel_size)} um, got {tuple(voxel_size)}; "
-            "resample it first or run without --dask"
-        )
     spec = os.fspath(Path(args.model).resolve()) if Path(args.model).is_file() else args.model
     return segment_dask(
         spec,

@@ -3,7 +3,10 @@
 Each chunk receives a halo of one tile and computes its core from the *whole volume's*
 tiling (the tiles that touch the core), so the result equals the single-process engine
 exactly whatever the chunking; tiles that straddle a chunk face are computed by both
-chunks. Intensity percentiles are taken once, globally. Each worker process loads the
+chunks. A volume at another voxel size is normalized and resampled to the model's grid
+inside the graph (:func:`.resample.resize_lazy`, chunk by chunk), and the probabilities
+back, as the single-process engine does it whole. Intensity percentiles are taken once,
+globally. Each worker process loads the
 model once and keeps it. Instance ids are made global and stitched across chunk faces by
 ``dask_image.ndmeasure.label``.
 """
@@ -21,7 +24,8 @@ import dask.array as da
 import numpy as np
 
 from ..errors import BadInputError
-from .normalize import percentile_range
+from .normalize import Normalizer, percentile_range
+from .resample import resize_lazy, target_shape
 
 _LOAD_LOCK = threading.Lock()
 
@@ -83,11 +87,13 @@ def predict_dask(
     device: str = "cpu",
     chunks: Sequence[int] | None = None,
     views: int | None = None,
+    intensity_range: tuple[float, float] | None = None,
 ) -> da.Array:
     """A lazy ``(channels_out, Z, Y, X)`` float32 prediction of model ``spec`` over ``volume``.
 
     The volume must be at the model's voxel size; ``tile`` is clipped to the volume;
-    ``chunks`` ``(C, z, y, x)`` defaults to :func:`chunk_spec`; ``views`` to the card's.
+    ``chunks`` ``(C, z, y, x)`` defaults to :func:`chunk_spec`; ``views`` to the card's;
+    ``intensity_range`` to the ``normalization`` percentiles of the volume.
     """
     from .predict import run_model
 
@@ -95,7 +101,7 @@ def predict_dask(
     tile = tuple(min(t, n) for t, n in zip(tile, shape))
     spatial = (chunks or chunk_spec(volume.shape, tile))[1:]
     volume = volume.rechunk(((volume.shape[0],), *halo_safe_chunks(shape, spatial, tile)))
-    intensity_range = percentile_range(volume, normalization["low"], normalization["high"])
+    intensity_range = intensity_range or percentile_range(volume, normalization["low"], normalization["high"])
     depth = {0: 0, 1: tile[0], 2: tile[1], 3: tile[2]}
     halo_chunks = [(channels_out,)] + [
         tuple(min(n, start + c + t) - max(0, start - t) for start, c in zip(np.cumsum((0,) + cs[:-1]), cs))
@@ -125,6 +131,17 @@ def predict_dask(
     return da.map_overlap(
         run_chunk, volume, depth=depth, boundary="none", trim=True, dtype=np.float32, chunks=tuple(halo_chunks)
     )
+
+
+def on_model_grid(volume: da.Array, voxel_size: Sequence[float], card) -> tuple[da.Array, tuple | None]:
+    """``volume`` as the single-process engine feeds the model: unchanged at the model's voxel
+    size, else normalized by its percentiles and resampled lazily to the model's grid (then
+    the returned intensity range, ``(0, 1)``, leaves it as it is)."""
+    shape = target_shape(volume.shape[1:], voxel_size, card.voxel_size)
+    if shape == tuple(volume.shape[1:]):
+        return volume, None
+    normalizer = Normalizer(*percentile_range(volume, card.normalization["low"], card.normalization["high"]))
+    return resize_lazy(volume.map_blocks(normalizer, dtype=np.float32), shape), (0.0, 1.0)
 
 
 def label_dask(mask: da.Array) -> da.Array:
@@ -187,17 +204,22 @@ def segment_dask(
         with tempfile.TemporaryDirectory(dir=Path(output).parent) as scratch:
             prob_target = prob_path or os.path.join(scratch, "probabilities.zarr")
             chunks = (1, *(chunks or chunk_spec(volume.shape, tile)[1:]))  # zarr chunks = dask chunks
+            grid, intensity_range = on_model_grid(volume, voxel_size, card)
+            grid_chunks = chunks if grid is volume else chunk_spec(grid.shape, tile)
             probabilities = predict_dask(
                 spec,
-                volume,
+                grid,
                 len(names),
                 tile,
                 overlap,
                 card.normalization,
                 device,
-                (volume.shape[0], *chunks[1:]),
+                (grid.shape[0], *grid_chunks[1:]),
                 views,
+                intensity_range,
             )
+            if grid is not volume:
+                probabilities = resize_lazy(probabilities, volume.shape[1:]).rechunk(chunks)
             with ome_zarr_output(prob_target, shape, "float32", voxel_size, chunks) as target:
                 da.store(probabilities, target, lock=False, compute=True)
             stored = read_ome_zarr(prob_target).data
