@@ -79,3 +79,11 @@ def test_a_saved_image_layer_keeps_its_scale_and_a_failed_save_keeps_the_old_fil
     assert path.read_bytes() == before and [p.name for p in folder.iterdir()] == ["img.tif"]
     (back,) = viewer.open(path, plugin=PLUGIN)
     assert np.allclose(back.scale, (0.5, 0.25, 0.25))
+
+
+def test_a_nifti_opens_in_micrometres(viewer, tmp_path):
+    from tests.data.test_nifti import save_nifti, volume_zyx
+
+    path = save_nifti(tmp_path / "sheet.nii.gz", volume_zyx().transpose(2, 1, 0), (0.5, 0.25, 2.0))
+    (layer,) = viewer.open(path, plugin=PLUGIN)
+    assert layer.name == "sheet" and np.allclose(layer.scale, (2.0, 0.25, 0.5))

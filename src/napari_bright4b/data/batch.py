@@ -1,7 +1,7 @@
 """Runs over many images: which files, what each output is called, and the results table.
 
 Shared by ``bright4b segment|deblur|classify`` with several inputs and the dock's
-**Run on folder...**: inputs are files, folders (their TIFF and OME-Zarr images, not
+**Run on folder...**: inputs are files, folders (their TIFF, OME-Zarr and NIfTI images, not
 recursive) and glob patterns; one output per input is named from the input; a file that
 fails is reported and the run goes on; ``results.csv`` lists every file, ok or failed.
 """
@@ -18,15 +18,16 @@ from pathlib import Path
 
 from ..errors import BadInputError, OutOfMemory
 from ..files import atomic_path
+from .nifti import SUFFIXES as NIFTI_SUFFIXES
 from .ome_zarr import is_zarr
 from .tiff import SUFFIXES as TIFF_SUFFIXES
 
-IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".zarr")
+IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".zarr", *NIFTI_SUFFIXES)
 RESULTS = "results.csv"
 
 
 def _is_image(path: Path) -> bool:
-    return not path.name.startswith(".") and (path.suffix.lower() in IMAGE_SUFFIXES or is_zarr(path))
+    return not path.name.startswith(".") and (path.name.lower().endswith(IMAGE_SUFFIXES) or is_zarr(path))
 
 
 def is_many(patterns: Sequence[str | os.PathLike]) -> bool:

@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInputError
+from .nifti import is_nifti, read_nifti
 from .ome_zarr import is_zarr, ome_zarr_output, read_ome_zarr, write_ome_zarr
 from .tiff import SUFFIXES as TIFF_SUFFIXES
 from .tiff import read_tiff, write_tiff
 from .volume import Volume
 
 FORMATS = "TIFF (.tif, .tiff, .ome.tif) or OME-Zarr (.zarr, .ome.zarr)"
+READ_FORMATS = f"{FORMATS}, or NIfTI (.nii, .nii.gz)"
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
@@ -29,7 +31,7 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 def read_image(path: str | os.PathLike, channel: int | None = None, axes: str | None = None) -> Volume:
-    """``(C, Z, Y, X)`` and the voxel size (um) from a TIFF or OME-Zarr; ``axes`` (e.g.
+    """``(C, Z, Y, X)`` and the voxel size (um) from a TIFF, OME-Zarr or NIfTI; ``axes`` (e.g.
     ``"ZYX"``, ``"ZCYX"``) names the stored array's axes instead of its metadata."""
     path = Path(path)
     if not path.exists():
@@ -38,7 +40,9 @@ def read_image(path: str | os.PathLike, channel: int | None = None, axes: str | 
         return read_ome_zarr(path, channel, axes)
     if path.suffix.lower() in TIFF_SUFFIXES:
         return read_tiff(path, channel, axes)
-    raise BadInputError(f"{path.name}: unsupported file type; use {FORMATS}")
+    if is_nifti(path):
+        return read_nifti(path, channel, axes)
+    raise BadInputError(f"{path.name}: unsupported file type; use {READ_FORMATS}")
 
 
 def write_image(

@@ -1,4 +1,4 @@
-"""The npe2 reader: TIFF, OME-TIFF and OME-Zarr as layers in micrometres.
+"""The npe2 reader: TIFF, OME-TIFF, OME-Zarr and NIfTI as layers in micrometres.
 
 napari's own reader gives a TIFF the scale (1, 1, 1) whatever its metadata says; this one
 gives each layer the file's voxel size as its scale and its origin as its translate, one
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.io import read_image
+from ..data.nifti import is_nifti
 from ..data.ome_zarr import is_zarr
 from ..data.tiff import SUFFIXES as TIFF_SUFFIXES
 
@@ -22,9 +23,11 @@ LayerData = tuple[object, dict, str]
 
 
 def readable(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a TIFF file or a zarr folder this reader opens."""
+    """Whether ``path`` is a TIFF or NIfTI file or a zarr folder this reader opens."""
     path = Path(path)
-    return (path.is_file() and path.suffix.lower() in TIFF_SUFFIXES) or (path.is_dir() and is_zarr(path))
+    if path.is_dir():
+        return is_zarr(path)
+    return path.is_file() and (path.suffix.lower() in TIFF_SUFFIXES or is_nifti(path))
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
