@@ -62,3 +62,18 @@ def test_saved_finetune_settings_are_what_the_cli_finetune_reads(panel, tmp_path
     task, options = read_settings(button.save(tmp_path / "ft.json"))
     assert task == "finetune" and options["mode"] == "head" and options["time_budget"] == 30
     assert options["model"] == panel.chosen[-1] and "steps" not in options
+
+
+def test_a_second_run_or_a_folder_run_while_one_runs_is_refused_not_interleaved(dock, qtbot, tmp_path, notifications):
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    write_tiff(folder / "a.tif", np.zeros((8, 48, 48), np.float32) + np.arange(48), (0.29, 0.216, 0.216))
+    dock.runner.run_button.click()
+    assert dock.runner.busy and not dock.runner.run_button.isEnabled()
+    worker = dock.runner.background._worker
+    dock.runner.run()  # refused: the running one goes on alone
+    dock.runner.folder.run(folder)
+    assert dock.runner.background._worker is worker
+    assert any("a run is under way" in message for message in notifications())
+    qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
+    assert not (folder / f"bright4b-{MODEL}").exists()

@@ -76,3 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutOfMemory as err:
         print(f"bright4b: error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # the disk, not the input: full, read-only, gone
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"bright4b: error: {err.strerror or err}{where}; nothing was written", file=sys.stderr)
+        return 1

@@ -20,7 +20,7 @@ import zarr
 from ..errors import BadInputError
 from ..files import atomic_directory
 from .units import um_per_unit
-from .volume import Volume, order_czyx, overridden_axes
+from .volume import Volume, lazy_array, order_czyx, overridden_axes
 
 NGFF_VERSION = "0.5"
 PROVENANCE_KEY = "bright4b_provenance"
@@ -70,7 +70,8 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
     axes = "".join(axes).upper() if axes else {3: "ZYX", 4: "CZYX"}.get(array.ndim, "?" * array.ndim)
     if axes_override:
         axes = overridden_axes(axes_override, array.shape, path.name)
-    return Volume(_to_czyx(da.from_zarr(array), axes, path.name, channel), voxel_size, origin, labels, provenance)
+    data = lazy_array(array, path.name, array.chunks)
+    return Volume(_to_czyx(data, axes, path.name, channel), voxel_size, origin, labels, provenance)
 
 
 def _to_czyx(data: da.Array, axes: str, name: str, channel: int | None) -> da.Array:

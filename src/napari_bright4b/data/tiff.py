@@ -12,7 +12,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import tifffile
 import zarr
@@ -20,7 +19,7 @@ import zarr
 from ..errors import BadInputError
 from ..files import atomic_path
 from .units import um_per_unit
-from .volume import Volume, order_czyx, overridden_axes
+from .volume import Volume, lazy_array, order_czyx, overridden_axes
 
 SUFFIXES = (".tif", ".tiff")
 OME_SUFFIXES = (".ome.tif", ".ome.tiff")
@@ -71,15 +70,17 @@ def read_tiff(path: str | os.PathLike, channel: int | None = None, axes: str | N
         tif = tifffile.TiffFile(path)
         series = tif.series[0]
         lazy = series.nbytes > LAZY_BYTES
-        data = _lazy(series) if lazy else series.asarray()
+        data = _lazy(series, path.name) if lazy else series.asarray()
         stored_axes, notes = series.axes, _notes(tif)
         voxel_size = _ome_voxel_size(tif) or _imagej_voxel_size(tif)
-    except (tifffile.TiffFileError, ValueError, OSError) as err:
+    except Exception as err:  # a damaged file can make tifffile fail in any way
         lazy = False  # so that the file is closed
-        raise BadInputError(f"{path.name} could not be read as TIFF: {err}") from None
+        raise BadInputError(f"{path.name} could not be read as TIFF: {type(err).__name__}: {err}") from None
     finally:
         if tif is not None and not lazy:
             tif.close()
+    if data.size == 0 or data.ndim != len(stored_axes):
+        raise BadInputError(f"{path.name} is damaged: its data has shape {data.shape} but its axes are {stored_axes}")
     axes = overridden_axes(axes, data.shape, path.name) if axes else stored_axes
     labels, provenance = notes.get(LAYER_PROPERTY) == "labels", notes.get(PROVENANCE_PROPERTY)
     if isinstance(provenance, str):
@@ -87,7 +88,7 @@ def read_tiff(path: str | os.PathLike, channel: int | None = None, axes: str | N
     return Volume(_to_czyx(data, axes, path.name, channel), voxel_size, labels=labels, provenance=provenance)
 
 
-def _lazy(series: tifffile.TiffPageSeries) -> da.Array:
+def _lazy(series: tifffile.TiffPageSeries, name: str):
     """The series as a dask array of whole pages, grouped into chunks of about 64 MiB."""
     store = zarr.open(series.aszarr(), mode="r")
     page = int(np.prod(store.chunks)) * store.dtype.itemsize
@@ -95,7 +96,14 @@ def _lazy(series: tifffile.TiffPageSeries) -> da.Array:
     first = next((i for i, c in enumerate(chunks) if c == 1), None)  # the page axis nearest the front
     if first is not None:
         chunks[first] = max(1, min(store.shape[first], (64 << 20) // max(page, 1)))
-    return da.from_zarr(store, chunks=tuple(chunks))
+    return lazy_array(store, name, tuple(chunks))
+
+
+def _positive(voxel_size: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+    """The voxel size if every value is a finite positive length, else ``None`` (not a guess)."""
+    if voxel_size is None or not all(np.isfinite(v) and v > 0 for v in voxel_size):
+        return None
+    return voxel_size
 
 
 def _notes(tif: tifffile.TiffFile) -> dict:
@@ -120,9 +128,9 @@ def _to_czyx(data: np.ndarray, axes: str, name: str, channel: int | None) -> np.
         raise BadInputError(f"{name} is an RGB image (axes {axes}); convert it to a grey-level stack first")
     if "T" in axes and data.shape[axes.index("T")] > 1:
         raise BadInputError(f"{name} is a time series (axes {axes}); save one time point as a Z stack")
-    for axis in "TQI":  # singleton time or unnamed extra axes
-        if axis in axes and data.shape[axes.index(axis)] == 1:
-            data, axes = data.squeeze(axes.index(axis)), axes.replace(axis, "")
+    singletons = [i for i, a in enumerate(axes) if a in "TQI" and data.shape[i] == 1]  # time or unnamed
+    for i in reversed(singletons):
+        data, axes = data.squeeze(i), axes[:i] + axes[i + 1 :]
     unnamed = [a for a in "QI" if a in axes]
     if "Z" not in axes and len(unnamed) == 1:  # a plain multi-page TIFF: its pages are z-slices
         axes = axes.replace(unnamed[0], "Z")

@@ -50,3 +50,27 @@ def overridden_axes(axes: str, shape: tuple[int, ...], name: str) -> str:
             f"per dimension from C, Z, Y, X (e.g. {'ZYX' if len(shape) == 3 else 'ZCYX'})"
         )
     return axes
+
+
+class _CheckedReads:
+    """An on-disk array whose failed reads (a damaged chunk or page) raise a clear error."""
+
+    def __init__(self, array, name: str):
+        self.array, self.name = array, name
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, len(array.shape)
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self.array[key])
+        except Exception as err:  # the codec's or the store's own error, whatever its kind
+            raise BadInputError(
+                f"{self.name} is damaged: its data at {key} cannot be read ({type(err).__name__}: {err})"
+            ) from None
+
+
+def lazy_array(array, name: str, chunks):
+    """A dask array over the on-disk ``array`` (zarr, or tifffile's zarr store), read in
+    ``chunks``; a read that fails raises :class:`BadInputError` naming file ``name``."""
+    import dask.array as da
+
+    return da.from_array(_CheckedReads(array, name), chunks=chunks, asarray=False, fancy=False)
