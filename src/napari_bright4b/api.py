@@ -66,14 +66,10 @@ def _image(image: Image, voxel_size, channel: int | None = None, axes: str | Non
     return data, (check_voxel_size(chosen) if chosen is not None else None)
 
 
-def _run(task: str, image: Image, model: str, voxel_size, channel, axes, **options) -> Result:
-    data, voxel_size = _image(image, voxel_size, channel, axes)
-    return run_job(model, data, voxel_size, task=task, **options)
-
-
-def segment(
+def _run(
+    task: str,
     image: Image,
-    model: str | os.PathLike = "bright4b-nano-organelles",
+    model: str | os.PathLike,
     *,
     voxel_size: Sequence[float] | None = None,
     channel: int | None = None,
@@ -86,52 +82,37 @@ def segment(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
+    data, voxel_size = _image(image, voxel_size, channel, axes)
+    options = dict(tile=tile, overlap=overlap, views=views, progress=progress, cancel=cancel)
+    return run_job(model, data, voxel_size, task=task, device=device, labelling=labelling, **options)
+
+
+def segment(image: Image, model: str | os.PathLike = "bright4b-nano-organelles", **options) -> Result:
     """Segment ``image`` with ``model``: ``result.maps (K, Z, Y, X)`` class probabilities and
-    ``result.structures``, one mask or instance labelling per class (:class:`Labelling`:
-    threshold, instances, split touching objects)."""
-    options = dict(device=device, tile=tile, overlap=overlap, views=views, progress=progress, cancel=cancel)
-    return _run("segment", image, model, voxel_size, channel, axes, labelling=labelling, **options)
+    ``result.structures``, one mask or instance labelling per class.
+
+    Keyword options (all calls): ``voxel_size`` (z, y, x, um), ``channel`` (of a
+    multi-channel image), ``axes`` (the stored axes, overriding a file's metadata),
+    ``device`` (``auto``, ``cpu``, ``cuda[:N]``, ``mps``), ``tile`` (z, y, x voxels),
+    ``overlap`` (fraction), ``views`` (1, 2, 4, 8), ``progress(done, total)``, ``cancel``
+    (a :class:`CancelToken`); here also ``labelling`` (:class:`Labelling`: threshold,
+    instances, split touching objects)."""
+    return _run("segment", image, model, **options)
 
 
-def deblur(
-    image: Image,
-    model: str | os.PathLike = "bright4b-nano-deblur",
-    *,
-    voxel_size: Sequence[float] | None = None,
-    channel: int | None = None,
-    axes: str | None = None,
-    device: str = "auto",
-    tile: Sequence[int] | None = None,
-    overlap: float = 0.25,
-    views: int | None = None,
-    progress: Progress | None = None,
-    cancel: CancelToken | None = None,
-) -> Result:
-    """Deblur ``image`` with ``model``: ``result.maps (1, Z, Y, X)`` in the input's units. With
-    a measured point-spread function, Richardson-Lucy
-    (:func:`~.inference.deconvolution.deconvolve`) is the stronger choice on real data."""
-    options = dict(device=device, tile=tile, overlap=overlap, views=views, progress=progress, cancel=cancel)
-    return _run("deblur", image, model, voxel_size, channel, axes, **options)
+def deblur(image: Image, model: str | os.PathLike = "bright4b-nano-deblur", **options) -> Result:
+    """Deblur ``image`` with ``model``: ``result.maps (1, Z, Y, X)`` in the input's units
+    (options as for :func:`segment`, without ``labelling``). With a measured point-spread
+    function, Richardson-Lucy (:func:`~.inference.deconvolution.deconvolve`) is the stronger
+    choice on real data."""
+    return _run("deblur", image, model, **options)
 
 
-def classify(
-    image: Image,
-    model: str | os.PathLike = "bright4b-nano-stain",
-    *,
-    voxel_size: Sequence[float] | None = None,
-    channel: int | None = None,
-    axes: str | None = None,
-    device: str = "auto",
-    tile: Sequence[int] | None = None,
-    overlap: float = 0.25,
-    views: int | None = None,
-    progress: Progress | None = None,
-    cancel: CancelToken | None = None,
-) -> Result:
+def classify(image: Image, model: str | os.PathLike = "bright4b-nano-stain", **options) -> Result:
     """Classify ``image`` with ``model``: ``result.volume_probabilities (K,)`` over
-    ``result.class_names`` and ``result.class_map (Z, Y, X)`` (most probable class + 1)."""
-    options = dict(device=device, tile=tile, overlap=overlap, views=views, progress=progress, cancel=cancel)
-    return _run("classify", image, model, voxel_size, channel, axes, **options)
+    ``result.class_names`` and ``result.class_map (Z, Y, X)`` (most probable class + 1)
+    (options as for :func:`segment`, without ``labelling``)."""
+    return _run("classify", image, model, **options)
 
 
 def inspect(
