@@ -45,7 +45,7 @@ def test_an_unset_scale_means_the_models_voxel_size_with_a_note():
         ("image", (5, 6, 3), {"rgb": True}, "is an RGB image"),
         ("image", (5, 6), {}, "has 2 dimensions"),
         ("image", (2, 4, 5, 6), {}, "has 4 dimensions .* Split Stack"),
-        ("image", (4, 5, 6), {"multiscale": True}, "is multiscale"),
+        ("image", (2, 4, 5, 6), {"multiscale": True}, "has 4 dimensions"),
     ],
 )
 def test_unusable_layers_are_refused_with_the_reason(kind, shape, options, message):
@@ -53,6 +53,18 @@ def test_unusable_layers_are_refused_with_the_reason(kind, shape, options, messa
     scale = (1.0,) * len(shape)
     with pytest.raises(BadInputError, match=message):
         layer_input("x", kind, data, scale, (0.0,) * len(shape), MODEL_VOXEL, **options)
+
+
+def test_a_multiscale_or_lazy_layer_gives_its_finest_level_lazily():
+    import dask.array as da
+
+    finest = da.from_array(np.arange(4 * 6 * 8, dtype=np.uint16).reshape(4, 6, 8), chunks=(2, 6, 8))
+    checked = layer_input(
+        "x", "image", [finest, finest[:, ::2, ::2]], (0.5, 0.2, 0.2), (0, 0, 0), MODEL_VOXEL, multiscale=True
+    )
+    volume = checked.volume()
+    assert isinstance(volume, da.Array) and volume.shape == (1, 4, 6, 8)
+    assert np.array_equal(volume.compute(), checked.in_memory()) and checked.voxel_size == (0.5, 0.2, 0.2)
 
 
 def test_segmentation_layers_are_aligned_named_and_styled():

@@ -87,3 +87,42 @@ def test_a_nifti_opens_in_micrometres(viewer, tmp_path):
     path = save_nifti(tmp_path / "sheet.nii.gz", volume_zyx().transpose(2, 1, 0), (0.5, 0.25, 2.0))
     (layer,) = viewer.open(path, plugin=PLUGIN)
     assert layer.name == "sheet" and np.allclose(layer.scale, (2.0, 0.25, 0.5))
+
+
+class CountedReads:
+    """An on-disk-like array that records the size of every read."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim, self.reads = data, data.shape, data.dtype, data.ndim, []
+
+    def __getitem__(self, key):
+        out = self.data[key]
+        self.reads.append(out.size)
+        return out
+
+
+def test_lazy_and_multiscale_layers_run_tile_by_tile_without_being_read_whole(dock, viewer, qtbot, monkeypatch):
+    import dask.array as da
+
+    from napari_bright4b.widgets import run_panel
+
+    given = []
+
+    def spy(spec, volume, *args, **kwargs):
+        given.append(volume)
+        return real(spec, volume, *args, **kwargs)
+
+    real = run_panel.run_job
+    monkeypatch.setattr(run_panel, "run_job", spy)
+    rng = np.random.default_rng(0)
+    source = CountedReads(rng.normal(1000, 50, (16, 96, 96)).astype(np.float32))
+    lazy = da.from_array(source, chunks=(8, 48, 48))
+    layer = viewer.add_image([lazy, lazy[:, ::2, ::2]], multiscale=True, scale=(0.29, 0.216, 0.216), name="big")
+    dock.runner.layer.setCurrentText(layer.name)
+    source.reads.clear()
+    dock.runner.run_button.click()
+    qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
+    masks = [lay for lay in viewer.layers if lay.name.startswith("big · ") and lay.name.endswith("mask")]
+    assert len(masks) == 3 and masks[0].data.shape == (16, 96, 96)
+    assert isinstance(given[0], da.Array)  # the engine reads it tile by tile
+    assert source.reads and max(source.reads) <= 8 * 48 * 48  # chunk by chunk, never the whole volume

@@ -53,8 +53,17 @@ class LayerInput:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.data.shape)
 
-    def volume(self) -> np.ndarray:
-        """The data as ``(1, Z, Y, X)``: a view for NumPy data, read into memory if lazy."""
+    def volume(self):
+        """The data as ``(1, Z, Y, X)``: a view for NumPy data; for lazy data (dask, zarr, the
+        finest level of a multiscale layer) a dask array, read tile by tile by the engine."""
+        if isinstance(self.data, np.ndarray):
+            return self.data[None]
+        import dask.array as da
+
+        return (self.data if isinstance(self.data, da.Array) else da.from_array(self.data))[None]
+
+    def in_memory(self) -> np.ndarray:
+        """The data as ``(1, Z, Y, X)`` in memory (for work on the whole volume at once)."""
         return np.asarray(self.data)[None]
 
     def z_um(self) -> np.ndarray:
@@ -85,7 +94,7 @@ def layer_input(
     if rgb:
         raise BadInputError(f"{name!r} is an RGB image; the models read one grey-level 3D stack (Z, Y, X)")
     if multiscale:
-        raise BadInputError(f"{name!r} is multiscale; open its full-resolution level as a plain image layer")
+        data = data[0]  # the finest level; the others are for display
     shape = tuple(data.shape)
     if len(shape) != 3:
         hint = "split it into channels or time points first (right-click > Split Stack)" if len(shape) > 3 else ""

@@ -297,7 +297,7 @@ class FinetunePanel(QWidget):
             self._current_z(source),
         )
         settings, names, device = self.settings(), self.class_names(), self.choice.device()
-        data, strokes = source.volume(), np.asarray(labels.data)
+        data, strokes = source.in_memory(), np.asarray(labels.data)
 
         def work():
             def train(progress, cancel):

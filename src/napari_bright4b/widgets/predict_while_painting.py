@@ -164,7 +164,7 @@ class PredictWhilePainting(QWidget):
         try:
             if features is None:
                 spec = FeatureSpec(base=base)
-                features = compute_features(source.volume(), source.voxel_size, spec, cancel=token)
+                features = compute_features(source.in_memory(), source.voxel_size, spec, cancel=token)
                 yield "features", features
             fitted = InstantModel.fit(features, codes, classes, InstantSettings())
             yield "model", fitted
