@@ -32,6 +32,7 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
     layer = paint(panel, panel.truth)
     assert layer.name == "blobs strokes" and isinstance(layer, Labels) and np.allclose(layer.scale, VOXEL)
     table = panel.classes
+    qtbot.waitUntil(lambda: table.rowCount() == 2)  # counted in a worker after painting pauses
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["1", "2"]
     assert table.item(0, 1).text() == "background" and table.item(1, 1).text() == "blob"  # the base's class
     table.item(1, 1).setText("cell")

@@ -57,6 +57,7 @@ from .layer_picker import LayerPicker
 from .layers import show_layers
 from .predict_while_painting import PredictWhilePainting
 from .settings_button import SettingsButton
+from .stroke_counter import StrokeCounter
 
 RUN = "finetune"  # the kind of run in the result layers' tags
 MODES = {
@@ -157,6 +158,8 @@ class FinetunePanel(QWidget):
         self.status = QLabel("Paint background (label 1) and classes (2, 3, ...) in a Labels layer.")
         self.status.setWordWrap(True)
         self.live = PredictWhilePainting(viewer, self)
+        self.counter = StrokeCounter(parent=self)
+        self.counter.counted.connect(self._fill_classes)
         self.figure = Figure(figsize=(4, 2.4), facecolor=BACKGROUND_COLOR, layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(180)
@@ -473,8 +476,14 @@ class FinetunePanel(QWidget):
         self.labels.blockSignals(False)
         self._watch_labels()
 
+    def _show_base(self) -> ModelCard | None:
+        _, card = self.choice.current()
+        self.base_note.setText(card.name if card else "none: pick a segmentation model in the Model tab")
+        return card
+
     def _watch_labels(self, *_) -> None:
         """Follow the chosen Labels layer's painting to keep the class table current."""
+        self._show_base()
         try:
             layer = self.labels_layer()
         except BadInputError:
@@ -485,17 +494,19 @@ class FinetunePanel(QWidget):
         for event in (layer.events.paint, layer.events.data):
             event.disconnect(self._on_painted)  # connected once, whichever layer was chosen before
             event.connect(self._on_painted)
-        self._fill_classes(layer)
+        self.counter.request(layer)
 
     def _on_painted(self, event) -> None:
         name = self.labels.currentText()
         if name in self.viewer.layers and event.source is self.viewer.layers[name]:
-            self._fill_classes(event.source)
+            self.counter.request(event.source)
 
-    def _fill_classes(self, layer: Labels | None) -> None:
-        _, card = self.choice.current()
-        self.base_note.setText(card.name if card else "none: pick a segmentation model in the Model tab")
-        counts = np.bincount(np.asarray(layer.data).ravel()) if layer is not None else np.zeros(1, np.int64)
+    def _fill_classes(self, layer: Labels | None, counts: np.ndarray | None = None) -> None:
+        """The class table: a row per painted value of ``layer`` with its ``counts``."""
+        if layer is not None and layer.name != self.labels.currentText():
+            return  # a count of a layer no longer chosen
+        card = self._show_base()
+        counts = counts if layer is not None else np.zeros(1, np.int64)
         values = [v for v in np.flatnonzero(counts).tolist() if v > 0]
         base = card.head.class_names if card else ()
         self.classes.blockSignals(True)
