@@ -18,11 +18,12 @@ from pathlib import Path
 
 from ..errors import BadInputError, OutOfMemory
 from ..files import atomic_path
+from .io import BIOIO_SUFFIXES
 from .nifti import SUFFIXES as NIFTI_SUFFIXES
 from .ome_zarr import is_zarr
 from .tiff import SUFFIXES as TIFF_SUFFIXES
 
-IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".zarr", *NIFTI_SUFFIXES)
+IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".zarr", *NIFTI_SUFFIXES, *BIOIO_SUFFIXES)
 RESULTS = "results.csv"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInputError
+from .bioio_reader import EXTRA, read_bioio
 from .nifti import is_nifti, read_nifti
 from .ome_zarr import is_zarr, ome_zarr_output, read_ome_zarr, write_ome_zarr
 from .tiff import SUFFIXES as TIFF_SUFFIXES
@@ -17,7 +18,8 @@ from .tiff import read_tiff, write_tiff
 from .volume import Volume
 
 FORMATS = "TIFF (.tif, .tiff, .ome.tif) or OME-Zarr (.zarr, .ome.zarr)"
-READ_FORMATS = f"{FORMATS}, or NIfTI (.nii, .nii.gz)"
+BIOIO_SUFFIXES = (".czi", ".nd2", ".lif")  # through bioio, an optional extra
+READ_FORMATS = f"{FORMATS}, NIfTI (.nii, .nii.gz), or CZI, ND2 and LIF with bioio ({EXTRA})"
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
@@ -42,6 +44,8 @@ def read_image(path: str | os.PathLike, channel: int | None = None, axes: str | 
         return read_tiff(path, channel, axes)
     if is_nifti(path):
         return read_nifti(path, channel, axes)
+    if path.suffix.lower() in BIOIO_SUFFIXES:
+        return read_bioio(path, channel, axes)
     raise BadInputError(f"{path.name}: unsupported file type; use {READ_FORMATS}")
 
 

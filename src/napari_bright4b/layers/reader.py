@@ -1,4 +1,5 @@
-"""The npe2 reader: TIFF, OME-TIFF, OME-Zarr and NIfTI as layers in micrometres.
+"""The npe2 reader: TIFF, OME-TIFF, OME-Zarr, NIfTI (and CZI, ND2, LIF with bioio) as layers
+in micrometres.
 
 napari's own reader gives a TIFF the scale (1, 1, 1) whatever its metadata says; this one
 gives each layer the file's voxel size as its scale and its origin as its translate, one
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import read_image
+from ..data.io import BIOIO_SUFFIXES, read_image
 from ..data.nifti import is_nifti
 from ..data.ome_zarr import is_zarr
 from ..data.tiff import SUFFIXES as TIFF_SUFFIXES
@@ -27,7 +28,7 @@ def readable(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.is_dir():
         return is_zarr(path)
-    return path.is_file() and (path.suffix.lower() in TIFF_SUFFIXES or is_nifti(path))
+    return path.is_file() and (path.suffix.lower() in (*TIFF_SUFFIXES, *BIOIO_SUFFIXES) or is_nifti(path))
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
