@@ -104,3 +104,15 @@ def test_deblurring_and_stain_classification_of_the_light_sheet_sample(viewer, m
     assert table.isVisibleTo(dock.runner) and table.rowCount() == 3
     assert np.isclose(sum(float(table.item(r, 1).text()) for r in range(3)), 1.0, atol=0.01)
     assert dock.slices.stats.names == ("nuclear", "vessel", "plaque")
+
+
+def test_the_plots_follow_the_viewers_theme(dock, viewer):
+    from matplotlib.colors import to_hex
+    from napari.utils.theme import get_theme
+
+    for theme in ("light", "dark"):
+        viewer.theme = theme
+        background = get_theme(theme).background.as_hex()
+        assert to_hex(dock.slices.figure.get_facecolor()) == background
+        assert to_hex(dock.finetune.plot.figure.get_facecolor()) == background
+        assert to_hex(dock.inside.figure.get_facecolor()) == background

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
@@ -58,6 +56,7 @@ from .layers import show_layers
 from .predict_while_painting import PredictWhilePainting
 from .settings_button import SettingsButton
 from .stroke_counter import StrokeCounter
+from .training_plot import TrainingPlot
 
 RUN = "finetune"  # the kind of run in the result layers' tags
 MODES = {
@@ -66,8 +65,6 @@ MODES = {
     "adapter": "low-rank adapters + head",
     "head": "head only",
 }
-BACKGROUND_COLOR, FOREGROUND = "#262930", "#d6d0ce"  # napari's dark theme
-ACCURACY_COLOR = "#f39c12"
 REDRAW_S = 0.5
 
 
@@ -160,11 +157,7 @@ class FinetunePanel(QWidget):
         self.live = PredictWhilePainting(viewer, self)
         self.counter = StrokeCounter(parent=self)
         self.counter.counted.connect(self._fill_classes)
-        self.figure = Figure(figsize=(4, 2.4), facecolor=BACKGROUND_COLOR, layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(180)
-        self.axes = self.figure.subplots()
-        self.accuracy_axes = self.axes.twinx()
+        self.plot = TrainingPlot(viewer)
 
         labels_row = QHBoxLayout()
         labels_row.addWidget(self.labels, 1)
@@ -186,7 +179,7 @@ class FinetunePanel(QWidget):
         layout.addWidget(self.live)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
-        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.plot, 1)
 
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
@@ -197,6 +190,7 @@ class FinetunePanel(QWidget):
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._list_labels)
         viewer.dims.events.current_step.connect(self._on_dims)
+        viewer.events.theme.connect(lambda *_: self._draw())
         for layer in viewer.layers:
             layer.events.name.connect(self._list_labels)
         self._list_labels()
@@ -421,34 +415,9 @@ class FinetunePanel(QWidget):
         run = self._run
         show_layers(self.viewer, layers, (run.source.name, run.model, RUN))
 
-    # --- the loss curve -------------------------------------------------------------------
-
     def _draw(self) -> None:
-        """Training loss per step (left axis); held-out balanced accuracy, which picks the
-        kept step (dashed), per scoring (right axis)."""
         self._drawn = time.perf_counter()
-        loss, accuracy = self.axes, self.accuracy_axes
-        for axes, label in ((loss, "training loss"), (accuracy, "held-out balanced accuracy")):
-            axes.clear()
-            axes.set_ylabel(label, color=FOREGROUND)
-            axes.tick_params(colors=FOREGROUND)
-            for spine in axes.spines.values():
-                spine.set_color(FOREGROUND)
-        loss.set_facecolor(BACKGROUND_COLOR)
-        loss.set_xlabel("step", color=FOREGROUND)
-        accuracy.yaxis.tick_right()  # clearing a twin axis moves it to the left
-        accuracy.yaxis.set_label_position("right")
-        accuracy.set_ylim(0, 1.02)
-        reports = self._history
-        if reports:
-            loss.plot([r.step for r in reports], [r.loss for r in reports], color="#95a5a6", lw=1)
-            scored = [r for r in reports if r.held_out is not None]
-            steps = [r.step for r in scored]
-            accuracy.plot(steps, [r.held_out.balanced_accuracy for r in scored], "o-", color=ACCURACY_COLOR)
-            if reports[-1].best is not None:
-                loss.axvline(reports[-1].best_step, color=FOREGROUND, linestyle="--", lw=1)
-        accuracy.yaxis.label.set_color(ACCURACY_COLOR)
-        self.canvas.draw_idle()
+        self.plot.draw_reports(self._history)
 
     # --- keeping up with the viewer -------------------------------------------------------
 

@@ -42,7 +42,7 @@ from .background import BackgroundRun
 from .layer_picker import LayerPicker
 from .layers import show_layers
 from .model_panel import ModelPanel
-from .slice_panel import BACKGROUND, FOREGROUND
+from .theme import style_axes, theme_colours
 
 Tiling = Callable[[], tuple[tuple[int, int, int], float]]
 NO_STRUCTURES = "none"
@@ -84,7 +84,7 @@ class InspectPanel(QWidget):
         self.background = BackgroundRun(self.inspect_button, self.cancel_button, self.status)
         self.title = QLabel()
         self.title.setWordWrap(True)
-        self.figure = Figure(figsize=(4, 5.6), facecolor=BACKGROUND, layout="constrained")
+        self.figure = Figure(figsize=(4, 5.6), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(420)
         self.usage_axes, self.entropy_axes, self.structure_axes = self.figure.subplots(3, 1, height_ratios=(3, 2, 3))
@@ -107,6 +107,7 @@ class InspectPanel(QWidget):
         self.inspect_button.clicked.connect(self.inspect)
         viewer.layers.events.inserted.connect(self._list_structures)
         viewer.layers.events.removed.connect(self._list_structures)
+        viewer.events.theme.connect(lambda *_: self._draw())
         self._list_structures()
         models.model_changed.connect(self._on_model)
         self._on_model()
@@ -166,30 +167,27 @@ class InspectPanel(QWidget):
         if self._colorbar is not None:
             self._colorbar.remove()
             self._colorbar = None
+        background, text = theme_colours(self.viewer)
+        self.figure.set_facecolor(background)
         for axes in (self.usage_axes, self.entropy_axes, self.structure_axes):
-            axes.clear()
-            axes.set_facecolor(BACKGROUND)
-            for spine in axes.spines.values():
-                spine.set_color(FOREGROUND)
+            style_axes(axes, background, text, "")
         self.structure_axes.set_axis_off()
         if self.current is None:
             for axes in (self.usage_axes, self.entropy_axes):
                 axes.set_axis_off()
-            self.usage_axes.text(0.5, 0.5, "Inspect an image to see expert usage", ha="center", color=FOREGROUND)
+            self.usage_axes.text(0.5, 0.5, "Inspect an image to see expert usage", ha="center", color=text)
         else:
             inspection = self.current.inspection
             for axes in (self.usage_axes, self.entropy_axes):
                 axes.set_axis_on()
-            image = draw_expert_usage(self.usage_axes, inspection.expert_usage, FOREGROUND)
+            image = draw_expert_usage(self.usage_axes, inspection.expert_usage, text)
             self._colorbar = self.figure.colorbar(image, ax=self.usage_axes)
-            self._colorbar.ax.tick_params(colors=FOREGROUND)
-            draw_routing_entropy(
-                self.entropy_axes, inspection.mean_entropy, inspection.entropy_percentiles(), FOREGROUND
-            )
-            self._draw_structures(self.current.structures)
+            self._colorbar.ax.tick_params(colors=text)
+            draw_routing_entropy(self.entropy_axes, inspection.mean_entropy, inspection.entropy_percentiles(), text)
+            self._draw_structures(self.current.structures, text)
         self.canvas.draw_idle()
 
-    def _draw_structures(self, report: dict | None) -> None:
+    def _draw_structures(self, report: dict | None, text: str) -> None:
         """Expert usage per structure in the layer with the most mutual information."""
         if report is None:
             return
@@ -197,10 +195,10 @@ class InspectPanel(QWidget):
         best = int(np.argmax(bits))
         usage = np.array([report["layers"][best]["usage"][name] for name in report["structures"]])
         self.structure_axes.set_axis_on()
-        draw_expert_usage(self.structure_axes, usage, FOREGROUND, report["structures"], "structure")
+        draw_expert_usage(self.structure_axes, usage, text, report["structures"], "structure")
         self.structure_axes.set_title(
             f"layer {best + 1}: expert tells structure {bits[best]:.2f} bits (the most of any layer)",
-            color=FOREGROUND,
+            color=text,
             fontsize="medium",
         )
 

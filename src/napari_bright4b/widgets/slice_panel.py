@@ -24,8 +24,7 @@ from ..analysis.slices import SliceStats
 from ..files import atomic_path
 from ..inference.layer_data import class_color
 from .run_panel import Shown
-
-BACKGROUND, FOREGROUND = "#262930", "#d6d0ce"  # napari's dark theme
+from .theme import style_axes, theme_colours
 
 
 class SlicePanel(QWidget):
@@ -37,7 +36,7 @@ class SlicePanel(QWidget):
         self.stats: SliceStats | None = None
         self.title = QLabel("Run a segmentation or classification to see per-slice numbers.")
         self.title.setWordWrap(True)
-        self.figure = Figure(figsize=(4, 3.6), facecolor=BACKGROUND, layout="constrained")
+        self.figure = Figure(figsize=(4, 3.6), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(260)
         self.fraction_axes, self.confidence_axes = self.figure.subplots(2, 1, sharex=True)
@@ -63,6 +62,7 @@ class SlicePanel(QWidget):
         self.save_button.clicked.connect(self._save_dialog)
         self.canvas.mpl_connect("button_press_event", self._on_click)
         viewer.dims.events.current_step.connect(self._mark_current)
+        viewer.events.theme.connect(lambda *_: self._draw())
         self._draw()
 
     @property
@@ -109,14 +109,11 @@ class SlicePanel(QWidget):
             self.go_to_slice(int(np.clip(round(event.xdata), 0, self.stats.slices - 1)))
 
     def _draw(self) -> None:
+        background, text = theme_colours(self.viewer)
+        self.figure.set_facecolor(background)
         for axes, label in ((self.fraction_axes, "foreground fraction"), (self.confidence_axes, "mean confidence")):
-            axes.clear()
-            axes.set_facecolor(BACKGROUND)
-            axes.set_ylabel(label, color=FOREGROUND)
-            axes.tick_params(colors=FOREGROUND)
-            for spine in axes.spines.values():
-                spine.set_color(FOREGROUND)
-        self.confidence_axes.set_xlabel("z slice", color=FOREGROUND)
+            style_axes(axes, background, text, label)
+        self.confidence_axes.set_xlabel("z slice", color=text)
         self.markers = []
         if self.stats is not None:
             z = np.arange(self.stats.slices)
@@ -125,10 +122,10 @@ class SlicePanel(QWidget):
                 self.fraction_axes.plot(z, self.stats.fraction[k], color=color, label=name)
                 self.confidence_axes.plot(z, self.stats.confidence[k], color=color)
             self.confidence_axes.set_ylim(0, 1.02)
-            legend = self.fraction_axes.legend(fontsize="small", facecolor=BACKGROUND, edgecolor=FOREGROUND)
-            for text in legend.get_texts():
-                text.set_color(FOREGROUND)
-            self.markers = [axes.axvline(0, color=FOREGROUND, linestyle="--") for axes in self.figure.axes]
+            legend = self.fraction_axes.legend(fontsize="small", facecolor=background, edgecolor=text)
+            for entry in legend.get_texts():
+                entry.set_color(text)
+            self.markers = [axes.axvline(0, color=text, linestyle="--") for axes in self.figure.axes]
         self._mark_current()
 
     def _mark_current(self, *_) -> None:
