@@ -18,8 +18,6 @@ import numpy as np
 from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -28,8 +26,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -50,7 +46,8 @@ from ..training.finetune import (
     predict_painted,
 )
 from ..training.modes import DEFAULT_MODE
-from ..training.painted import BACKGROUND, check_labels, default_names
+from ..training.painted import BACKGROUND, check_labels
+from .class_table import ClassTable
 from .layer_picker import LayerPicker
 from .layers import show_layers
 from .predict_while_painting import PredictWhilePainting
@@ -120,7 +117,6 @@ class FinetunePanel(QWidget):
         self.base: str | None = None  # the spec the latest fine-tune started from
         self._run: _Run | None = None
         self._worker = None
-        self._names: dict[int, str] = {}  # painted value -> the name the user typed
         self._history: list[Report] = []
         self._drawn = 0.0
         self.preview_every_s = FinetuneSettings.preview_every_s
@@ -129,10 +125,7 @@ class FinetunePanel(QWidget):
         self.labels = QComboBox()
         self.new_labels = QPushButton("New")
         self.new_labels.setToolTip("Add an empty Labels layer on the image's grid to paint on")
-        self.classes = QTableWidget(0, 3)
-        self.classes.setHorizontalHeaderLabels(["label", "class", "painted voxels"])
-        self.classes.verticalHeader().setVisible(False)
-        self.classes.setMaximumHeight(140)
+        self.classes = ClassTable()
         self.mode = QComboBox()
         for mode, text in MODES.items():
             self.mode.addItem(text + (" (default)" if mode == DEFAULT_MODE else ""), mode)
@@ -186,7 +179,6 @@ class FinetunePanel(QWidget):
         self.revert_button.clicked.connect(self.revert)
         self.new_labels.clicked.connect(self.add_labels_layer)
         self.labels.currentTextChanged.connect(self._watch_labels)
-        self.classes.itemChanged.connect(self._on_name)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._list_labels)
         viewer.dims.events.current_step.connect(self._on_dims)
@@ -215,11 +207,7 @@ class FinetunePanel(QWidget):
 
     def class_names(self) -> dict[int, str]:
         """Painted value -> class name, as shown (and edited) in the table."""
-        rows = (
-            (int(self.classes.item(r, 0).text()), self.classes.item(r, 1).text())
-            for r in range(self.classes.rowCount())
-        )
-        return {value: name for value, name in rows if value != BACKGROUND}
+        return self.classes.class_names()
 
     def settings(self) -> FinetuneSettings:
         return FinetuneSettings(
@@ -475,24 +463,4 @@ class FinetunePanel(QWidget):
         if layer is not None and layer.name != self.labels.currentText():
             return  # a count of a layer no longer chosen
         card = self._show_base()
-        counts = counts if layer is not None else np.zeros(1, np.int64)
-        values = [v for v in np.flatnonzero(counts).tolist() if v > 0]
-        base = card.head.class_names if card else ()
-        self.classes.blockSignals(True)
-        self.classes.setRowCount(len(values))
-        for row, value in enumerate(values):
-            name = "background" if value == BACKGROUND else self._names.get(value) or default_names(base, value)
-            cells = [QTableWidgetItem(str(value)), QTableWidgetItem(name), QTableWidgetItem(f"{counts[value]:,}")]
-            for column, cell in enumerate(cells):
-                if column != 1 or value == BACKGROUND:
-                    cell.setFlags(cell.flags() & ~Qt.ItemIsEditable)
-                self.classes.setItem(row, column, cell)
-            color = layer.get_color(value)
-            if color is not None:
-                self.classes.item(row, 0).setBackground(QColor.fromRgbF(*(float(c) for c in color)))
-        self.classes.blockSignals(False)
-
-    def _on_name(self, item: QTableWidgetItem) -> None:
-        if item.column() == 1:
-            value = int(self.classes.item(item.row(), 0).text())
-            self._names[value] = item.text().strip()  # kept when the table is filled again
+        self.classes.fill(layer, counts, card.head.class_names if card else ())
