@@ -56,6 +56,7 @@ from .stroke_counter import StrokeCounter
 from .training_plot import TrainingPlot
 
 RUN = "finetune"  # the kind of run in the result layers' tags
+NO_STROKES = "no Labels layer to learn from: add one with New and paint background (1) and classes"
 MODES = {
     "instant": "instant classifier on features (seconds)",
     "full": "all weights",
@@ -63,6 +64,11 @@ MODES = {
     "head": "head only",
 }
 REDRAW_S = 0.5
+
+
+def paintable(layer) -> bool:
+    """A 3D Labels layer that is not one of the plugin's results."""
+    return layer.ndim == 3 and layer.metadata.get("bright4b") is None
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ class FinetunePanel(QWidget):
         self.preview_every_s = FinetuneSettings.preview_every_s
 
         self.image = LayerPicker(viewer)
-        self.labels = QComboBox()
+        self.labels = LayerPicker(viewer, kinds=(Labels,), preferred=Labels, accept=paintable, missing=NO_STROKES)
         self.new_labels = QPushButton("New")
         self.new_labels.setToolTip("Add an empty Labels layer on the image's grid to paint on")
         self.classes = ClassTable()
@@ -179,13 +185,9 @@ class FinetunePanel(QWidget):
         self.revert_button.clicked.connect(self.revert)
         self.new_labels.clicked.connect(self.add_labels_layer)
         self.labels.currentTextChanged.connect(self._watch_labels)
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self._list_labels)
         viewer.dims.events.current_step.connect(self._on_dims)
         viewer.events.theme.connect(lambda *_: self._draw())
-        for layer in viewer.layers:
-            layer.events.name.connect(self._list_labels)
-        self._list_labels()
+        self._watch_labels()
         self._draw()
 
     @property
@@ -200,10 +202,7 @@ class FinetunePanel(QWidget):
     # --- inputs ---------------------------------------------------------------------------
 
     def labels_layer(self) -> Labels:
-        name = self.labels.currentText()
-        if name not in self.viewer.layers:
-            raise BadInputError("no Labels layer to learn from: add one with New and paint background (1) and classes")
-        return self.viewer.layers[name]
+        return self.labels.layer()
 
     def class_names(self) -> dict[int, str]:
         """Painted value -> class name, as shown (and edited) in the table."""
@@ -416,22 +415,6 @@ class FinetunePanel(QWidget):
     def _on_dims(self, *_) -> None:
         if self._run is not None and self.viewer.dims.ndim >= 3:
             self._run.z = self._current_z(self._run.source)
-
-    def _on_inserted(self, event) -> None:
-        event.value.events.name.connect(self._list_labels)
-        self._list_labels()
-
-    def _list_labels(self, *_) -> None:
-        current = self.labels.currentText()
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels) and layer.ndim == 3]
-        names = [n for n in names if self.viewer.layers[n].metadata.get("bright4b") is None]  # not our results
-        self.labels.blockSignals(True)
-        self.labels.clear()
-        self.labels.addItems(names)
-        if current in names:
-            self.labels.setCurrentText(current)
-        self.labels.blockSignals(False)
-        self._watch_labels()
 
     def _show_base(self) -> ModelCard | None:
         _, card = self.choice.current()

@@ -1,6 +1,9 @@
-"""A list of the viewer's image layers that keeps up with the viewer, and the chosen one, checked."""
+"""A list of the viewer's layers of some kinds that keeps up with the viewer, and the chosen
+one, checked: the image to run a model on, or the Labels layer to paint strokes in."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from napari.layers import Image, Labels
 from qtpy.QtWidgets import QComboBox, QWidget
@@ -9,15 +12,27 @@ from ..errors import BadInputError
 from ..inference.layer_data import LayerInput, layer_input
 from ..models.card import ModelCard
 
+NO_IMAGE = "no image layer is selected; open an image (e.g. File > Open Sample > Bright-4B)"
+
 
 class LayerPicker(QComboBox):
-    """The viewer's Image and Labels layers (Labels only to be told why they cannot be used),
-    updated as layers are added, removed or renamed; ``currentTextChanged`` fires when the
-    choice changes."""
+    """The viewer's layers of ``kinds`` that ``accept`` takes (default: Image and Labels
+    layers, Labels only to be told why they cannot be used), updated as layers are added,
+    removed or renamed, a layer of kind ``preferred`` chosen first; ``currentTextChanged``
+    fires when the choice changes. ``missing`` is the error when nothing is chosen."""
 
-    def __init__(self, viewer, parent: QWidget | None = None):
+    def __init__(
+        self,
+        viewer,
+        parent: QWidget | None = None,
+        *,
+        kinds: tuple = (Image, Labels),
+        preferred: type = Image,
+        accept: Callable[[object], bool] | None = None,
+        missing: str = NO_IMAGE,
+    ):
         super().__init__(parent)
-        self.viewer = viewer
+        self.viewer, self.kinds, self.preferred, self.accept, self.missing = viewer, kinds, preferred, accept, missing
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self.refresh)
         for layer in viewer.layers:
@@ -28,7 +43,7 @@ class LayerPicker(QComboBox):
         """The chosen napari layer (raises :class:`BadInputError` when there is none)."""
         name = self.currentText()
         if name not in self.viewer.layers:
-            raise BadInputError("no image layer is selected; open an image (e.g. File > Open Sample > Bright-4B)")
+            raise BadInputError(self.missing)
         return self.viewer.layers[name]
 
     def source(self, card: ModelCard | None) -> LayerInput:
@@ -52,10 +67,15 @@ class LayerPicker(QComboBox):
         )
 
     def refresh(self, *_) -> None:
-        """List the layers again, keeping the choice (else the first Image layer)."""
+        """List the layers again, keeping the choice (else the first of the preferred kind)."""
         current = self.currentText()
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, (Image, Labels))]
-        images = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        layers = [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, self.kinds) and (self.accept is None or self.accept(layer))
+        ]
+        names = [layer.name for layer in layers]
+        images = [layer.name for layer in layers if isinstance(layer, self.preferred)]
         self.blockSignals(True)
         self.clear()
         self.addItems(names)
