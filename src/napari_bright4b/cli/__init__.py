@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BadInputError, OutOfMemory
-from . import catalog, demo, evaluate, export, finetune, inspect, predict, train
+from . import catalog, demo, evaluate, export, finetune, inspect, predict, pretrain, train
 
 
 class Parser(argparse.ArgumentParser):
@@ -27,7 +27,7 @@ def build_parser(defaults: dict[str, dict] | None = None) -> argparse.ArgumentPa
     parser = Parser(prog="bright4b", description="3D foundation models for label-free microscopy.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (catalog, predict, inspect, finetune, evaluate, train, export, demo):
+    for module in (catalog, predict, inspect, finetune, evaluate, train, pretrain, export, demo):
         module.add_parsers(sub)
     for command, values in (defaults or {}).items():
         sub.choices[command].set_defaults(**values)

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..files import atomic_path
 from ..inference.engine import CancelToken
@@ -88,7 +90,8 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place on batches from ``sampler``; checkpoints go to ``out``.
 
-    ``model`` is a :class:`Bright4B` for ``card`` or, with ``out=None`` (nothing
+    ``model`` is a :class:`Bright4B` for ``card`` (or one wrapped in
+    ``DistributedDataParallel``: only rank 0 writes) or, with ``out=None`` (nothing
     written), any network giving the raw output of ``card.head`` (e.g. a baseline).
 
     ``progress(step, total, loss)`` is called after every step. A time budget or a
@@ -100,6 +103,8 @@ def train(
     if resume and out is None:
         raise ValueError("resuming needs the checkpoint path 'out'")
     torch.manual_seed(settings.seed)
+    core = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: the network inside
+    writes = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -109,7 +114,7 @@ def train(
     start = time.perf_counter() - earlier  # seconds count over every run of a resumed training
 
     def checkpoint() -> None:
-        if out is None:
+        if out is None or not writes:
             return
         provenance = {
             **card.provenance,
@@ -119,7 +124,7 @@ def train(
             "settings": dataclasses.asdict(settings),
             "torch": torch.__version__,
         }
-        save_checkpoint(model, dataclasses.replace(card, provenance=provenance), out)
+        save_checkpoint(core, dataclasses.replace(card, provenance=provenance), out)
         save_state(state_path(out), optimizer, step, sampler.rng, losses, time.perf_counter() - start)
         write_loss_log(out, losses)
 
@@ -134,13 +139,13 @@ def train(
         image, target = image.to(device), target.to(device)
         with autocast:
             value = loss_of(model(image).float(), image, target)
-            if isinstance(model, Bright4B):
-                value = value + model.balance_loss()
+            if isinstance(core, Bright4B):
+                value = value + core.balance_loss()
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(trainable, settings.clip)
         optimizer.step()
-        renormalize_(model)
+        renormalize_(core)
         step += 1
         losses.append([step, round(value.detach().item(), 5)])
         if progress:

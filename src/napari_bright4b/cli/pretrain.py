@@ -1,0 +1,97 @@
+"""``bright4b pretrain INPUTS... -o OUT.safetensors``: self-supervised pretraining on unlabeled
+volumes (masked reconstruction); under ``torchrun --nproc-per-node N -m napari_bright4b.cli
+pretrain ...`` on N processes with DDP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..errors import BadInputError
+from .options import add_voxel_size, positive_float, positive_int
+
+HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction (torchrun: DDP)"
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {text!r}")
+    return value
+
+
+def add_parsers(sub) -> None:
+    from ..models.config import PRESETS
+
+    parser = sub.add_parser("pretrain", help=HELP, description=HELP)
+    parser.add_argument("inputs", nargs="+", help="unlabeled volumes: TIFF, OME-Zarr or NIfTI files, folders or globs")
+    parser.add_argument("-o", "--output", required=True, help="the pretrained model (.safetensors)")
+    parser.add_argument("--preset", choices=list(PRESETS), default="nano", help="backbone size (nano)")
+    parser.add_argument("--steps", type=positive_int, default=500, help="optimizer steps (500)")
+    parser.add_argument("--time-budget", type=positive_float, help="seconds (with --steps: whichever ends first)")
+    parser.add_argument("--batch-size", type=positive_int, default=2, help="patches per step and process (2)")
+    parser.add_argument("--mask-ratio", type=_ratio, default=0.6, help="share of token blocks hidden (0.6)")
+    add_voxel_size(parser)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint at -o")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=run_pretrain)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from ..training.pretrain.run import pretrain
+    from ..training.trainer import TrainSettings
+
+    out = Path(args.output)
+    if out.suffix != ".safetensors":
+        raise BadInputError(f"the pretrained model must be a .safetensors file, got {out.name}")
+    if args.resume and not out.is_file():
+        raise BadInputError(f"--resume needs the checkpoint {out}; it does not exist")
+    settings = TrainSettings(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        warmup=min(20, args.steps // 10),
+        time_budget_s=args.time_budget,
+        seed=args.seed,
+    )
+    main_process = os.environ.get("RANK", "0") == "0"
+    show = not args.json and main_process and sys.stderr.isatty()
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if show:
+            print(f"\rstep {step}/{total}  loss {loss:.4f}", end="", file=sys.stderr)
+
+    result = pretrain(
+        args.inputs,
+        out,
+        preset=args.preset,
+        settings=settings,
+        voxel_size=args.voxel_size,
+        mask_ratio=args.mask_ratio,
+        resume=args.resume,
+        progress=progress,
+    )
+    if not main_process:
+        return 0
+    summary = {
+        "command": "pretrain",
+        "output": str(out),
+        "preset": args.preset,
+        "objectives": ["masked_reconstruction"],
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        "steps": result.steps,
+        "first_loss": result.losses[0][1] if result.losses else None,
+        "final_loss": result.losses[-1][1] if result.losses else None,
+        "seconds": round(result.seconds, 2),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"\n{out}: {result.steps} steps, loss {summary['first_loss']} -> {summary['final_loss']}")
+    return 0

@@ -1,0 +1,133 @@
+"""``pretrain``: a Bright-4B backbone learns unlabeled volumes by masked reconstruction.
+
+Every input is read (TIFF, OME-Zarr, NIfTI), normalized by its percentiles and resampled
+to one voxel size (given, else the first input's); patches of the model's tile are drawn
+with flips, turns and intensity jitter, a share of their token-sized blocks hidden, and
+the network (a backbone with a one-channel reconstruction head) is trained by
+:func:`~..trainer.train` to fill them in. Under ``torchrun`` each process takes its share
+of every global batch and DDP averages the gradients (gloo on CPU, NCCL on CUDA), so N
+processes with batch B train as one process with batch N x B (the Soft-MoE load term,
+which is a statistic of each process's batch, aside). The checkpoint is a safetensors
+model whose card records the objective, the inputs and the losses; its backbone starts
+fine-tuning and training runs (``--init``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ...data.batch import expand
+from ...data.io import read_image
+from ...errors import BadInputError
+from ...inference.normalize import percentile_normalize
+from ...inference.resample import check_voxel_size, resize, target_shape
+from ...models.card import ModelCard
+from ...models.checkpoint import build_model
+from ...models.config import PRESETS, Bright4BConfig, HeadConfig
+from ..patches import Example, PatchSampler
+from ..trainer import TrainResult, TrainSettings, train
+from .masking import MaskedPatches, masked_reconstruction_loss
+
+HEAD = HeadConfig(task="deblur", class_names=("reconstruction",), activation="identity")
+MASK_RATIO = 0.6
+DEFAULT_SETTINGS = TrainSettings(steps=500, warmup=20)
+
+
+def load_volumes(inputs: Sequence[str | os.PathLike], voxel_size=None) -> tuple[list[np.ndarray], tuple]:
+    """Every input image ``(C, Z, Y, X)`` normalized and resampled to one voxel size: the
+    given one, else the first input's (which must record one)."""
+    files = expand(inputs)
+    volumes, target = [], check_voxel_size(voxel_size) if voxel_size is not None else None
+    for path in files:
+        volume = read_image(path)
+        found = volume.voxel_size
+        if target is None:
+            if found is None:
+                raise BadInputError(f"{path.name} records no voxel size; give the one to train at with --voxel-size")
+            target = check_voxel_size(found)
+        image = percentile_normalize(np.asarray(volume.data, dtype=np.float32))
+        shape = target_shape(image.shape[1:], found or target, target)
+        volumes.append(resize(image, shape))
+    return volumes, target
+
+
+@contextmanager
+def process_group() -> tuple[int, int]:
+    """``(rank, world)`` under torchrun (a process group for the run, then destroyed), else (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1 or dist.is_initialized():
+        yield (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        return
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        yield dist.get_rank(), world
+    finally:
+        dist.destroy_process_group()
+
+
+def pretrain(
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    preset: str = "nano",
+    config: Bright4BConfig | None = None,
+    settings: TrainSettings = DEFAULT_SETTINGS,
+    voxel_size: Sequence[float] | None = None,
+    mask_ratio: float = MASK_RATIO,
+    resume: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> TrainResult:
+    """Pretrain a ``preset`` backbone (or one of ``config``) on ``inputs`` (files, folders,
+    globs) by masked reconstruction, saving to ``out``; per process under torchrun."""
+    if preset not in PRESETS:
+        raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    volumes, voxel = load_volumes(inputs, voxel_size)
+    config = replace(config or PRESETS[preset].config, in_channels=volumes[0].shape[0])
+    if any(v.shape[0] != config.in_channels for v in volumes):
+        raise BadInputError("every input must have the same number of channels")
+    multiple = config.spatial_multiple
+    tile = (4 * multiple[0], multiple[1], multiple[2])  # one brick of tokens across, four deep
+    card = ModelCard(
+        name=Path(out).stem,
+        config=config,
+        head=HEAD,
+        voxel_size=voxel,
+        tile=tile,
+        description=f"Pretrained by masked reconstruction on {len(volumes)} unlabeled volume(s)",
+        provenance={
+            "recipe": "pretrain",
+            "objectives": ["masked_reconstruction"],
+            "mask_ratio": mask_ratio,
+            "inputs": [str(Path(p)) for p in expand(inputs)],
+        },
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)  # the same initial weights on every process
+        model = build_model(card)
+    with process_group() as (rank, world):
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(model)
+        sampler = PatchSampler(
+            [Example(v, v) for v in volumes], tile, np.random.default_rng(settings.seed), foreground_share=0.0
+        )
+        batches = MaskedPatches(sampler, config.patch, mask_ratio, rank, world)
+        return train(
+            model,
+            card,
+            batches,
+            settings,
+            out,
+            resume=resume,
+            progress=progress,
+            loss=masked_reconstruction_loss,
+        )

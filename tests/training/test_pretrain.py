@@ -1,0 +1,117 @@
+"""Masked-reconstruction pretraining: the mask, the loss's trivial cases, batches shared out
+over processes, and DDP on two gloo processes training as one process with twice the batch."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+
+from napari_bright4b.data.io import write_image
+from napari_bright4b.models.config import PRESETS
+from napari_bright4b.models.session import load_model
+from napari_bright4b.training.patches import Example, PatchSampler
+from napari_bright4b.training.pretrain.masking import MaskedPatches, block_mask, masked_reconstruction_loss
+from napari_bright4b.training.pretrain.run import pretrain
+from napari_bright4b.training.trainer import TrainSettings
+
+SETTINGS = TrainSettings(steps=3, warmup=1, batch_size=1, learning_rate=1e-3)
+# One step: later Adam steps divide float-rounding differences of near-zero gradients by
+# their own size, so single weights may then differ by up to a learning-rate step.
+ONE_STEP = replace(SETTINGS, steps=1)
+ONE_EXPERT = replace(PRESETS["nano"].config, num_experts=1)  # no load term: nothing depends on the batch split
+
+
+@pytest.fixture(scope="module")
+def volume(tmp_path_factory):
+    path = tmp_path_factory.mktemp("unlabeled") / "cells.tif"
+    rng = np.random.default_rng(0)
+    return write_image(path, rng.normal(1000, 50, (16, 72, 72)).astype(np.float32), (0.5, 0.2, 0.2))
+
+
+def test_the_mask_hides_the_ratio_of_whole_token_blocks():
+    mask = block_mask((3, 8, 32, 32), (2, 16, 16), 0.5, np.random.default_rng(0))
+    assert mask.shape == (3, 1, 8, 32, 32) and torch.all(mask.mean((1, 2, 3, 4)) == 0.5)
+    cells = mask[:, 0].reshape(3, 4, 2, 2, 16, 2, 16)
+    assert torch.all(cells.amin((2, 4, 6)) == cells.amax((2, 4, 6)))  # each block all hidden or all seen
+
+
+def test_the_loss_counts_hidden_voxels_only_and_is_zero_in_its_trivial_cases():
+    original = torch.rand(2, 1, 4, 8, 8)
+    mask = block_mask((2, 4, 8, 8), (2, 4, 4), 0.5, np.random.default_rng(1))
+    target = torch.cat([original, mask], 1)
+    assert masked_reconstruction_loss(original.clone(), original, target) == 0  # a perfect reconstruction
+    nothing = torch.cat([original, torch.zeros_like(mask)], 1)
+    assert masked_reconstruction_loss(torch.zeros_like(original), original, nothing) == 0  # nothing hidden
+    wrong_where_seen = original + 5.0 * (1 - mask)
+    assert masked_reconstruction_loss(wrong_where_seen, original, target) == 0  # visible voxels teach nothing
+    assert masked_reconstruction_loss(original + 1.0, original, target) == pytest.approx(1.0)
+
+
+def test_two_processes_share_out_exactly_the_patches_of_one_process_with_twice_the_batch():
+    image = np.random.default_rng(0).random((1, 8, 40, 40), dtype=np.float32)
+
+    def batches(rank, world, size):
+        sampler = PatchSampler([Example(image, image)], (4, 16, 16), np.random.default_rng(3), foreground_share=0.0)
+        patches = MaskedPatches(sampler, (2, 8, 8), 0.5, rank, world)
+        return [patches.batch(size) for _ in range(3)]
+
+    single = batches(0, 1, 4)
+    shares = [batches(rank, 2, 2) for rank in range(2)]
+    for step, (masked, target) in enumerate(single):
+        assert torch.equal(masked, torch.cat([shares[0][step][0], shares[1][step][0]]))
+        assert torch.equal(target, torch.cat([shares[0][step][1], shares[1][step][1]]))
+        assert torch.equal(masked, target[:, :1] * (1 - target[:, 1:]))
+
+
+def test_a_pretrained_checkpoint_records_its_objective_and_loads(volume, tmp_path):
+    result = pretrain([volume], tmp_path / "pre.safetensors", settings=SETTINGS)
+    assert result.steps == 3 and len(result.losses) == 3
+    model, card = load_model(tmp_path / "pre.safetensors")
+    assert card.head.task == "deblur" and card.head.class_names == ("reconstruction",)
+    assert card.provenance["objectives"] == ["masked_reconstruction"] and card.voxel_size == (0.5, 0.2, 0.2)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank(rank: int, port: int, volume: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
+    torch.set_num_threads(1)
+    pretrain([volume], out, config=ONE_EXPERT, settings=ONE_STEP)
+
+
+def test_ddp_on_two_gloo_processes_gives_the_weights_of_one_process_with_twice_the_batch(volume, tmp_path):
+    torch.set_num_threads(1)
+    single = tmp_path / "single.safetensors"
+    pretrain([volume], single, config=ONE_EXPERT, settings=replace(ONE_STEP, batch_size=2))
+    ddp = tmp_path / "ddp.safetensors"
+    mp.spawn(_rank, args=(_free_port(), str(volume), str(ddp)), nprocs=2, join=True)
+    one, two = load_file(single), load_file(ddp)
+    assert one.keys() == two.keys()
+    assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-5
+
+
+def test_torchrun_runs_the_command_on_two_processes_and_one_writes(volume, tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "run.safetensors"
+    command = [str(torchrun), "--nproc-per-node", "2", "-m", "napari_bright4b.cli", "pretrain", str(volume)]
+    command += ["-o", str(out), "--steps", "2", "--batch-size", "1", "--json"]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout[done.stdout.index("{") :])
+    assert summary["processes"] == 2 and summary["steps"] == 2 and out.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.loss.csv", "run.safetensors", "run.state.safetensors"]
