@@ -115,3 +115,33 @@ def test_torchrun_runs_the_command_on_two_processes_and_one_writes(volume, tmp_p
     summary = json.loads(done.stdout[done.stdout.index("{") :])
     assert summary["processes"] == 2 and summary["steps"] == 2 and out.is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.loss.csv", "run.safetensors", "run.state.safetensors"]
+
+
+def test_training_and_fine_tuning_start_from_a_pretrained_backbone(volume, tmp_path):
+    from napari_bright4b.errors import CheckpointError
+    from napari_bright4b.models.card import ModelCard
+    from napari_bright4b.models.checkpoint import build_model, load_backbone
+    from napari_bright4b.models.config import HeadConfig
+    from napari_bright4b.training.finetune import FinetuneSettings, finetune
+
+    path = tmp_path / "pre.safetensors"
+    pretrain([volume], path, settings=SETTINGS)
+    pretrained, _ = load_model(path)
+    card = ModelCard(name="seg", config=PRESETS["nano"].config, head=HeadConfig(class_names=("nuclei",)))
+    model = build_model(card)
+    assert load_backbone(model, card, path) > 0
+    for name, tensor in pretrained.state_dict().items():
+        if not name.startswith("head."):
+            assert torch.equal(model.state_dict()[name], tensor)
+    other = ModelCard(name="other", config=replace(PRESETS["nano"].config, dim=32), head=card.head)
+    with pytest.raises(CheckpointError, match="backbone is not this model's"):
+        load_backbone(build_model(other), other, path)
+
+    image = np.random.default_rng(0).normal(1000, 50, (1, 16, 72, 72)).astype(np.float32)
+    image[0, :, 20:50, 20:50] += 300
+    strokes = np.zeros((16, 72, 72), np.uint8)
+    strokes[8, 2:6, :], strokes[8, 25:45, 25:45] = 1, 2
+    result = finetune(
+        image, (0.5, 0.2, 0.2), strokes, str(path), settings=FinetuneSettings(steps=2), out=tmp_path / "ft.safetensors"
+    )
+    assert result.card.head.class_names == ("background", "class 2")  # not the reconstruction head's name

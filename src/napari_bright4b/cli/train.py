@@ -42,6 +42,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("--held-out", type=positive_int, help="held-out volumes to score (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT and its .state file")
+    parser.add_argument("--init", help="start from this checkpoint's backbone (e.g. from `bright4b pretrain`)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=cmd_train)
 
@@ -62,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from ..models.checkpoint import build_model, load_checkpoint, save_checkpoint
+    from ..models.checkpoint import build_model, load_backbone, load_checkpoint, save_checkpoint
     from ..training.recipes import RECIPES
     from ..training.trainer import TrainSettings, train
 
@@ -84,6 +85,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     torch.manual_seed(args.seed)
     model = load_checkpoint(out)[0].train() if args.resume else build_model(card)
+    if args.init and not args.resume:
+        load_backbone(model, card, args.init)
+        card = dataclasses.replace(card, provenance={**card.provenance, "init": str(args.init)})
     seeds = recipe.train_seeds[: args.volumes] if args.volumes else recipe.train_seeds
     started = time.perf_counter()
     say = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -89,6 +90,22 @@ def load_checkpoint(
     model = build_model(header.card, "meta")
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval(), header.card
+
+
+def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> int:
+    """Copy the backbone of checkpoint ``path`` (e.g. from ``bright4b pretrain``) into ``model``
+    of ``card``, in place, its head left as it is; returns the tensors copied. The two must
+    share a backbone configuration (the head's task and classes may differ)."""
+    source, source_card = load_checkpoint(path)
+    if replace(source_card.config, in_channels=card.config.in_channels) != card.config:
+        raise CheckpointError(
+            f"{Path(path).name}'s backbone is not this model's: start from a checkpoint of the same preset"
+        )
+    backbone = {k: v for k, v in source.state_dict().items() if not k.startswith("head.")}
+    missing = model.load_state_dict(backbone, strict=False)
+    if missing.unexpected_keys:
+        raise CheckpointError(f"{Path(path).name} has weights this model lacks: {missing.unexpected_keys[:3]}")
+    return len(backbone)
 
 
 def save_checkpoint(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> Path:

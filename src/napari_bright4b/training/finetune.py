@@ -192,10 +192,12 @@ def finetune(
     entry = resolve(base)
     session = ModelSession(base, device)  # not released: the trained model is the result
     model, base_card = session.model, session.card
-    if base_card.head.task != "segment":
-        raise BadInputError(f"{base_card.name!r} is a {base_card.head.task} model; fine-tune a segmentation model")
+    if base_card.head.task != "segment" and not is_pretrained(base_card):
+        raise BadInputError(
+            f"{base_card.name!r} is a {base_card.head.task} model; fine-tune a segmentation or a pretrained model"
+        )
     out = check_output(Path(out) if out else default_output(base_card.name), entry.path)
-    classes = painted_classes(labels, names, base_card.head.class_names)
+    classes = painted_classes(labels, names, () if is_pretrained(base_card) else base_card.head.class_names)
     rng = np.random.default_rng(settings.seed)
     data = painted_data(image, voxel_size, labels, classes, base_card, settings.held_out_share, rng)
     if settings.teacher:  # fitted on the training strokes: the held-out ones still judge
@@ -300,6 +302,11 @@ def finetune(
         trained.losses,
         track.scores,
     )
+
+
+def is_pretrained(card: ModelCard) -> bool:
+    """A backbone from ``bright4b pretrain``: its reconstruction head is replaced, not warm-started."""
+    return card.provenance.get("recipe") == "pretrain"
 
 
 def base_parts(model: Bright4B, base_card: ModelCard, image: np.ndarray, rng) -> dict[str, str]:
