@@ -31,7 +31,6 @@ from fewshot_external import dice, forest
 
 from napari_bright4b.training.strokes import paint_strokes
 
-
 PER_CLASS = 50_000  # labelled voxels kept per class: a forest needs no more
 
 

