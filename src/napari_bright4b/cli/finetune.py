@@ -12,8 +12,8 @@ from pathlib import Path
 from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
 from ..training.modes import CLASSIFIERS, DEFAULT_MODE, MODES
+from .inputs import check_channels, voxel_size_of
 from .options import add_axes, add_settings, add_voxel_size, positive_float, positive_int
-from .predict import _check_image, _voxel_size
 
 HELP = "fine-tune a segmentation model on strokes painted in a labels image"
 
@@ -103,8 +103,8 @@ def run_finetune(args: argparse.Namespace) -> int:
         raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
     check_labels(labels.shape[1:], image.data.shape[1:])
     card = resolve(args.model, allow_presets=False).card
-    _check_image(image, card, Path(args.image).name)
-    voxel_size, _ = _voxel_size(args, image, card)
+    check_channels(image, card, Path(args.image).name)
+    voxel_size, _ = voxel_size_of(args, image, card)
     choice = resolve_device(args.device)
     if choice.note:
         print(f"bright4b: note: {choice.note}", file=sys.stderr)
@@ -187,8 +187,8 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
     if labels.shape[0] != 1:
         raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
     card = resolve(args.model, allow_presets=False).card
-    _check_image(image, card, Path(args.image).name)
-    voxel_size, _ = _voxel_size(args, image, card)
+    check_channels(image, card, Path(args.image).name)
+    voxel_size, _ = voxel_size_of(args, image, card)
     settings = InstantSettings(classifier=args.classifier or "forest", seed=args.seed)
     base = None if args.no_model_features else args.model
     result = instant_segment(image.data, voxel_size, labels[0], base, names=names, settings=settings)

@@ -25,8 +25,8 @@ from pathlib import Path
 from ..data.io import read_image
 from ..data.synthetic.colony import STRUCTURES as DEFAULT_STRUCTURES
 from ..errors import BadInputError
+from .inputs import check_channels, voxel_size_of
 from .options import add_axes, add_voxel_size, overlap_fraction, positive_int
-from .predict import _check_image, _voxel_size
 from .progress import TileProgress
 
 SUMMARY = "summary.json"
@@ -123,8 +123,8 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     with _session(args) as session:
         card = session.card
-        _check_image(volume, card, Path(args.image).name)
-        voxel_size, source = _voxel_size(args, volume, card)
+        check_channels(volume, card, Path(args.image).name)
+        voxel_size, source = voxel_size_of(args, volume, card)
         loaded = time.perf_counter()
         options = dict(pca_layers=args.layers, tile=args.tile, overlap=args.overlap)
         with TileProgress("inspect", not args.json) as progress:

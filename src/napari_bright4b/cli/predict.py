@@ -19,6 +19,7 @@ from ..errors import BadInputError
 from ..models.card import VIEW_COUNTS
 from ..run_settings import provenance
 from . import batch, deconvolve, instant_segment
+from .inputs import check_channels, voxel_size_of
 from .options import add_axes, add_settings, add_voxel_size, overlap_fraction, positive_float, positive_int
 from .progress import TileProgress, report, timings
 
@@ -131,15 +132,6 @@ def _session(args: argparse.Namespace):
     return session
 
 
-def _check_image(volume, card, name: str) -> None:
-    channels = card.config.in_channels
-    if volume.data.shape[0] != channels:
-        raise BadInputError(
-            f"{name} has {volume.data.shape[0]} channels but the model reads {channels}; pick one with --channel N"
-            + (" (or, if they are z-slices, read it with --axes ZYX)" if volume.data.shape[1] == 1 else "")
-        )
-
-
 def run_task(args: argparse.Namespace) -> int:
     if args.task != "deblur" and not args.model:
         raise BadInputError(f"{args.task} needs a model: -m NAME (or a --settings file that names one)")
@@ -168,8 +160,8 @@ def run_file(args: argparse.Namespace, started: float, session=None) -> dict:
     volume = read_image(args.image, args.channel, args.axes)
     with nullcontext(session) if session is not None else _session(args) as session:
         card = session.card
-        _check_image(volume, card, Path(args.image).name)
-        voxel_size, source = _voxel_size(args, volume, card)
+        check_channels(volume, card, Path(args.image).name)
+        voxel_size, source = voxel_size_of(args, volume, card)
         loaded = time.perf_counter()
         args.provenance = provenance(args.task, vars(args), card.name, args.image)
         summary = {
@@ -187,21 +179,6 @@ def run_file(args: argparse.Namespace, started: float, session=None) -> dict:
     voxels = volume.data.shape[1] * volume.data.shape[2] * volume.data.shape[3]
     summary.update(timings(started, loaded, finished, voxels))
     return summary
-
-
-def _voxel_size(args, volume, card) -> tuple[list[float], str]:
-    if args.voxel_size:
-        return list(args.voxel_size), "--voxel-size"
-    if volume.voxel_size:
-        from ..inference.resample import check_voxel_size
-
-        return list(check_voxel_size(volume.voxel_size)), "file"
-    print(
-        f"bright4b: note: {Path(args.image).name} records no voxel size; assuming the model's "
-        f"{tuple(card.voxel_size)} um (set --voxel-size Z Y X)",
-        file=sys.stderr,
-    )
-    return list(card.voxel_size), "model"
 
 
 def _engine_options(args) -> dict:

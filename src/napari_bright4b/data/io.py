@@ -63,7 +63,7 @@ def write_image(
     standard place for."""
     path = check_output_path(path)
     if path.suffix.lower() == ".zarr":
-        return write_ome_zarr(path, data, voxel_size, origin, labels, provenance)
+        return write_ome_zarr(path, data, voxel_size, origin=origin, labels=labels, provenance=provenance)
     return write_tiff(path, data, voxel_size, labels, provenance)
 
 

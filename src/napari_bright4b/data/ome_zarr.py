@@ -133,20 +133,12 @@ def ome_zarr_output(
         )
 
 
-def write_ome_zarr(
-    path: str | os.PathLike,
-    data: np.ndarray,
-    voxel_size: Sequence[float] | None,
-    origin: Sequence[float] | None = None,
-    labels: bool = False,
-    provenance: Mapping | None = None,
-) -> Path:
-    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` as OME-Zarr, atomically (``origin``, ``labels``,
-    ``provenance``: as for :func:`ome_zarr_output`)."""
+def write_ome_zarr(path: str | os.PathLike, data: np.ndarray, voxel_size: Sequence[float] | None, **meta) -> Path:
+    """Write ``(Z, Y, X)`` or ``(C, Z, Y, X)`` as OME-Zarr, atomically; ``meta``: ``origin``,
+    ``labels``, ``provenance`` as for :func:`ome_zarr_output`."""
     data = data[None] if data.ndim == 3 else data
     if data.ndim != 4:
         raise ValueError(f"expected (Z, Y, X) or (C, Z, Y, X) data, got shape {data.shape}")
-    meta = dict(origin=origin, labels=labels, provenance=provenance)
     with ome_zarr_output(path, data.shape, data.dtype, voxel_size, **meta) as array:
         array[...] = data
     return Path(path)

@@ -7,8 +7,6 @@ the kept probabilities, in a worker, without running the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import Qt, Signal
@@ -28,12 +26,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..analysis.slices import SliceStats, slice_stats
 from ..errors import BadInputError
-from ..inference.job import Labelling, Result, labelling_settings, relabel, run_job
-from ..inference.layer_data import LayerInput, result_layers
+from ..inference.job import Labelling, labelling_settings, relabel, run_job
+from ..inference.layer_data import LayerInput
 from ..inference.predict import model_tile
 from ..inference.steps import progress_steps
+from ..layers.shown import Shown, present
 from ..models.card import VIEW_COUNTS
 from ..models.registry import portable_name
 from .background import BackgroundRun
@@ -44,23 +42,6 @@ from .model_panel import ModelPanel
 from .settings_button import SettingsButton
 
 AUTOMATIC = "the model's cut per class (Otsu where it has none)"
-
-
-@dataclass
-class Shown:
-    """A run's result, its input and what the viewer and the Slices tab get from it."""
-
-    result: Result
-    source: LayerInput
-    layers: list[tuple]
-    stats: SliceStats | None
-
-
-def present(result: Result, source: LayerInput) -> Shown:
-    """Layers and per-slice numbers of ``result`` (in the worker: labels can be large)."""
-    names, probabilities, masks = result.class_masks()
-    stats = slice_stats(names, probabilities, masks, source.z_um()) if names else None
-    return Shown(result, source, result_layers(result, source), stats)
 
 
 class RunPanel(QWidget):
