@@ -119,3 +119,28 @@ def test_fuzzed_tiff_headers_are_read_or_refused_in_one_line(tmp_path, shape, dt
         assert "\n" not in str(err)
         return
     assert volume.data.ndim == 4 and (volume.voxel_size is None or all(v > 0 for v in volume.voxel_size))
+
+
+def test_a_lazy_tiff_pickles_to_dask_workers_and_reads_there(tmp_path, monkeypatch):
+    import pickle
+
+    from napari_bright4b.data import tiff
+
+    monkeypatch.setattr(tiff, "LAZY_BYTES", 0)
+    path = write_image(tmp_path / "big.tif", image(), VOXEL)
+    volume = read_image(path)
+    copy = pickle.loads(pickle.dumps(volume.data))  # what a process-based cluster does with the graph
+    np.testing.assert_array_equal(np.asarray(copy)[0], image())
+
+
+def test_a_truncated_nifti_and_an_unreadable_provenance_are_handled_in_one_line(tmp_path):
+    from tests.data.test_nifti import save_nifti, volume_zyx
+
+    path = save_nifti(tmp_path / "cut.nii.gz", volume_zyx().transpose(2, 1, 0), (0.5, 0.5, 1.0))
+    path.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(BadInputError, match="cut.nii.gz is damaged"):
+        read_image(path)
+    odd = tmp_path / "odd.tif"
+    provenance = {"axes": "ZYX", "Properties": {"bright4b_provenance": "{"}}
+    tifffile.imwrite(odd, np.ones((2, 4, 4), np.uint8), imagej=True, metadata=provenance)
+    assert read_image(odd).provenance is None

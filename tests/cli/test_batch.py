@@ -74,3 +74,15 @@ def test_a_batch_refuses_a_file_as_its_output_folder_and_a_model_of_another_task
     assert "names a folder" in capsys.readouterr().err
     assert main(["classify", str(inputs / "a.tif"), str(inputs / "b.tif"), "-m", "bright4b-nano-organelles"]) == 2
     assert capsys.readouterr().err.count("is a segment model") == 1
+
+
+def test_outputs_are_named_from_the_input_without_its_known_suffixes():
+    from napari_bright4b.data.batch import stem
+
+    assert [stem(n) for n in ("cells.ome.tif", "exp.1.tif", "2024.05.01_a.TIF", "sheet.nii.gz", "big.ome.zarr")] == [
+        "cells",
+        "exp.1",
+        "2024.05.01_a",
+        "sheet",
+        "big",
+    ]

@@ -145,3 +145,21 @@ def test_training_and_fine_tuning_start_from_a_pretrained_backbone(volume, tmp_p
         image, (0.5, 0.2, 0.2), strokes, str(path), settings=FinetuneSettings(steps=2), out=tmp_path / "ft.safetensors"
     )
     assert result.card.head.class_names == ("background", "class 2")  # not the reconstruction head's name
+
+
+def test_an_interrupted_pretraining_resumed_gives_the_weights_of_an_unbroken_run(volume, tmp_path):
+    settings = replace(SETTINGS, checkpoint_every=2)
+    unbroken = tmp_path / "unbroken.safetensors"
+    pretrain([volume], unbroken, settings=settings)
+    broken = tmp_path / "broken.safetensors"
+
+    def interrupt(step, total, loss):
+        if step == 3:
+            raise KeyboardInterrupt  # after the checkpoint of step 2, before the end
+
+    with pytest.raises(KeyboardInterrupt):
+        pretrain([volume], broken, settings=settings, progress=interrupt)
+    result = pretrain([volume], broken, settings=settings, resume=True)
+    assert result.steps == 3
+    one, two = load_file(unbroken), load_file(broken)
+    assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-6

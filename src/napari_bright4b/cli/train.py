@@ -84,8 +84,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     torch.manual_seed(args.seed)
+    if args.init and args.resume:
+        raise BadInputError("--init starts a new training; --resume continues one: give one of them")
     model = load_checkpoint(out)[0].train() if args.resume else build_model(card)
-    if args.init and not args.resume:
+    if args.init:
         load_backbone(model, card, args.init)
         card = dataclasses.replace(card, provenance={**card.provenance, "init": str(args.init)})
     seeds = recipe.train_seeds[: args.volumes] if args.volumes else recipe.train_seeds

@@ -58,9 +58,14 @@ def expand(patterns: Sequence[str | os.PathLike]) -> list[Path]:
     return unique
 
 
+NAME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".nii.gz", *IMAGE_SUFFIXES)  # longest first
+
+
 def stem(path: str | os.PathLike) -> str:
-    """The name an input gives its outputs: ``cells.ome.tif`` -> ``cells``."""
-    return Path(path).name.split(".")[0]
+    """The name an input gives its outputs: ``cells.ome.tif`` -> ``cells``, ``exp.1.tif`` -> ``exp.1``."""
+    name = Path(path).name
+    suffix = next((s for s in NAME_SUFFIXES if name.lower().endswith(s)), Path(name).suffix)
+    return name[: len(name) - len(suffix)] if suffix else name
 
 
 def output_path(folder: Path, source: Path, kind: str, suffix: str | None = None) -> Path:
@@ -76,7 +81,7 @@ def check_distinct(files: Sequence[Path]) -> None:
     for path in files:
         other = seen.setdefault(stem(path), path)
         if other != path:
-            raise BadInputError(f"{other} and {path} would write the same outputs; rename one or run them apart")
+            raise BadInputError(f"{other} and {path} would write the same outputs ({stem(path)}_...); rename one")
 
 
 @dataclass

@@ -9,6 +9,7 @@ axis-aligned affine. Uncompressed files over :data:`~.tiff.LAZY_BYTES` are read 
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from ..errors import BadInputError
 from .tiff import LAZY_BYTES
 from .units import um_per_unit
-from .volume import Volume, order_czyx, overridden_axes
+from .volume import Volume, lazy_array, order_czyx, overridden_axes
 
 SUFFIXES = (".nii", ".nii.gz")
 NIFTI_UNITS = {"mm": "mm", "micron": "um", "meter": "m"}  # nibabel's names -> ours
@@ -45,6 +46,13 @@ def _origin(affine: np.ndarray, header) -> tuple[float, float, float] | None:
     return tuple(float(affine[axis, 3]) * scale for axis in (2, 1, 0))
 
 
+def open_nifti(path: str):
+    """The voxel data of the NIfTI at ``path``, as nibabel's lazy array proxy."""
+    import nibabel
+
+    return nibabel.load(path).dataobj
+
+
 def read_nifti(path: str | os.PathLike, channel: int | None = None, axes: str | None = None) -> Volume:
     """Read a 3D NIfTI (or 4D with one time point) as ``(1, Z, Y, X)``; ``axes`` names the
     stored axes instead (e.g. ``"XYZC"`` for channels in the 4th dimension)."""
@@ -57,7 +65,7 @@ def read_nifti(path: str | os.PathLike, channel: int | None = None, axes: str | 
         image = nibabel.load(path)
         proxy = image.dataobj
         shape = tuple(image.shape)
-    except (nibabel.filebasedimages.ImageFileError, OSError, ValueError) as err:
+    except Exception as err:  # nibabel's and the file system's many errors for a damaged header
         raise BadInputError(f"{path.name} could not be read as NIfTI: {err}") from None
     stored = overridden_axes(axes, shape, path.name) if axes else "XYZT"[: len(shape)]
     if "T" in stored and shape[stored.index("T")] > 1:
@@ -65,13 +73,18 @@ def read_nifti(path: str | os.PathLike, channel: int | None = None, axes: str | 
             f"{path.name} is a time series ({shape[stored.index('T')]} time points); save one, or read its 4th "
             "dimension as channels with --axes XYZC"
         )
-    nbytes = int(np.prod(shape)) * image.get_data_dtype().itemsize
-    if nbytes > LAZY_BYTES and not path.name.lower().endswith(".gz"):
-        import dask.array as da
-
-        data = da.from_array(proxy, chunks=(*shape[:2], 1, *shape[3:]), asarray=True)
+    if len(shape) > 4:
+        raise BadInputError(f"{path.name} has {len(shape)} dimensions {shape}; a 3D (or 3D + 1) volume is needed")
+    dtype = image.get_data_dtype()
+    if int(np.prod(shape)) * dtype.itemsize > LAZY_BYTES and not path.name.lower().endswith(".gz"):
+        data = lazy_array(partial(open_nifti, str(path)), path.name, shape, dtype, (*shape[:2], 1, *shape[3:]))
     else:
-        data = np.asanyarray(proxy)
+        try:
+            data = np.asanyarray(proxy)
+        except Exception as err:  # truncated or damaged data: EOFError, OSError, zlib errors...
+            raise BadInputError(
+                f"{path.name} is damaged: its data cannot be read ({type(err).__name__}: {err})"
+            ) from None
     if "T" in stored:
         index = stored.index("T")
         data, stored = data[(slice(None),) * index + (0,)], stored.replace("T", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import dask.array as da
@@ -48,11 +49,15 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
     voxel_size, origin, axes, labels, provenance = None, None, None, False, None
     if isinstance(node, zarr.Group):
         multiscale = _multiscale(dict(node.attrs))
-        if multiscale is None:
-            raise BadInputError(f"{path.name} is a zarr group without OME-NGFF multiscales metadata")
+        if multiscale is None or not isinstance(multiscale.get("axes"), list) or not multiscale.get("datasets"):
+            raise BadInputError(
+                f"{path.name} is a zarr group without OME-NGFF 0.4+ multiscales metadata (axes and datasets)"
+            )
         dataset = multiscale["datasets"][0]
-        axes = [a["name"].lower() for a in multiscale["axes"]]
-        units = [a.get("unit") for a in multiscale["axes"]]
+        dataset_path = dataset["path"]
+        named = [a if isinstance(a, dict) else {"name": str(a)} for a in multiscale["axes"]]  # NGFF 0.3: names
+        axes = [str(a.get("name", "?")).lower() for a in named]
+        units = [a.get("unit") for a in named]
         array = node[dataset["path"]]
         transforms = {t["type"]: t for t in dataset.get("coordinateTransformations", [])}
         factors = [um_per_unit(units[axes.index(a)]) for a in "zyx" if a in axes]
@@ -63,6 +68,8 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
                 else None
                 for kind in ("scale", "translation")
             )
+            if voxel_size is not None and not all(v > 0 for v in voxel_size):
+                voxel_size = None  # a scale of 0 or less is no voxel size: not a guess
         labels = "image-label" in node.attrs.get("ome", node.attrs)
         provenance = node.attrs.get(PROVENANCE_KEY)
     else:
@@ -70,8 +77,15 @@ def read_ome_zarr(path: str | os.PathLike, channel: int | None = None, axes_over
     axes = "".join(axes).upper() if axes else {3: "ZYX", 4: "CZYX"}.get(array.ndim, "?" * array.ndim)
     if axes_override:
         axes = overridden_axes(axes_override, array.shape, path.name)
-    data = lazy_array(array, path.name, array.chunks)
+    where = dataset_path if isinstance(node, zarr.Group) else None
+    data = lazy_array(partial(open_zarr_array, str(path), where), path.name, array.shape, array.dtype, array.chunks)
     return Volume(_to_czyx(data, axes, path.name, channel), voxel_size, origin, labels, provenance)
+
+
+def open_zarr_array(path: str, dataset: str | None):
+    """The array at ``dataset`` of the zarr group at ``path`` (or the zarr array at ``path``)."""
+    node = zarr.open(store=path, mode="r")
+    return node[dataset] if dataset is not None else node
 
 
 def _to_czyx(data: da.Array, axes: str, name: str, channel: int | None) -> da.Array:

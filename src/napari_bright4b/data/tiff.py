@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -59,36 +60,37 @@ def read_tiff(path: str | os.PathLike, channel: int | None = None, axes: str | N
     """Read a (C,)Z,Y,X TIFF; ``channel`` picks one channel; ``axes`` overrides the axes its
     metadata names (:func:`~.volume.overridden_axes`). Refuses RGB and time series. A file
     over :data:`LAZY_BYTES` is read lazily, page by page (a dask array over tifffile's zarr
-    store, the file kept open), so a volume larger than RAM runs tile by tile."""
+    store, opened again where it is read), so a volume larger than RAM runs tile by tile."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise BadInputError(f"{path.name}: not a TIFF file (expected {', '.join(SUFFIXES)})")
     if not path.is_file():
         raise BadInputError(f"{path} does not exist")
-    tif, lazy = None, False
     try:
-        tif = tifffile.TiffFile(path)
-        series = tif.series[0]
-        lazy = series.nbytes > LAZY_BYTES
-        data = _lazy(series, path.name) if lazy else series.asarray()
-        stored_axes, notes = series.axes, _notes(tif)
-        voxel_size = _ome_voxel_size(tif) or _imagej_voxel_size(tif)
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            data = _lazy(path, series) if series.nbytes > LAZY_BYTES else series.asarray()
+            stored_axes, notes = series.axes, _notes(tif)
+            voxel_size = _positive(_ome_voxel_size(tif) or _imagej_voxel_size(tif))
     except Exception as err:  # a damaged file can make tifffile fail in any way
-        lazy = False  # so that the file is closed
         raise BadInputError(f"{path.name} could not be read as TIFF: {type(err).__name__}: {err}") from None
-    finally:
-        if tif is not None and not lazy:
-            tif.close()
     if data.size == 0 or data.ndim != len(stored_axes):
         raise BadInputError(f"{path.name} is damaged: its data has shape {data.shape} but its axes are {stored_axes}")
     axes = overridden_axes(axes, data.shape, path.name) if axes else stored_axes
     labels, provenance = notes.get(LAYER_PROPERTY) == "labels", notes.get(PROVENANCE_PROPERTY)
-    if isinstance(provenance, str):
-        provenance = json.loads(provenance)
+    try:
+        provenance = json.loads(provenance) if isinstance(provenance, str) else None
+    except ValueError:
+        provenance = None  # not ours, or damaged: the pixels are still good
     return Volume(_to_czyx(data, axes, path.name, channel), voxel_size, labels=labels, provenance=provenance)
 
 
-def _lazy(series: tifffile.TiffPageSeries, name: str):
+def open_tiff_store(path: str):
+    """The first series of the TIFF at ``path`` as a zarr array (the file stays open)."""
+    return zarr.open(tifffile.TiffFile(path).series[0].aszarr(), mode="r")
+
+
+def _lazy(path: Path, series: tifffile.TiffPageSeries):
     """The series as a dask array of whole pages, grouped into chunks of about 64 MiB."""
     store = zarr.open(series.aszarr(), mode="r")
     page = int(np.prod(store.chunks)) * store.dtype.itemsize
@@ -96,7 +98,7 @@ def _lazy(series: tifffile.TiffPageSeries, name: str):
     first = next((i for i, c in enumerate(chunks) if c == 1), None)  # the page axis nearest the front
     if first is not None:
         chunks[first] = max(1, min(store.shape[first], (64 << 20) // max(page, 1)))
-    return lazy_array(store, name, tuple(chunks))
+    return lazy_array(partial(open_tiff_store, str(path)), path.name, store.shape, store.dtype, tuple(chunks))
 
 
 def _positive(voxel_size: tuple[float, float, float] | None) -> tuple[float, float, float] | None:

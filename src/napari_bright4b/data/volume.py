@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,24 +54,32 @@ def overridden_axes(axes: str, shape: tuple[int, ...], name: str) -> str:
 
 
 class _CheckedReads:
-    """An on-disk array whose failed reads (a damaged chunk or page) raise a clear error."""
+    """An on-disk array, opened by ``open_array()`` on first read in each process (so that it
+    pickles to Dask workers without an open file), whose failed reads (a damaged chunk or
+    page) raise a clear error."""
 
-    def __init__(self, array, name: str):
-        self.array, self.name = array, name
-        self.shape, self.dtype, self.ndim = array.shape, array.dtype, len(array.shape)
+    def __init__(self, open_array: Callable[[], object], name: str, shape, dtype):
+        self.open_array, self.name, self._array = open_array, name, None
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_array": None}
 
     def __getitem__(self, key):
         try:
-            return np.asarray(self.array[key])
+            if self._array is None:
+                self._array = self.open_array()
+            return np.asarray(self._array[key])
         except Exception as err:  # the codec's or the store's own error, whatever its kind
             raise BadInputError(
                 f"{self.name} is damaged: its data at {key} cannot be read ({type(err).__name__}: {err})"
             ) from None
 
 
-def lazy_array(array, name: str, chunks):
-    """A dask array over the on-disk ``array`` (zarr, or tifffile's zarr store), read in
-    ``chunks``; a read that fails raises :class:`BadInputError` naming file ``name``."""
+def lazy_array(open_array: Callable[[], object], name: str, shape, dtype, chunks):
+    """A dask array over the on-disk array that the picklable ``open_array()`` opens (zarr,
+    tifffile's zarr store, a NIfTI proxy), read in ``chunks``; a read that fails raises
+    :class:`BadInputError` naming file ``name``."""
     import dask.array as da
 
-    return da.from_array(_CheckedReads(array, name), chunks=chunks, asarray=False, fancy=False)
+    return da.from_array(_CheckedReads(open_array, name, shape, dtype), chunks=chunks, asarray=False, fancy=False)

@@ -105,15 +105,67 @@ def _readme(card: ModelCard, shape) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_bioimageio(spec: str | os.PathLike, out: str | os.PathLike, test_shape=None) -> Path:
-    """Write model ``spec`` as a bioimage.io package ``out`` (``.zip``), atomically; the test
-    tensors have ``test_shape`` (z, y, x; default the card's tile)."""
-    from bioimageio.spec import save_bioimageio_package
-    from bioimageio.spec.model import v0_5 as bio
+def _axes(bio, card: ModelCard, output: bool) -> list:
+    """Batch, channel and z, y, x axes in micrometres; an output's sizes follow the input's."""
+    names = card.head.class_names if card.head.task == "segment" else ("deblurred",)
+    channels = [bio.Identifier(n.replace(" ", "_")) for n in names] if output else [bio.Identifier("raw")]
+    space = []
+    for a, m, scale in zip("zyx", card.config.spatial_multiple, card.voxel_size):
+        if output:
+            size = bio.SizeReference(tensor_id=bio.TensorId(INPUT), axis_id=bio.AxisId(a))
+            space.append(bio.SpaceOutputAxis(id=bio.AxisId(a), size=size, scale=scale, unit="micrometer"))
+        else:
+            size = bio.ParameterizedSize(min=m, step=m)
+            space.append(bio.SpaceInputAxis(id=bio.AxisId(a), size=size, scale=scale, unit="micrometer"))
+    return [bio.BatchAxis(), bio.ChannelAxis(channel_names=channels), *space]
 
-    out = Path(out)
-    if out.suffix.lower() != ".zip":
-        raise BadInputError(f"a bioimage.io package is a .zip file, got {out.name}")
+
+def _description(bio, card: ModelCard, folder: Path):
+    """The model description of the files in ``folder``."""
+    scale_range = bio.ScaleRangeKwargs(
+        axes=[bio.AxisId(a) for a in "zyx"],
+        min_percentile=card.normalization["low"],
+        max_percentile=card.normalization["high"],
+    )
+    inputs = bio.InputTensorDescr(
+        id=bio.TensorId(INPUT),
+        axes=_axes(bio, card, output=False),
+        test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
+        preprocessing=[bio.ScaleRangeDescr(kwargs=scale_range)],
+    )
+    outputs = bio.OutputTensorDescr(
+        id=bio.TensorId(OUTPUT),
+        axes=_axes(bio, card, output=True),
+        test_tensor=bio.FileDescr(source=folder / "test_output.npy"),
+    )
+    architecture = bio.ArchitectureFromLibraryDescr(
+        callable=bio.Identifier("BioimageioNetwork"),
+        import_from="napari_bright4b.inference.bioimageio",
+        kwargs={"card": card.to_dict()},
+    )
+    weights = bio.PytorchStateDictWeightsDescr(
+        source=folder / "weights.pt",
+        architecture=architecture,
+        pytorch_version=bio.Version(torch.__version__.split("+")[0]),
+    )
+    return bio.ModelDescr(
+        name=card.name,
+        description=(card.description or "A Bright-4B model")[:1000],
+        authors=[bio.Author(name="napari-bright4b developers")],
+        cite=[bio.CiteEntry(text="Bright-4B (arXiv 2512.22423)", url="https://arxiv.org/abs/2512.22423")],
+        license=bio.LicenseId("BSD-3-Clause"),
+        documentation=bio.FileDescr(source=folder / "README.md"),
+        covers=[bio.FileDescr(source=folder / "cover.png")],
+        tags=["3d", "brightfield" if card.head.task == "segment" else "light-sheet", card.head.task, "bright4b"],
+        inputs=[inputs],
+        outputs=[outputs],
+        weights=bio.WeightsDescr(pytorch_state_dict=weights),
+        config={"bright4b": {"card": card.to_dict(), "exported_by": __version__}},
+    )
+
+
+def _network(spec, test_shape) -> tuple[BioimageioNetwork, ModelCard, tuple]:
+    """The model as bioimage.io runs it, its card and the test shape, checked."""
     with ModelSession(spec, "cpu") as session:
         card = session.card
         if card.head.task not in TASKS:
@@ -124,86 +176,36 @@ def export_bioimageio(spec: str | os.PathLike, out: str | os.PathLike, test_shap
             raise BadInputError(f"the test shape {shape} must be a multiple of {tuple(multiple)} (z, y, x)")
         network = BioimageioNetwork(card.to_dict())
         network.net.load_state_dict(session.model.state_dict())
-        network.eval()
+    return network.eval(), card, shape
+
+
+def export_bioimageio(spec: str | os.PathLike, out: str | os.PathLike, test_shape=None) -> Path:
+    """Write model ``spec`` as a bioimage.io package ``out`` (``.zip``), atomically; the test
+    tensors have ``test_shape`` (z, y, x; default the card's tile). Nothing is fetched: the
+    description is checked without network access."""
+    try:
+        from bioimageio.spec import ValidationContext, save_bioimageio_package
+        from bioimageio.spec.model import v0_5 as bio
+    except ImportError:
+        raise BadInputError(
+            "bioimage.io export needs bioimageio.spec: pip install 'napari-bright4b[bioimageio]'"
+        ) from None
+    out = Path(out)
+    if out.suffix.lower() != ".zip":
+        raise BadInputError(f"a bioimage.io package is a .zip file, got {out.name}")
+    network, card, shape = _network(spec, test_shape)
     image = _test_input(card, shape)
     with torch.no_grad():
         output = network(torch.from_numpy(_normalized(image, card))[None, None])[0].numpy()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, ValidationContext(perform_io_checks=False):
         folder = Path(folder)
         np.save(folder / "test_input.npy", image[None, None])
         np.save(folder / "test_output.npy", output[None])
         torch.save(network.state_dict(), folder / "weights.pt")
         _cover(image, output, card, folder / "cover.png")
         (folder / "README.md").write_text(_readme(card, shape))
-        space = [bio.AxisId(a) for a in "zyx"]
-        scale = dict(zip("zyx", card.voxel_size))
-        inputs = bio.InputTensorDescr(
-            id=bio.TensorId(INPUT),
-            axes=[
-                bio.BatchAxis(),
-                bio.ChannelAxis(channel_names=[bio.Identifier("raw")]),
-                *(
-                    bio.SpaceInputAxis(
-                        id=a, size=bio.ParameterizedSize(min=m, step=m), scale=scale[str(a)], unit="micrometer"
-                    )
-                    for a, m in zip(space, multiple)
-                ),
-            ],
-            test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
-            preprocessing=[
-                bio.ScaleRangeDescr(
-                    kwargs=bio.ScaleRangeKwargs(
-                        axes=space,
-                        min_percentile=card.normalization["low"],
-                        max_percentile=card.normalization["high"],
-                    )
-                )
-            ],
+        written = save_bioimageio_package(
+            _description(bio, card, folder), output_path=out.with_name(f".{out.name}.tmp")
         )
-        names = card.head.class_names if card.head.task == "segment" else ("deblurred",)
-        outputs = bio.OutputTensorDescr(
-            id=bio.TensorId(OUTPUT),
-            axes=[
-                bio.BatchAxis(),
-                bio.ChannelAxis(channel_names=[bio.Identifier(n.replace(" ", "_")) for n in names]),
-                *(
-                    bio.SpaceOutputAxis(
-                        id=a,
-                        size=bio.SizeReference(tensor_id=bio.TensorId(INPUT), axis_id=a),
-                        scale=scale[str(a)],
-                        unit="micrometer",
-                    )
-                    for a in space
-                ),
-            ],
-            test_tensor=bio.FileDescr(source=folder / "test_output.npy"),
-        )
-        weights = bio.WeightsDescr(
-            pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
-                source=folder / "weights.pt",
-                architecture=bio.ArchitectureFromLibraryDescr(
-                    callable=bio.Identifier("BioimageioNetwork"),
-                    import_from="napari_bright4b.inference.bioimageio",
-                    kwargs={"card": card.to_dict()},
-                ),
-                pytorch_version=bio.Version(torch.__version__.split("+")[0]),
-            )
-        )
-        citation = bio.CiteEntry(text="Bright-4B (arXiv 2512.22423)", url="https://arxiv.org/abs/2512.22423")
-        descr = bio.ModelDescr(
-            name=card.name,
-            description=(card.description or "A Bright-4B model")[:1000],
-            authors=[bio.Author(name="napari-bright4b developers")],
-            cite=[citation],
-            license=bio.LicenseId("BSD-3-Clause"),
-            documentation=bio.FileDescr(source=folder / "README.md"),
-            covers=[bio.FileDescr(source=folder / "cover.png")],
-            tags=["3d", "brightfield" if card.head.task == "segment" else "light-sheet", card.head.task, "bright4b"],
-            inputs=[inputs],
-            outputs=[outputs],
-            weights=weights,
-            config={"bright4b": {"card": card.to_dict(), "exported_by": __version__}},
-        )
-        written = save_bioimageio_package(descr, output_path=out.with_name(f".{out.name}.tmp"))
         os.replace(written, out)
     return out

@@ -4,7 +4,7 @@ Segmentation writes its masks (``<input>_masks``, uint8, one channel per structu
 instance labels (``<input>_instances``, uint32), deblurring the sharp volume
 (``<input>_deblurred``, float32), classification the class map (``<input>_classes``,
 class index + 1). Each file keeps the input's voxel size and records the model and
-settings that made it (:func:`~..run_settings.provenance`).
+settings that made it (the caller's provenance, :func:`~..run_settings.provenance`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numpy as np
 
 from ..data.batch import FileResult, output_path
 from ..data.io import write_image
-from ..run_settings import provenance
 from .job import Result
 
 
@@ -23,10 +22,10 @@ def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.stack(arrays)
 
 
-def write_result(result: Result, folder: Path, source: Path) -> FileResult:
-    """Write ``result`` of the run on ``source`` into ``folder``; its outputs and per-file
-    figures (structure fractions and object counts, or the predicted class)."""
-    made = provenance(result.task, result.settings, result.model, source)
+def write_result(result: Result, folder: Path, source: Path, made: dict | None = None) -> FileResult:
+    """Write ``result`` of the run on ``source`` into ``folder``, recording ``made`` (its
+    provenance); its outputs and per-file figures (structure fractions and object counts, or
+    the predicted class)."""
     values: dict[str, object] = {}
     if result.task == "segment":
         structures = result.structures

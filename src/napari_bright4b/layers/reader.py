@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import tifffile
 
 from ..data.io import BIOIO_SUFFIXES, read_image
 from ..data.nifti import is_nifti
@@ -28,7 +29,21 @@ def readable(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.is_dir():
         return is_zarr(path)
-    return path.is_file() and (path.suffix.lower() in (*TIFF_SUFFIXES, *BIOIO_SUFFIXES) or is_nifti(path))
+    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+        return _grey_stack(path)
+    return path.is_file() and (path.suffix.lower() in BIOIO_SUFFIXES or is_nifti(path))
+
+
+def _grey_stack(path: Path) -> bool:
+    """Whether a TIFF is one this reader opens: not RGB, not a time series (napari's own
+    reader then takes it); a file tifffile cannot parse is left to it too."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes, series.shape
+    except Exception:  # not ours to judge: another reader may know better
+        return False
+    return "S" not in axes and ("T" not in axes or shape[axes.index("T")] == 1)
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -97,9 +96,10 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
     of ``card``, in place, its head left as it is; returns the tensors copied. The two must
     share a backbone configuration (the head's task and classes may differ)."""
     source, source_card = load_checkpoint(path)
-    if replace(source_card.config, in_channels=card.config.in_channels) != card.config:
+    if source_card.config != card.config:
         raise CheckpointError(
-            f"{Path(path).name}'s backbone is not this model's: start from a checkpoint of the same preset"
+            f"{Path(path).name}'s backbone is not this model's (another preset or channel count): start from a "
+            "checkpoint of the same preset and channels"
         )
     backbone = {k: v for k, v in source.state_dict().items() if not k.startswith("head.")}
     missing = model.load_state_dict(backbone, strict=False)

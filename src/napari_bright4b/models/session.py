@@ -97,5 +97,8 @@ class ModelSession:
 
     def __exit__(self, kind, error, traceback) -> None:
         if isinstance(error, _EXPECTED):
-            error.with_traceback(None)
+            chained = error
+            while chained is not None:  # e.g. torch's own out-of-memory error behind OutOfMemory
+                chained.with_traceback(None)
+                chained = chained.__cause__ or chained.__context__
         self.release()

@@ -76,6 +76,16 @@ def write_loss_log(path: Path, losses: list[list[float]]) -> Path:
     return log
 
 
+def _agree(elapsed: float, stop: bool, device: torch.device) -> tuple[float, bool]:
+    """The seconds and the stop flag every process agrees on (the largest) under DDP, so
+    that all change the learning rate and stop at the same step; as they are otherwise."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return elapsed, stop
+    shared = torch.tensor([elapsed, float(stop)], dtype=torch.float64, device=device)
+    dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+    return float(shared[0]), bool(shared[1])
+
+
 def train(
     model: nn.Module,
     card: ModelCard,
@@ -131,8 +141,11 @@ def train(
     model.train()
     while step < settings.steps:
         progress_share = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+        elapsed, stop = _agree(time.perf_counter() - start, cancel is not None and cancel.cancelled, device)
+        if stop:
+            break
         if settings.time_budget_s:
-            progress_share = max(progress_share, (time.perf_counter() - start) / settings.time_budget_s)
+            progress_share = max(progress_share, elapsed / settings.time_budget_s)
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate * warmup_cosine(step, settings.warmup, progress_share)
         image, target = sampler.batch(settings.batch_size)
@@ -150,8 +163,8 @@ def train(
         losses.append([step, round(value.detach().item(), 5)])
         if progress:
             progress(step, settings.steps, losses[-1][1])
-        out_of_time = settings.time_budget_s is not None and time.perf_counter() - start > settings.time_budget_s
-        if out_of_time or (cancel is not None and cancel.cancelled):
+        elapsed, stop = _agree(time.perf_counter() - start, cancel is not None and cancel.cancelled, device)
+        if stop or (settings.time_budget_s is not None and elapsed > settings.time_budget_s):
             break
         if step % settings.checkpoint_every == 0 and step < settings.steps:
             checkpoint()

@@ -219,10 +219,13 @@ class FinetunePanel(QWidget):
     def saved_settings(self) -> tuple[str, dict]:
         """``("finetune", options)`` for a settings file: the base, mode, budget, steps, device
         and the class names when the painted values run 2, 3, ... without a gap."""
+        spec = self.choice.current()[0]
+        if spec is None:
+            raise BadInputError("no model is chosen; pick a segmentation model in the Model tab")
         names = self.class_names()
         contiguous = sorted(names) == list(range(2, 2 + len(names)))
         options = {
-            "model": portable_name(self.choice.current()[0]),
+            "model": portable_name(spec),
             "mode": self.mode.currentData(),
             "time_budget": self.budget.value(),
             "steps": self.steps.value() or None,

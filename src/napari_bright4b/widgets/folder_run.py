@@ -3,7 +3,8 @@ image of a folder, in the tab's background run (a progress bar over files, Cance
 
 Outputs go into ``<folder>/bright4b-<model>/``, named from their inputs, beside
 ``results.csv`` (one row per file: ok or the reason it failed, outputs, seconds, figures).
-Inputs are never touched; a file that fails is noted and the run goes on.
+Inputs are never touched; a file that fails is noted and the run goes on; a cancelled run
+keeps the outputs and the table of the files it finished.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..data.io import read_image
 from ..errors import BadInputError, Cancelled
 from ..inference.job import run_job
 from ..inference.result_files import write_result
+from ..run_settings import provenance
 
 
 class FolderRun:
@@ -40,6 +42,9 @@ class FolderRun:
         if panel.busy:
             show_info("Bright-4B: a run is under way; wait for it or cancel it first")
             return
+        if panel.models.card is None:
+            show_error("Bright-4B: no model is selected; pick one in the Model tab")
+            return
         try:
             files = expand([folder])
             check_distinct(files)
@@ -53,16 +58,19 @@ class FolderRun:
             if token.cancelled:
                 raise Cancelled("cancelled")
             volume = read_image(path)
-            return write_result(run_job(spec, volume.data, volume.voxel_size, cancel=token, **options), out, path)
+            result = run_job(spec, volume.data, volume.voxel_size, cancel=token, **options)
+            return write_result(result, out, path, provenance(result.task, result.settings, result.model, path))
 
         def work(token):
             out.mkdir(parents=True, exist_ok=True)
             results = []
             yield 0, len(files)
-            for result in each_file(files, lambda path: one(path, token)):
-                results.append(result)
-                yield len(results), len(files)
-            write_results(out / RESULTS, results)
+            try:
+                for result in each_file(files, lambda path: one(path, token)):
+                    results.append(result)
+                    yield len(results), len(files)
+            finally:  # also when cancelled: the table of the files done
+                write_results(out / RESULTS, results)
             return results
 
         panel.background.start(

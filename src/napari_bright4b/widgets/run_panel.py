@@ -173,6 +173,8 @@ class RunPanel(QWidget):
 
     def settings(self) -> tuple[str, dict]:
         """``(task, options)`` for a settings file (:mod:`..run_settings`)."""
+        if self.models.card is None:
+            raise BadInputError("no model is selected; pick one in the Model tab")
         options = self.run_options()
         task = self.models.card.head.task
         extra = labelling_settings(options.pop("labelling")) if task == "segment" else {}

@@ -29,10 +29,10 @@ class SettingsButton(QPushButton):
 
     def save(self, path: Path) -> Path | None:
         """Write the settings to ``path``; the status line says where, or why not."""
-        task, options = self.settings()
         try:
+            task, options = self.settings()
             written = write_settings(path, task, options)
-        except (BadInputError, OSError) as err:
+        except (BadInputError, OSError) as err:  # no model chosen, a bad value, a disk error
             show_error(f"Bright-4B: settings not saved: {err}")
             return None
         self.status.setText(f"Settings saved to {written}: use them with `bright4b {task} IMAGE --settings {written}`")

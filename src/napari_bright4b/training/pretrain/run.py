@@ -30,7 +30,7 @@ from ...errors import BadInputError
 from ...inference.normalize import percentile_normalize
 from ...inference.resample import check_voxel_size, resize, target_shape
 from ...models.card import ModelCard
-from ...models.checkpoint import build_model
+from ...models.checkpoint import build_model, load_checkpoint
 from ...models.config import PRESETS, Bright4BConfig, HeadConfig
 from ..patches import Example, PatchSampler
 from ..trainer import TrainResult, TrainSettings, train
@@ -59,6 +59,16 @@ def load_volumes(inputs: Sequence[str | os.PathLike], voxel_size=None) -> tuple[
     return volumes, target
 
 
+def process_device() -> torch.device:
+    """This process's device: its own GPU under torchrun (``LOCAL_RANK``), the first GPU
+    alone, else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    index = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(index)
+    return torch.device(f"cuda:{index}")
+
+
 @contextmanager
 def process_group() -> tuple[int, int]:
     """``(rank, world)`` under torchrun (a process group for the run, then destroyed), else (0, 1)."""
@@ -66,7 +76,7 @@ def process_group() -> tuple[int, int]:
     if world == 1 or dist.is_initialized():
         yield (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
         return
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group("nccl" if process_device().type == "cuda" else "gloo")
     try:
         yield dist.get_rank(), world
     finally:
@@ -109,10 +119,17 @@ def pretrain(
             "inputs": [str(Path(p)) for p in expand(inputs)],
         },
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)  # the same initial weights on every process
-        model = build_model(card)
+    if resume:
+        model, saved = load_checkpoint(out)
+        if saved.config != card.config:
+            raise BadInputError(f"{Path(out).name} is another backbone than this run's; resume with its own preset")
+        model.train()
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.seed)  # the same initial weights on every process
+            model = build_model(card)
     with process_group() as (rank, world):
+        model = model.to(process_device())
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
