@@ -6,10 +6,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from napari_bright4b.analysis.inspection import Inspection
-from napari_bright4b.analysis.inspection_layers import inspection_layers
 from napari_bright4b.analysis.plots import draw_expert_usage, draw_routing_entropy, write_plots
 from napari_bright4b.analysis.token_grid import TokenGrid
-from napari_bright4b.inference.layer_data import LayerInput
+from napari_bright4b.layers.inspection_layers import inspection_layers
+from napari_bright4b.layers.layer_data import LayerInput
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..analysis.slices import SliceStats, slice_stats
 from ..inference.job import Result
-from ..inference.layer_data import LayerInput, result_layers
+from .layer_data import LayerInput, result_layers
 
 
 @dataclass

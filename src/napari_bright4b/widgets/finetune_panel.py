@@ -32,8 +32,8 @@ from qtpy.QtWidgets import (
 
 from ..errors import BadInputError, Cancelled
 from ..inference.engine import CancelToken
-from ..inference.layer_data import LayerInput, layer_tuple, painted_prediction_layers
 from ..inference.steps import progress_steps
+from ..layers.layer_data import LayerInput, layer_tuple, painted_prediction_layers
 from ..models.card import ModelCard
 from ..models.registry import portable_name
 from ..training.finetune import (

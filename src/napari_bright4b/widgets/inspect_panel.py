@@ -31,13 +31,13 @@ from qtpy.QtWidgets import (
 )
 
 from ..analysis.inspection import Inspection, inspect_job
-from ..analysis.inspection_layers import RUN, inspection_layers
 from ..analysis.plots import draw_expert_usage, draw_routing_entropy
 from ..analysis.structure_usage import structure_usage, token_structures
 from ..data.synthetic.colony import STRUCTURES
 from ..errors import BadInputError
-from ..inference.layer_data import LayerInput
 from ..inference.steps import progress_steps
+from ..layers.inspection_layers import RUN, inspection_layers
+from ..layers.layer_data import LayerInput
 from .background import BackgroundRun
 from .layer_picker import LayerPicker
 from .layers import show_layers

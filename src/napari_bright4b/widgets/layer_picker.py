@@ -9,7 +9,7 @@ from napari.layers import Image, Labels
 from qtpy.QtWidgets import QComboBox, QWidget
 
 from ..errors import BadInputError
-from ..inference.layer_data import LayerInput, layer_input
+from ..layers.layer_data import LayerInput, layer_input
 from ..models.card import ModelCard
 
 NO_IMAGE = "no image layer is selected; open an image (e.g. File > Open Sample > Bright-4B)"

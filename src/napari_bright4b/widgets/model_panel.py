@@ -23,10 +23,10 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import BadInputError
-from ..inference.card_summary import card_rows
 from ..inference.estimate import TileCost, estimate_run
 from ..inference.job import time_tile
-from ..inference.layer_data import LayerInput
+from ..layers.card_summary import card_rows
+from ..layers.layer_data import LayerInput
 from ..models.card import ModelCard
 from ..models.device import resolve_device
 from ..models.registry import list_models, resolve

@@ -21,7 +21,7 @@ from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QWidget
 from ..errors import BadInputError, Cancelled
 from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
 from ..inference.engine import CancelToken
-from ..inference.layer_data import painted_prediction_layers
+from ..layers.layer_data import painted_prediction_layers
 from ..training.instant import InstantModel, InstantSettings
 from ..training.painted import check_labels, painted_classes
 from .layers import run_tag, show_layers

@@ -28,9 +28,9 @@ from qtpy.QtWidgets import (
 
 from ..errors import BadInputError
 from ..inference.job import Labelling, labelling_settings, relabel, run_job
-from ..inference.layer_data import LayerInput
 from ..inference.predict import model_tile
 from ..inference.steps import progress_steps
+from ..layers.layer_data import LayerInput
 from ..layers.shown import Shown, present
 from ..models.card import VIEW_COUNTS
 from ..models.registry import portable_name

@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
 
 from ..analysis.slices import SliceStats
 from ..files import atomic_path
-from ..inference.layer_data import class_color
+from ..layers.layer_data import class_color
 from ..layers.shown import Shown
 from .theme import style_axes, theme_colours
 

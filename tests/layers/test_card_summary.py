@@ -1,4 +1,4 @@
-from napari_bright4b.inference.card_summary import card_rows
+from napari_bright4b.layers.card_summary import card_rows
 from napari_bright4b.models.config import total_parameters
 from napari_bright4b.models.registry import resolve
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..inference.layer_data import LayerInput, layer_name
-from .inspection import PATHS, Inspection
+from ..analysis.inspection import PATHS, Inspection
+from .layer_data import LayerInput, layer_name
 
 RUN = "inspect"  # metadata["bright4b"]["run"] of these layers
 GATE_COLORMAPS = {"compression": "red", "selection": "green", "window": "blue"}

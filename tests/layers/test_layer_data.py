@@ -3,7 +3,7 @@ import pytest
 
 from napari_bright4b.errors import BadInputError
 from napari_bright4b.inference.job import Result, Structure
-from napari_bright4b.inference.layer_data import layer_input, layer_name, result_layers
+from napari_bright4b.layers.layer_data import layer_input, layer_name, result_layers
 
 MODEL_VOXEL = (0.29, 0.216, 0.216)
 

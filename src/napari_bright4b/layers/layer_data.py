@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ..errors import BadInputError
-from .job import Result
-from .resample import check_voxel_size
+from ..inference.job import Result
+from ..inference.resample import check_voxel_size
 
 SEPARATOR = " · "
 COLORMAPS = ("green", "magenta", "cyan", "yellow", "red", "blue")  # napari colormap names, one per class
