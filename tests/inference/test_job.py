@@ -109,3 +109,15 @@ def test_classification_gives_a_class_map_and_one_distribution(tmp_path):
 def test_an_image_with_the_wrong_channel_count_is_refused():
     with pytest.raises(BadInputError, match="reads 1 channel"):
         run_job(ORGANELLES, volume((2, 8, 64, 64)), VOXEL, device="cpu")
+
+
+def test_an_open_session_runs_several_volumes_and_stays_open():
+    with session.ModelSession(ORGANELLES, "cpu") as opened:
+        first = run_job(opened, volume(seed=1), VOXEL)
+        second = run_job(opened, volume(seed=2), VOXEL)
+        assert opened.model is not None  # not released between runs
+        with pytest.raises(BadInputError, match="is a segment model, not a deblur model"):
+            run_job(opened, volume(), VOXEL, task="deblur")
+    alone = run_job(ORGANELLES, volume(seed=1), VOXEL, device="cpu")
+    assert np.array_equal(first.maps, alone.maps) and not np.array_equal(first.maps, second.maps)
+    assert first.settings["model"] == ORGANELLES and opened.model is None

@@ -13,6 +13,7 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,7 +140,7 @@ def labelling_settings(labelling: Labelling) -> dict:
 
 
 def run_job(
-    spec: str,
+    spec: str | ModelSession,
     volume,
     voxel_size: Sequence[float],
     *,
@@ -152,7 +153,8 @@ def run_job(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
-    """Run model ``spec`` (registry name or path) over ``volume (C, Z, Y, X)`` at ``voxel_size``
+    """Run model ``spec`` (registry name or path, loaded for the run and released; or an open
+    :class:`ModelSession`, kept open for the next run) over ``volume (C, Z, Y, X)`` at ``voxel_size``
     (z, y, x, um; ``None``: the model's, with a warning) on ``device`` (``views``: see
     :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. The
     volume is never modified. Raises :class:`~..errors.Cancelled` when cancelled,
@@ -165,8 +167,11 @@ def run_job(
             progress(done, total)
 
     started = time.perf_counter()
-    with ModelSession(spec, device, task=task) as session:
+    given = isinstance(spec, ModelSession)
+    with nullcontext(spec) if given else ModelSession(spec, device, task=task) as session:
         card = session.card
+        if given and task is not None and card.head.task != task:
+            raise BadInputError(f"model {card.name!r} is a {card.head.task} model, not a {task} model")
         if voxel_size is None:
             voxel_size = card.voxel_size
             warnings.warn(f"no voxel size given: assuming the model's {tuple(card.voxel_size)} um", stacklevel=2)
@@ -189,11 +194,11 @@ def run_job(
         seconds=time.perf_counter() - started,
         model_cuts=dict(card.thresholds),
         settings={
-            "model": portable_name(spec),
+            "model": portable_name(session.spec),
             "tile": list(model_tile(card, tile)),
             "overlap": overlap,
             "views": views or card.views,
-            "device": device,
+            "device": str(session.device) if given else device,
         },
     )
     if result.task == "segment":

@@ -19,6 +19,7 @@ from ..data.io import read_image
 from ..errors import BadInputError, Cancelled
 from ..inference.job import run_job
 from ..inference.result_files import write_result
+from ..models.session import ModelSession
 from ..run_settings import provenance
 
 
@@ -54,11 +55,11 @@ class FolderRun:
         out = out or folder / f"bright4b-{panel.models.card.name}"
         spec, options = panel.models.spec, panel.run_options()
 
-        def one(path: Path, token):
+        def one(session: ModelSession, path: Path, token):
             if token.cancelled:
                 raise Cancelled("cancelled")
             volume = read_image(path)
-            result = run_job(spec, volume.data, volume.voxel_size, cancel=token, **options)
+            result = run_job(session, volume.data, volume.voxel_size, cancel=token, **options)
             return write_result(result, out, path, provenance(result.task, result.settings, result.model, path))
 
         def work(token):
@@ -66,9 +67,10 @@ class FolderRun:
             results = []
             yield 0, len(files)
             try:
-                for result in each_file(files, lambda path: one(path, token)):
-                    results.append(result)
-                    yield len(results), len(files)
+                with ModelSession(spec, options["device"]) as session:  # loaded once for every file
+                    for result in each_file(files, lambda path: one(session, path, token)):
+                        results.append(result)
+                        yield len(results), len(files)
             finally:  # also when cancelled: the table of the files done
                 write_results(out / RESULTS, results)
             return results
