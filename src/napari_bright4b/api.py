@@ -23,6 +23,7 @@ import numpy as np
 
 from .analysis.inspection import Inspection, inspect_job
 from .data.io import read_image
+from .data.volume import order_czyx
 from .errors import BadInputError
 from .inference.engine import CancelToken, Progress
 from .inference.job import Labelling, Result, run_job
@@ -57,11 +58,8 @@ def _image(image: Image, voxel_size, channel: int | None = None, axes: str | Non
                 f"an image must be a (Z, Y, X) or (C, Z, Y, X) array or a file path, got {type(image).__name__}"
                 + (f" of shape {tuple(image.shape)}" if hasattr(image, "shape") else "")
             )
-        data, recorded = (image[None] if image.ndim == 3 else image), None
-        if channel is not None:
-            if not 0 <= channel < data.shape[0]:
-                raise BadInputError(f"the image has {data.shape[0]} channel(s); channel must be 0..{data.shape[0] - 1}")
-            data = data[channel : channel + 1]
+        data = order_czyx(image[None] if image.ndim == 3 else image, "CZYX", "the image", channel)
+        recorded = None
     chosen = voxel_size if voxel_size is not None else recorded
     return data, (check_voxel_size(chosen) if chosen is not None else None)
 

@@ -17,7 +17,17 @@ from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
-from ..data.batch import RESULTS, FileResult, check_distinct, each_file, expand, is_many, output_path, write_results
+from ..data.batch import (
+    RESULTS,
+    FileResult,
+    check_distinct,
+    each_file,
+    expand,
+    figure_columns,
+    is_many,
+    output_path,
+    write_results,
+)
 from ..errors import BadInputError
 
 __all__ = ["is_many", "run"]
@@ -46,18 +56,6 @@ def _folders(args: argparse.Namespace) -> dict[str, Path]:
     return folders
 
 
-def _values(summary: dict) -> dict[str, object]:
-    """The per-input figures worth a column: the predicted class, foreground shares, object counts."""
-    values: dict[str, object] = {}
-    if "prediction" in summary:
-        values["prediction"] = summary["prediction"]
-    for name, share in summary.get("foreground_fraction", {}).items():
-        values[f"{name} fraction"] = round(share, 6)
-    for name, count in summary.get("instances", {}).items():
-        values[f"{name} objects"] = count
-    return values
-
-
 def run(args: argparse.Namespace, run_file, open_session) -> int:
     """Run ``run_file(args_for_one_input, started, session)`` over every input of ``args``;
     ``open_session(args)`` loads the model once (``None``: nothing to load)."""
@@ -73,7 +71,14 @@ def run(args: argparse.Namespace, run_file, open_session) -> int:
             setattr(single, key, str(output_path(folder, path, kinds[key], suffix)))
         summary = run_file(single, time.perf_counter(), session)
         outputs = summary.get("outputs", {})
-        return FileResult(str(path), outputs=outputs, values=_values(summary), seconds=summary["seconds"]["total"])
+        return FileResult(
+            str(path),
+            outputs=outputs,
+            values=figure_columns(
+                summary.get("foreground_fraction"), summary.get("instances"), summary.get("prediction")
+            ),
+            seconds=summary["seconds"]["total"],
+        )
 
     def done(n: int, result: FileResult) -> None:
         if not result.ok:

@@ -108,8 +108,6 @@ def _check_options(args: argparse.Namespace) -> list[Path]:
             raise BadInputError("--dask writes OME-Zarr: give .zarr output paths")
     if args.channel is not None and args.channel < 0:
         raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
-    if args.task == "deblur":
-        deconvolve.check_method(args)
     return outputs
 
 

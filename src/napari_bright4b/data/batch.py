@@ -84,6 +84,17 @@ def check_distinct(files: Sequence[Path]) -> None:
             raise BadInputError(f"{other} and {path} would write the same outputs ({stem(path)}_...); rename one")
 
 
+def figure_columns(
+    fractions: dict[str, float] | None = None, objects: dict[str, int] | None = None, prediction: str | None = None
+) -> dict[str, object]:
+    """The per-file figures worth a column of the results table: foreground share and object
+    count per structure, or the predicted class."""
+    values: dict[str, object] = {} if prediction is None else {"prediction": prediction}
+    values.update({f"{name} fraction": round(share, 6) for name, share in (fractions or {}).items()})
+    values.update({f"{name} objects": count for name, count in (objects or {}).items()})
+    return values
+
+
 @dataclass
 class FileResult:
     """One input's outcome: ``error`` (one line) if it failed, else its ``outputs`` and

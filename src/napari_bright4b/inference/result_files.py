@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.batch import FileResult, output_path
+from ..data.batch import FileResult, figure_columns, output_path
 from ..data.io import write_image
 from .job import Result
 
@@ -31,15 +31,13 @@ def write_result(result: Result, folder: Path, source: Path, made: dict | None =
         structures = result.structures
         kind = "instances" if any(s.kind == "instances" for s in structures) else "masks"
         data = _stacked([s.labels for s in structures])
-        for s in structures:
-            values[f"{s.name} fraction"] = round(float((s.labels > 0).mean()), 6)
-            if s.kind == "instances":
-                values[f"{s.name} objects"] = int(s.labels.max())
-        labels = True
+        fractions = {s.name: float((s.labels > 0).mean()) for s in structures}
+        objects = {s.name: int(s.labels.max()) for s in structures if s.kind == "instances"}
+        values, labels = figure_columns(fractions, objects), True
     elif result.task == "deblur":
         kind, data, labels = "deblurred", result.maps[0], False
     else:
         kind, data, labels = "classes", result.class_map, True
-        values["prediction"] = result.class_names[int(np.argmax(result.volume_probabilities))]
+        values = figure_columns(prediction=result.class_names[int(np.argmax(result.volume_probabilities))])
     path = write_image(output_path(folder, source, kind), data, result.voxel_size, labels=labels, provenance=made)
     return FileResult(str(source), outputs={kind: str(path)}, values=values, seconds=result.seconds)

@@ -41,10 +41,9 @@ MASK_RATIO = 0.6
 DEFAULT_SETTINGS = TrainSettings(steps=500, warmup=20)
 
 
-def load_volumes(inputs: Sequence[str | os.PathLike], voxel_size=None) -> tuple[list[np.ndarray], tuple]:
-    """Every input image ``(C, Z, Y, X)`` normalized and resampled to one voxel size: the
-    given one, else the first input's (which must record one)."""
-    files = expand(inputs)
+def load_volumes(files: Sequence[Path], voxel_size=None) -> tuple[list[np.ndarray], tuple]:
+    """Every image ``(C, Z, Y, X)`` normalized and resampled to one voxel size: the given
+    one, else the first file's (which must record one)."""
     volumes, target = [], check_voxel_size(voxel_size) if voxel_size is not None else None
     for path in files:
         volume = read_image(path)
@@ -99,7 +98,8 @@ def pretrain(
     globs) by masked reconstruction, saving to ``out``; per process under torchrun."""
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    volumes, voxel = load_volumes(inputs, voxel_size)
+    files = expand(inputs)
+    volumes, voxel = load_volumes(files, voxel_size)
     config = replace(config or PRESETS[preset].config, in_channels=volumes[0].shape[0])
     if any(v.shape[0] != config.in_channels for v in volumes):
         raise BadInputError("every input must have the same number of channels")
@@ -116,7 +116,7 @@ def pretrain(
             "recipe": "pretrain",
             "objectives": ["masked_reconstruction"],
             "mask_ratio": mask_ratio,
-            "inputs": [str(Path(p)) for p in expand(inputs)],
+            "inputs": [str(p) for p in files],
         },
     )
     if resume:
