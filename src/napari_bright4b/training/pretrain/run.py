@@ -78,6 +78,7 @@ def process_group() -> tuple[int, int]:
     dist.init_process_group("nccl" if process_device().type == "cuda" else "gloo")
     try:
         yield dist.get_rank(), world
+        dist.barrier()  # no rank tears its connections down while another still writes or reduces
     finally:
         dist.destroy_process_group()
 
@@ -138,7 +139,7 @@ def pretrain(
             [Example(v, v) for v in volumes], tile, np.random.default_rng(settings.seed), foreground_share=0.0
         )
         batches = MaskedPatches(sampler, config.patch, mask_ratio, rank, world)
-        return train(
+        result = train(
             model,
             card,
             batches,
@@ -148,3 +149,5 @@ def pretrain(
             progress=progress,
             loss=masked_reconstruction_loss,
         )
+        del model  # DDP's reducer goes before the process group it holds
+    return result
