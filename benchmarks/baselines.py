@@ -106,7 +106,7 @@ def forest_metrics(forest, recipe) -> dict:
     from napari_bright4b.analysis.metrics import segmentation_metrics
     from napari_bright4b.data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
     from napari_bright4b.inference.resample import resize
-    from napari_bright4b.training.organelles import SIMULATED_SHAPE, mean_scores
+    from napari_bright4b.training.recipes.organelles import SIMULATED_SHAPE, mean_scores
 
     runs = []
     for seed in recipe.held_out_seeds:

@@ -13,7 +13,7 @@ these are the colonies its accuracy is scored on), per transformer layer:
 - ``nuclei_vs_outside``: the largest ratio, over experts, of an expert's usage on nuclei
   tokens to its usage on outside tokens (either way round);
 
-and the held-out Dice per structure (:func:`~napari_bright4b.training.organelles.evaluate_organelles`).
+and the held-out Dice per structure (:func:`~napari_bright4b.training.recipes.organelles.evaluate_organelles`).
 The issue-22 targets: entropy < 0.8 in at least two layers, min_load >= 0.10 everywhere,
 MI >= 0.1 bits in at least one layer, a ratio >= 2 in at least one layer, Dice within
 0.02 of the earlier model. Prints a table, writes JSON.
@@ -32,7 +32,7 @@ from napari_bright4b.analysis.structure_usage import structure_usage, token_stru
 from napari_bright4b.api import load_model
 from napari_bright4b.data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
 from napari_bright4b.data.synthetic.colony import STRUCTURES, structure_map
-from napari_bright4b.training.organelles import HELD_OUT_SEEDS, SIMULATED_SHAPE, evaluate_organelles
+from napari_bright4b.training.recipes.organelles import HELD_OUT_SEEDS, SIMULATED_SHAPE, evaluate_organelles
 
 
 def routing_statistics(model, card, seeds) -> list[dict]:

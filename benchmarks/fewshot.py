@@ -5,7 +5,7 @@
 On simulated brightfield colonies the bundled organelle model never saw (seeds 7000-7004,
 imaged at (0.27, 0.12, 0.12) um on a 40x224x224 grid, where training used seeds
 1000-1047 at the Allen voxel size on 40x256x256), a simulated person
-(:mod:`napari_bright4b.training.strokes`) paints background, nuclei, nucleoli and
+(:mod:`napari_bright4b.training.finetune.strokes`) paints background, nuclei, nucleoli and
 mitochondria on 3 z-slices each. Then, on the same strokes:
 
 - ``after``: ``bright4b-nano-organelles`` fine-tuned by :func:`~napari_bright4b.training.finetune.finetune`
@@ -41,10 +41,10 @@ from napari_bright4b.data.synthetic.brightfield import STRUCTURES, simulate_brig
 from napari_bright4b.inference.postprocess import class_thresholds, masks
 from napari_bright4b.inference.predict import run_model
 from napari_bright4b.inference.resample import resize
-from napari_bright4b.training.adaptation import MODES
 from napari_bright4b.training.finetune import FinetuneSettings, finetune, predict_painted
-from napari_bright4b.training.painted import painted_classes, painted_data
-from napari_bright4b.training.strokes import paint_strokes
+from napari_bright4b.training.finetune.adaptation import MODES
+from napari_bright4b.training.finetune.painted import painted_classes, painted_data
+from napari_bright4b.training.finetune.strokes import paint_strokes
 
 BASE = "bright4b-nano-organelles"
 SEEDS = (7000, 7001, 7002, 7003, 7004)

@@ -29,7 +29,7 @@ from _common import environment, write_json
 from external_data import external_volumes
 from fewshot_external import dice, forest
 
-from napari_bright4b.training.strokes import paint_strokes
+from napari_bright4b.training.finetune.strokes import paint_strokes
 
 PER_CLASS = 50_000  # labelled voxels kept per class: a forest needs no more
 

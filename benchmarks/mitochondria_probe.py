@@ -37,7 +37,7 @@ def volume(seed: int, source: str):
     from napari_bright4b.data.synthetic.colony import simulate_colony
     from napari_bright4b.inference.normalize import percentile_normalize
     from napari_bright4b.inference.resample import resize, target_shape
-    from napari_bright4b.training.organelles import ORGANELLES_VOXEL_SIZE, SIMULATED_SHAPE
+    from napari_bright4b.training.recipes.organelles import ORGANELLES_VOXEL_SIZE, SIMULATED_SHAPE
 
     sample = simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, seed)
     if source == "index":  # the same draws as simulate_brightfield: the colony, then its indices
@@ -57,8 +57,8 @@ def probe(source: str, steps: int) -> dict:
 
     from napari_bright4b.analysis.metrics import overlap_metrics
     from napari_bright4b.inference.resample import resize
-    from napari_bright4b.training.organelles import best_cuts
     from napari_bright4b.training.patches import Example, PatchSampler
+    from napari_bright4b.training.recipes.organelles import best_cuts
 
     torch.manual_seed(0)
     examples = [Example(*volume(seed, source)[:2]) for seed in TRAIN_SEEDS]

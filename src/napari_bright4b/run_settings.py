@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import BadInputError
 from .files import atomic_path
 from .models.card import VIEW_COUNTS
-from .training.modes import CLASSIFIERS, MODES
+from .training.finetune.modes import CLASSIFIERS, MODES
 
 FORMAT = "bright4b-settings"
 VERSION = 1

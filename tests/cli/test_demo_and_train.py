@@ -5,7 +5,7 @@ import pytest
 from napari_bright4b.cli import main
 from napari_bright4b.data.io import read_image
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
-from napari_bright4b.training.organelles import organelles_card
+from napari_bright4b.training.recipes.organelles import organelles_card
 
 
 def test_demo_simulates_segments_scores_and_writes_everything(tmp_path, capsys):

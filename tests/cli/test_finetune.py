@@ -105,7 +105,7 @@ def test_bad_finetune_input_exits_2_with_one_line(files, tmp_path, capsys, model
 
 
 def test_instant_mode_writes_the_prediction_and_a_model_that_loads(files, tmp_path, capsys):
-    from napari_bright4b.training.instant import InstantModel
+    from napari_bright4b.training.finetune.instant import InstantModel
 
     model, prediction = tmp_path / "instant.safetensors", tmp_path / "classes.tif"
     argv = finetune_argv(files, "labels.tif", "--mode", "instant", "-o", model, "--prediction", prediction)
@@ -134,7 +134,7 @@ def test_instant_mode_is_the_default_and_needs_an_output(files, capsys):
 
 
 def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_path, capsys, monkeypatch):
-    from napari_bright4b.training import finetune
+    from napari_bright4b.training.finetune import teacher
 
     seen = []
 
@@ -142,8 +142,8 @@ def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_p
         seen.append(labels)
         return pseudo_codes(image, voxel_size, labels, classes, base, model)
 
-    pseudo_codes = finetune.pseudo_codes
-    monkeypatch.setattr(finetune, "pseudo_codes", recording)
+    pseudo_codes = teacher.pseudo_codes
+    monkeypatch.setattr(teacher, "pseudo_codes", recording)
     out = tmp_path / "taught.safetensors"
     assert main([*finetune_argv(files, "labels.tif", "-o", out, "--steps", 2, "--teacher"), "--json"]) == 0
     assert load_checkpoint(out)[1].provenance["settings"]["teacher"] is True

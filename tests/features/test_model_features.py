@@ -8,7 +8,7 @@ from napari_bright4b.features.model_features import model_feature_names, model_f
 from napari_bright4b.features.voxel_features import FeatureSpec, compute_features
 from napari_bright4b.inference.predict import run_model
 from napari_bright4b.models.checkpoint import load_checkpoint
-from tests.training.test_finetune import save_toy_base
+from tests.training.finetune.test_finetune import save_toy_base
 
 VOXEL = (1.0, 0.5, 0.5)
 

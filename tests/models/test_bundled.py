@@ -5,8 +5,8 @@ import pytest
 from napari_bright4b.api import load_model
 from napari_bright4b.data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
 from napari_bright4b.models.registry import BUNDLED_DIR, list_models
-from napari_bright4b.training import lightsheet
-from napari_bright4b.training.organelles import score_sample
+from napari_bright4b.training.recipes import lightsheet
+from napari_bright4b.training.recipes.organelles import score_sample
 
 BUNDLED = ("bright4b-nano-organelles", "bright4b-nano-deblur", "bright4b-nano-stain")
 

@@ -6,7 +6,7 @@ from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save
 from napari_bright4b.models.config import PRESETS, HeadConfig
 from napari_bright4b.nn.adapters import LowRankDelta, adapters, merge_adapters, unit_norm_dim
 from napari_bright4b.nn.hypersphere import renormalize_
-from napari_bright4b.training.adaptation import set_mode
+from napari_bright4b.training.finetune.adaptation import set_mode
 
 CARD = ModelCard(name="a", config=PRESETS["nano"].config, head=HeadConfig("segment", ("x",)), tile=(8, 64, 64))
 

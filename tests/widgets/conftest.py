@@ -5,7 +5,7 @@ from napari.utils.notifications import notification_manager
 from napari_bright4b.data import samples
 from napari_bright4b.models.checkpoint import load_checkpoint
 from napari_bright4b.widgets.finetune_panel import FinetunePanel, ModelChoice
-from tests.training.test_finetune import save_toy_base
+from tests.training.finetune.test_finetune import save_toy_base
 
 PLUGIN = "napari-bright4b"
 VOXEL = (1.0, 0.5, 0.5)  # the Fine-tune tab's blobs

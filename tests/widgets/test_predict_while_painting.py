@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from napari_bright4b.training import instant
+from napari_bright4b.training.finetune import instant
 from napari_bright4b.widgets.predict_while_painting import slab_order
 from tests.widgets.test_finetune import paint
 

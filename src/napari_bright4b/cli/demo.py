@@ -43,7 +43,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..data.tiff import write_tiff
     from ..files import atomic_directory
     from ..models.session import ModelSession
-    from ..training.organelles import score_sample
+    from ..training.recipes.organelles import score_sample
 
     timings = {}
     tick = time.perf_counter()

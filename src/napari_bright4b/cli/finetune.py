@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
-from ..training.modes import CLASSIFIERS, DEFAULT_MODE, MODES
+from ..training.finetune.modes import CLASSIFIERS, DEFAULT_MODE, MODES
 from .inputs import check_channels, voxel_size_of
 from .options import add_axes, add_settings, add_voxel_size, positive_float, positive_int
 
@@ -91,7 +91,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     from ..models.device import resolve_device
     from ..models.registry import resolve
     from ..training.finetune import FinetuneSettings, finetune
-    from ..training.painted import check_labels
+    from ..training.finetune.painted import check_labels
 
     budget = args.time_budget if args.time_budget or args.steps else FinetuneSettings.time_budget_s
     settings = FinetuneSettings(
@@ -180,7 +180,7 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
         check_output_path(args.prediction)
 
     from ..models.registry import resolve
-    from ..training.instant import InstantSettings, instant_segment
+    from ..training.finetune.instant import InstantSettings, instant_segment
 
     image = read_image(args.image, args.channel, args.axes)
     labels = read_image(args.labels).data

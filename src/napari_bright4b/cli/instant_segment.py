@@ -14,7 +14,7 @@ from .progress import timings
 
 def is_instant(spec: str) -> bool:
     """Whether the model ``spec`` is an instant classifier's file."""
-    from ..training.instant import is_instant_model
+    from ..training.finetune.instant import is_instant_model
 
     return is_instant_model(spec)
 
@@ -22,7 +22,7 @@ def is_instant(spec: str) -> bool:
 def run(args: argparse.Namespace, started: float) -> dict:
     """An instant classifier (``bright4b finetune --mode instant -o``) over a new image: its
     classes as painted values (0 = background) in ``-o``; returns the run's summary."""
-    from ..training.instant import InstantModel
+    from ..training.finetune.instant import InstantModel
 
     if args.prob or args.instances:
         raise BadInputError("an instant classifier writes its classes only (-o); drop --prob and --instances")

@@ -68,7 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.trainer import TrainSettings, train
 
     if args.recipe == "folder":
-        from ..training.folder import folder_recipe
+        from ..training.recipes.folder import folder_recipe
 
         classes = [c.strip() for c in args.classes.split(",")]
         recipe = folder_recipe(args.data, classes, out.stem, args.voxel_size, args.modality)

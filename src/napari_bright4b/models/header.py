@@ -17,7 +17,7 @@ from ..errors import CheckpointError
 from .card import ModelCard
 
 CARD_KEY = "bright4b_card"
-INSTANT_KEY = "bright4b_instant"  # an instant classifier's card (training/instant.py)
+INSTANT_KEY = "bright4b_instant"  # an instant classifier's card (training/finetune/instant.py)
 _HEADER_LIMIT = 100 * 1024 * 1024
 FLOAT_DTYPES = ("F32", "F16", "BF16", "F64")
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}

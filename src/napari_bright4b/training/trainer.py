@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -86,6 +87,74 @@ def _agree(elapsed: float, stop: bool, device: torch.device) -> tuple[float, boo
     return float(shared[0]), bool(shared[1])
 
 
+def _writes() -> bool:
+    """Whether this process writes checkpoints: rank 0 under DDP, the only process otherwise."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _set_learning_rate(optimizer: torch.optim.Optimizer, settings: TrainSettings, step: int, elapsed: float) -> None:
+    """The rate of ``step``: linear warmup, then a cosine over the steps or, with a time
+    budget, over the budget if ``elapsed`` seconds of it are the larger share."""
+    progress_share = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+    if settings.time_budget_s:
+        progress_share = max(progress_share, elapsed / settings.time_budget_s)
+    for group in optimizer.param_groups:
+        group["lr"] = settings.learning_rate * warmup_cosine(step, settings.warmup, progress_share)
+
+
+def _batch_loss(
+    model: nn.Module, core: nn.Module, loss_of: Loss, image: torch.Tensor, target: torch.Tensor, autocast
+) -> torch.Tensor:
+    """``loss_of`` the float output of ``model`` on ``image (B, C, Z, Y, X)`` against ``target``
+    under ``autocast``, plus the Soft-MoE balancing loss when ``core`` is a Bright-4B."""
+    with autocast:
+        value = loss_of(model(image).float(), image, target)
+        if isinstance(core, Bright4B):
+            value = value + core.balance_loss()
+    return value
+
+
+def _update(
+    core: nn.Module, optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter], value: torch.Tensor, clip: float
+) -> None:
+    """One optimizer step on ``value``: gradients of ``trainable`` clipped to norm ``clip``,
+    then ``core``'s weights back on the hypersphere."""
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, clip)
+    optimizer.step()
+    renormalize_(core)
+
+
+def _checkpoint(
+    out: Path | None,
+    core: nn.Module,
+    card: ModelCard,
+    settings: TrainSettings,
+    optimizer: torch.optim.Optimizer,
+    sampler: PatchSampler,
+    start: float,
+    step: int,
+    losses: list[list[float]],
+) -> None:
+    """Write the model (its card's provenance: ``step`` steps, the seconds since ``start``, a
+    ``time.perf_counter()`` reading), the resumable state and the loss log to ``out``;
+    nothing when ``out`` is ``None``."""
+    if out is None:
+        return
+    provenance = {
+        **card.provenance,
+        "steps": step,
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "final_loss": losses[-1][1] if losses else None,
+        "settings": dataclasses.asdict(settings),
+        "torch": torch.__version__,
+    }
+    save_checkpoint(core, dataclasses.replace(card, provenance=provenance), out)
+    save_state(state_path(out), optimizer, step, sampler.rng, losses, time.perf_counter() - start)
+    write_loss_log(out, losses)
+
+
 def train(
     model: nn.Module,
     card: ModelCard,
@@ -114,7 +183,7 @@ def train(
         raise ValueError("resuming needs the checkpoint path 'out'")
     torch.manual_seed(settings.seed)
     core = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: the network inside
-    writes = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    writes = _writes()
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -122,43 +191,16 @@ def train(
     loss_of = loss or task_loss(card)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     start = time.perf_counter() - earlier  # seconds count over every run of a resumed training
-
-    def checkpoint() -> None:
-        if out is None or not writes:
-            return
-        provenance = {
-            **card.provenance,
-            "steps": step,
-            "train_seconds": round(time.perf_counter() - start, 1),
-            "final_loss": losses[-1][1] if losses else None,
-            "settings": dataclasses.asdict(settings),
-            "torch": torch.__version__,
-        }
-        save_checkpoint(core, dataclasses.replace(card, provenance=provenance), out)
-        save_state(state_path(out), optimizer, step, sampler.rng, losses, time.perf_counter() - start)
-        write_loss_log(out, losses)
-
+    checkpoint = partial(_checkpoint, out if writes else None, core, card, settings, optimizer, sampler, start)
     model.train()
     while step < settings.steps:
-        progress_share = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
         elapsed, stop = _agree(time.perf_counter() - start, cancel is not None and cancel.cancelled, device)
         if stop:
             break
-        if settings.time_budget_s:
-            progress_share = max(progress_share, elapsed / settings.time_budget_s)
-        for group in optimizer.param_groups:
-            group["lr"] = settings.learning_rate * warmup_cosine(step, settings.warmup, progress_share)
+        _set_learning_rate(optimizer, settings, step, elapsed)
         image, target = sampler.batch(settings.batch_size)
-        image, target = image.to(device), target.to(device)
-        with autocast:
-            value = loss_of(model(image).float(), image, target)
-            if isinstance(core, Bright4B):
-                value = value + core.balance_loss()
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, settings.clip)
-        optimizer.step()
-        renormalize_(core)
+        value = _batch_loss(model, core, loss_of, image.to(device), target.to(device), autocast)
+        _update(core, optimizer, trainable, value, settings.clip)
         step += 1
         losses.append([step, round(value.detach().item(), 5)])
         if progress:
@@ -167,7 +209,7 @@ def train(
         if stop or (settings.time_budget_s is not None and elapsed > settings.time_budget_s):
             break
         if step % settings.checkpoint_every == 0 and step < settings.steps:
-            checkpoint()
-    checkpoint()
+            checkpoint(step, losses)
+    checkpoint(step, losses)
     model.eval()
     return TrainResult(out, step, time.perf_counter() - start, losses)

@@ -8,7 +8,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
-from ..training.painted import BACKGROUND, default_names
+from ..training.finetune.painted import BACKGROUND, default_names
 
 
 class ClassTable(QTableWidget):

@@ -45,8 +45,8 @@ from ..training.finetune import (
     finetune,
     predict_painted,
 )
-from ..training.modes import DEFAULT_MODE
-from ..training.painted import BACKGROUND, check_labels
+from ..training.finetune.modes import DEFAULT_MODE
+from ..training.finetune.painted import BACKGROUND, check_labels
 from .class_table import ClassTable
 from .layer_picker import LayerPicker
 from .layers import show_layers

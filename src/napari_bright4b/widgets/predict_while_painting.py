@@ -22,8 +22,8 @@ from ..errors import BadInputError, Cancelled
 from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
 from ..inference.engine import CancelToken
 from ..layers.layer_data import painted_prediction_layers
-from ..training.instant import InstantModel, InstantSettings
-from ..training.painted import check_labels, painted_classes
+from ..training.finetune.instant import InstantModel, InstantSettings
+from ..training.finetune.painted import check_labels, painted_classes
 from .layers import run_tag, show_layers
 
 MODEL = "instant"  # the model part of the result layers' names

@@ -29,6 +29,7 @@ from ...data.io import read_image
 from ...errors import BadInputError
 from ...inference.normalize import percentile_normalize
 from ...inference.resample import check_voxel_size, resize, target_shape
+from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ...models.checkpoint import build_model, load_checkpoint
 from ...models.config import PRESETS, Bright4BConfig, HeadConfig
@@ -101,34 +102,9 @@ def pretrain(
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     files = expand(inputs)
     volumes, voxel = load_volumes(files, voxel_size)
-    config = replace(config or PRESETS[preset].config, in_channels=volumes[0].shape[0])
-    if any(v.shape[0] != config.in_channels for v in volumes):
-        raise BadInputError("every input must have the same number of channels")
-    multiple = config.spatial_multiple
-    tile = (4 * multiple[0], multiple[1], multiple[2])  # one brick of tokens across, four deep
-    card = ModelCard(
-        name=Path(out).stem,
-        config=config,
-        head=HEAD,
-        voxel_size=voxel,
-        tile=tile,
-        description=f"Pretrained by masked reconstruction on {len(volumes)} unlabeled volume(s)",
-        provenance={
-            "recipe": "pretrain",
-            "objectives": ["masked_reconstruction"],
-            "mask_ratio": mask_ratio,
-            "inputs": [str(p) for p in files],
-        },
-    )
-    if resume:
-        model, saved = load_checkpoint(out)
-        if saved.config != card.config:
-            raise BadInputError(f"{Path(out).name} is another backbone than this run's; resume with its own preset")
-        model.train()
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(settings.seed)  # the same initial weights on every process
-            model = build_model(card)
+    config = _input_config(config or PRESETS[preset].config, volumes)
+    card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio)
+    model = _initial_model(card, out, resume, settings.seed)
     with process_group() as (rank, world):
         model = model.to(process_device())
         if world > 1:
@@ -136,7 +112,7 @@ def pretrain(
 
             model = DistributedDataParallel(model)
         sampler = PatchSampler(
-            [Example(v, v) for v in volumes], tile, np.random.default_rng(settings.seed), foreground_share=0.0
+            [Example(v, v) for v in volumes], card.tile, np.random.default_rng(settings.seed), foreground_share=0.0
         )
         batches = MaskedPatches(sampler, config.patch, mask_ratio, rank, world)
         result = train(
@@ -151,3 +127,48 @@ def pretrain(
         )
         del model  # DDP's reducer goes before the process group it holds
     return result
+
+
+def _input_config(config: Bright4BConfig, volumes: Sequence[np.ndarray]) -> Bright4BConfig:
+    """``config`` taking the channels of ``volumes`` ``(C, Z, Y, X)``, which must all have as many."""
+    config = replace(config, in_channels=volumes[0].shape[0])
+    if any(v.shape[0] != config.in_channels for v in volumes):
+        raise BadInputError("every input must have the same number of channels")
+    return config
+
+
+def _pretrain_card(
+    name: str, config: Bright4BConfig, voxel_size: tuple, files: Sequence[Path], mask_ratio: float
+) -> ModelCard:
+    """The card of a backbone pretrained on ``files`` at ``voxel_size`` (z, y, x, um) with a
+    one-channel reconstruction head; its tile is one brick of tokens across, four deep."""
+    multiple = config.spatial_multiple
+    tile = (4 * multiple[0], multiple[1], multiple[2])
+    return ModelCard(
+        name=name,
+        config=config,
+        head=HEAD,
+        voxel_size=voxel_size,
+        tile=tile,
+        description=f"Pretrained by masked reconstruction on {len(files)} unlabeled volume(s)",
+        provenance={
+            "recipe": "pretrain",
+            "objectives": ["masked_reconstruction"],
+            "mask_ratio": mask_ratio,
+            "inputs": [str(p) for p in files],
+        },
+    )
+
+
+def _initial_model(card: ModelCard, out: str | os.PathLike, resume: bool, seed: int) -> Bright4B:
+    """The model to start from, in train mode: the checkpoint at ``out`` when resuming (it must
+    be ``card``'s backbone), else a new one seeded by ``seed``, the same on every process."""
+    if resume:
+        model, saved = load_checkpoint(out)
+        if saved.config != card.config:
+            raise BadInputError(f"{Path(out).name} is another backbone than this run's; resume with its own preset")
+        model.train()
+        return model
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the same initial weights on every process
+        return build_model(card)

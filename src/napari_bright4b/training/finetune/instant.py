@@ -1,7 +1,7 @@
 """Instant mode: a classifier on per-voxel features, refitted in seconds as the user paints.
 
 The classifier (a random forest by default, as ilastik and convpaint use; or a logistic
-regression) learns the painted classes from the features (:mod:`..features`) of painted
+regression) learns the painted classes from the features (:mod:`...features`) of painted
 voxels, at most ``samples_per_class`` of each class. A saved instant model is a
 safetensors file holding those training rows and their classes with a JSON card; loading
 refits the same classifier on them with the same seed, so nothing is ever unpickled.
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.uncertainty import normalized_entropy
-from ..errors import BadInputError, CheckpointError
-from ..features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
-from ..files import atomic_path
-from ..models.header import INSTANT_KEY
-from ..models.registry import resolve
-from ..models.session import ModelSession
+from ...analysis.uncertainty import normalized_entropy
+from ...errors import BadInputError, CheckpointError
+from ...features.voxel_features import FeatureSpec, VoxelFeatures, compute_features
+from ...files import atomic_path
+from ...models.header import INSTANT_KEY
+from ...models.registry import resolve
+from ...models.session import ModelSession
 from .base_agreement import Agreement, agreements, keep_base
 from .modes import CLASSIFIERS
 from .painted import PaintedClasses, check_labels, painted_classes
@@ -123,7 +123,7 @@ class InstantModel:
     def predict(self, features: VoxelFeatures, z: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, uncertainty)`` on slices ``z`` of ``features``: painted values ``(dz, Y, X)``
         of the most probable class (0 = background) and the normalized entropy of the class
-        probabilities in [0, 1] (:func:`~..analysis.uncertainty.normalized_entropy`); the base
+        probabilities in [0, 1] (:func:`~...analysis.uncertainty.normalized_entropy`); the base
         decides for its :attr:`kept` classes (:func:`.base_agreement.keep_base`)."""
         if tuple(features.names) != tuple(self.feature_names):
             raise BadInputError("these features were computed otherwise than the ones the classifier learned from")

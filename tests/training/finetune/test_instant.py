@@ -9,10 +9,10 @@ import pytest
 
 from napari_bright4b.errors import BadInputError, CheckpointError
 from napari_bright4b.features.voxel_features import VoxelFeatures, compute_features
-from napari_bright4b.training.instant import InstantModel, InstantSettings, instant_segment, training_rows
-from napari_bright4b.training.painted import painted_classes
-from napari_bright4b.training.strokes import paint_strokes
-from tests.training.test_finetune import save_toy_base
+from napari_bright4b.training.finetune.instant import InstantModel, InstantSettings, instant_segment, training_rows
+from napari_bright4b.training.finetune.painted import painted_classes
+from napari_bright4b.training.finetune.strokes import paint_strokes
+from tests.training.finetune.test_finetune import save_toy_base
 
 VOXEL = (1.0, 0.4, 0.4)
 SHAPE = (12, 48, 48)
@@ -114,8 +114,8 @@ def test_instant_segment_with_a_base_models_features(toy, tmp_path):
 
 
 def test_pseudo_labels_fill_only_unpainted_voxels_with_sure_classes(toy, tmp_path):
-    from napari_bright4b.training.painted import PaintedData, split_strokes
-    from napari_bright4b.training.teacher import pseudo_codes, with_pseudo_labels
+    from napari_bright4b.training.finetune.painted import PaintedData, split_strokes
+    from napari_bright4b.training.finetune.teacher import pseudo_codes, with_pseudo_labels
 
     image, truth, labels = toy
     classes = painted_classes(labels)

@@ -14,10 +14,10 @@ from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
 from napari_bright4b.models.config import PRESETS, HeadConfig
 from napari_bright4b.models.registry import BUNDLED_DIR, list_models
-from napari_bright4b.training.adaptation import replace_head
 from napari_bright4b.training.finetune import FinetuneSettings, check_output, default_output, finetune
-from napari_bright4b.training.held_out import Score, StrokeScorer
-from napari_bright4b.training.painted import painted_classes, painted_data
+from napari_bright4b.training.finetune.adaptation import replace_head
+from napari_bright4b.training.finetune.held_out import Score, StrokeScorer
+from napari_bright4b.training.finetune.painted import painted_classes, painted_data
 
 VOXEL = (1.0, 1.0, 1.0)
 SHAPE = (16, 32, 32)

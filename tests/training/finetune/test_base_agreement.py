@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from napari_bright4b.features.voxel_features import FeatureSpec, VoxelFeatures
-from napari_bright4b.training.base_agreement import Agreement, agreements, keep_base
-from napari_bright4b.training.instant import InstantModel, InstantSettings
-from napari_bright4b.training.painted import painted_classes
+from napari_bright4b.training.finetune.base_agreement import Agreement, agreements, keep_base
+from napari_bright4b.training.finetune.instant import InstantModel, InstantSettings
+from napari_bright4b.training.finetune.painted import painted_classes
 
 SHAPE = (4, 20, 20)
 CUTS = {"nuclei": 0.45, "nucleoli": 0.5, "mitochondria": 0.8}

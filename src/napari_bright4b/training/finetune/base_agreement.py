@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..features.voxel_features import VoxelFeatures
+from ...features.voxel_features import VoxelFeatures
 from .adaptation import nested_parts
 from .painted import PaintedClasses
 

@@ -5,7 +5,7 @@ Painted labels follow napari's convention (as convpaint and ilastik): 0 = not pa
 1 = background, 2..K = classes. The classes of a fine-tuned model are the background
 then every painted value from 2 up, in order; a value nobody painted is no class.
 Strokes are coded for the loss as 0 = not painted and ``c + 1`` for class index ``c``
-(:func:`~.losses.painted_loss`).
+(:func:`~..losses.painted_loss`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..errors import BadInputError
-from ..inference.normalize import percentile_normalize
-from ..inference.resample import resize, resize_nearest, target_shape
-from ..models.card import ModelCard
-from .patches import Example
+from ...errors import BadInputError
+from ...inference.normalize import percentile_normalize
+from ...inference.resample import resize, resize_nearest, target_shape
+from ...models.card import ModelCard
+from ..patches import Example
 
 BACKGROUND = 1  # the painted value of the background
 

@@ -13,15 +13,15 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..analysis.metrics import classification_metrics, image_metrics
-from ..data.synthetic.lightsheet import LIGHTSHEET_VOXEL_SIZE, STAINS, LightSheetSample, simulate_lightsheet
-from ..data.synthetic.lightsheet_ranges import CLASSIC, RANGES, ImagingRanges
-from ..inference.normalize import Normalizer, percentile_range
-from ..inference.predict import run_model, volume_probabilities
-from ..models.bright4b import Bright4B
-from ..models.card import ModelCard
-from ..models.config import PRESETS, HeadConfig
-from .patches import Example
+from ...analysis.metrics import classification_metrics, image_metrics
+from ...data.synthetic.lightsheet import LIGHTSHEET_VOXEL_SIZE, STAINS, LightSheetSample, simulate_lightsheet
+from ...data.synthetic.lightsheet_ranges import CLASSIC, RANGES, ImagingRanges
+from ...inference.normalize import Normalizer, percentile_range
+from ...inference.predict import run_model, volume_probabilities
+from ...models.bright4b import Bright4B
+from ...models.card import ModelCard
+from ...models.config import PRESETS, HeadConfig
+from ..patches import Example
 
 DEBLUR = "bright4b-nano-deblur"
 STAIN = "bright4b-nano-stain"
@@ -101,7 +101,7 @@ def stain_card() -> ModelCard:
 
 def deblur_example(seed: int, ranges: str = "classic") -> Example:
     """Blurred input and sharp target, both mapped by the input's percentile normalizer; image
-    formation from :data:`~..data.synthetic.lightsheet_ranges.RANGES` ``[ranges]``."""
+    formation from :data:`~...data.synthetic.lightsheet_ranges.RANGES` ``[ranges]``."""
     sample = lightsheet_sample(seed, DEBLUR_SHAPE, RANGES[ranges])
     normalize = Normalizer(*percentile_range(sample.image, **deblur_card().normalization))
     return Example(normalize(sample.image)[None], normalize(sample.sharp)[None])

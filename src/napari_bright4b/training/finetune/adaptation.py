@@ -5,7 +5,7 @@ Modes, each training a superset of the one before:
 - ``head``: the segmentation head and the decoder's last (full-resolution) stage; the
   transformer and the rest of the decoder are frozen, so a step back-propagates through
   that stage only (the fastest);
-- ``adapter``: also low-rank adapters (:mod:`..nn.adapters`) on every attention
+- ``adapter``: also low-rank adapters (:mod:`...nn.adapters`) on every attention
   projection (q, k, v, o) and on every expert's weights (``w_in``, ``w_out``); the base
   weights stay frozen and the adapters are merged into them when the model is saved;
 - ``full``: every weight.
@@ -18,11 +18,11 @@ from dataclasses import replace
 
 import torch
 
-from ..models.bright4b import Bright4B
-from ..models.card import ModelCard
-from ..models.config import HeadConfig
-from ..models.heads import build_head
-from ..nn.adapters import add_adapter
+from ...models.bright4b import Bright4B
+from ...models.card import ModelCard
+from ...models.config import HeadConfig
+from ...models.heads import build_head
+from ...nn.adapters import add_adapter
 from .modes import NETWORK_MODES as MODES
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..inference.resample import resize_nearest
+from ...inference.resample import resize_nearest
 from .instant import instant_segment
 from .painted import BACKGROUND, PaintedClasses, PaintedData
 
@@ -46,3 +46,19 @@ def with_pseudo_labels(data: PaintedData, pseudo: np.ndarray) -> PaintedData:
     free = (train == 0) & (data.held_out == 0)
     train[free] = pseudo[free]
     return replace(data, train=train)
+
+
+def with_teacher(
+    data: PaintedData,
+    image: np.ndarray,
+    voxel_size: Sequence[float],
+    labels: np.ndarray,
+    classes: PaintedClasses,
+    base: str,
+    model=None,
+) -> PaintedData:
+    """``data`` with the sure voxels of an instant classifier (:func:`pseudo_codes`) fitted on
+    the painted ``labels (Z, Y, X)`` less the strokes ``data`` holds out: those still judge."""
+    held_out = resize_nearest(data.held_out[None], labels.shape)[0] > 0
+    strokes = np.where(held_out, 0, labels)
+    return with_pseudo_labels(data, pseudo_codes(image, voxel_size, strokes, classes, base, model))

@@ -13,16 +13,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..analysis.metrics import segmentation_metrics
-from ..data.synthetic.brightfield import ALLEN_VOXEL_SIZE, STRUCTURES, BrightfieldSample, simulate_brightfield
-from ..inference.normalize import percentile_normalize
-from ..inference.postprocess import class_thresholds, masks
-from ..inference.predict import run_model
-from ..inference.resample import resize, target_shape
-from ..models.bright4b import Bright4B
-from ..models.card import ModelCard
-from ..models.config import PRESETS, HeadConfig
-from .patches import Example
+from ...analysis.metrics import segmentation_metrics
+from ...data.synthetic.brightfield import ALLEN_VOXEL_SIZE, STRUCTURES, BrightfieldSample, simulate_brightfield
+from ...inference.normalize import percentile_normalize
+from ...inference.postprocess import class_thresholds, masks
+from ...inference.predict import run_model
+from ...inference.resample import resize, target_shape
+from ...models.bright4b import Bright4B
+from ...models.card import ModelCard
+from ...models.config import PRESETS, HeadConfig
+from ..patches import Example
 
 ORGANELLES = "bright4b-nano-organelles"
 ORGANELLES_VOXEL_SIZE = (0.29, 0.216, 0.216)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..inference.crops import CROPS, random_crops
+from ...inference.crops import CROPS, random_crops
 from .held_out import eval_logits
 
 FLOOR = 1e-4  # the smallest frequency a log is taken of

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.metrics import segmentation_metrics
-from ..data.io import read_image
-from ..data.tiff import SUFFIXES
-from ..errors import BadInputError
-from ..inference.normalize import percentile_normalize
-from ..inference.postprocess import class_thresholds, masks
-from ..inference.predict import run_model
-from ..models.card import ModelCard
-from ..models.config import PRESETS, HeadConfig
+from ...analysis.metrics import segmentation_metrics
+from ...data.io import read_image
+from ...data.tiff import SUFFIXES
+from ...errors import BadInputError
+from ...inference.normalize import percentile_normalize
+from ...inference.postprocess import class_thresholds, masks
+from ...inference.predict import run_model
+from ...models.card import ModelCard
+from ...models.config import PRESETS, HeadConfig
+from ..patches import Example
+from .catalog import Recipe
 from .organelles import mean_scores
-from .patches import Example
-from .recipes import Recipe
 
 PATCH = (32, 64, 64)
 

@@ -5,7 +5,7 @@ import torch
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model
 from napari_bright4b.models.config import PRESETS, HeadConfig
-from napari_bright4b.training.adaptation import nested_parts, replace_head
+from napari_bright4b.training.finetune.adaptation import nested_parts, replace_head
 
 NAMES = ("nuclei", "nucleoli", "mitochondria")
 

@@ -8,10 +8,10 @@ import torch
 from napari_bright4b.analysis.uncertainty import normalized_entropy
 from napari_bright4b.errors import BadInputError
 from napari_bright4b.inference.resample import resize_nearest
+from napari_bright4b.training.finetune.painted import check_labels, painted_classes, split_strokes
+from napari_bright4b.training.finetune.strokes import Painter, paint_strokes
 from napari_bright4b.training.losses import painted_loss
-from napari_bright4b.training.painted import check_labels, painted_classes, split_strokes
 from napari_bright4b.training.patches import Example, PatchSampler
-from napari_bright4b.training.strokes import Painter, paint_strokes
 
 
 def test_the_loss_ignores_unpainted_voxels():

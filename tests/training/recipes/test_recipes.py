@@ -5,9 +5,8 @@ import torch
 from napari_bright4b.cli.demo import DEMO_SEED
 from napari_bright4b.data.synthetic.lightsheet import STAINS
 from napari_bright4b.models.checkpoint import build_model
-from napari_bright4b.training import lightsheet, organelles
 from napari_bright4b.training.patches import Example
-from napari_bright4b.training.recipes import RECIPES
+from napari_bright4b.training.recipes import RECIPES, lightsheet, organelles
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

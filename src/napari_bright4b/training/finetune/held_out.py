@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .losses import painted_loss
+from ..losses import painted_loss
 
 MAX_CROPS = 6
 SAME_ACCURACY = 0.01

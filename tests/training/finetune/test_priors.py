@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_bright4b.training.priors import image_prior, prior_shift, stroke_prior
+from napari_bright4b.training.finetune.priors import image_prior, prior_shift, stroke_prior
 
 
 def test_stroke_prior_is_the_share_of_painted_voxels_per_class():

@@ -9,10 +9,10 @@ from functools import partial
 
 import numpy as np
 
-from ..models.bright4b import Bright4B
-from ..models.card import ModelCard
+from ...models.bright4b import Bright4B
+from ...models.card import ModelCard
+from ..patches import Example, PatchSampler
 from . import lightsheet, organelles
-from .patches import Example, PatchSampler
 
 
 @dataclass(frozen=True)
