@@ -57,3 +57,26 @@ def test_a_ball_looks_the_same_at_any_z_sampling():
     hessian = 1 + PER_SCALE.index("hessian_1")
     np.testing.assert_allclose(fine[hessian : hessian + 3], fine[hessian], rtol=1e-3)  # a ball curves alike
     np.testing.assert_allclose(coarse[hessian : hessian + 3], fine[hessian : hessian + 3], rtol=0.2)
+
+
+def test_voxel_grid_scales_follow_the_filter_bank_and_are_scikit_image_features():
+    from skimage.feature import multiscale_basic_features
+
+    image = np.random.default_rng(0).random((8, 20, 24)).astype(np.float32)
+    sigmas = (0.2, 0.4)
+    out = filter_bank(image, (1.0, 0.2, 0.2), sigmas, voxel_scales=2)
+    names = feature_names(sigmas, voxel_scales=2)
+    assert out.shape[-1] == len(names) == 1 + len(PER_SCALE) * 2 + 5 * 2
+    np.testing.assert_array_equal(out[..., : 1 + len(PER_SCALE) * 2], filter_bank(image, (1.0, 0.2, 0.2), sigmas))
+    expected = multiscale_basic_features(image, sigma_min=1, sigma_max=2, num_sigma=2)  # 1 and 2 voxels on every axis
+    np.testing.assert_allclose(out[..., -10:], expected, atol=1e-6)
+    assert names[-5] == "voxel gaussian 2 vx"
+
+
+def test_a_feature_spec_saved_before_the_voxel_grid_scales_reads_back_without_them():
+    from napari_bright4b.features.voxel_features import FeatureSpec
+
+    spec = FeatureSpec(base="bright4b-nano-organelles")
+    assert spec.voxel_scales > 0 and FeatureSpec.from_dict(spec.to_dict()) == spec
+    old = {k: v for k, v in spec.to_dict().items() if k != "voxel_scales"}
+    assert FeatureSpec.from_dict(old).voxel_scales == 0

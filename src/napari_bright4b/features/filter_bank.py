@@ -7,6 +7,13 @@ gradient magnitude, its Laplacian, the three eigenvalues of its Hessian and of i
 structure tensor (the gradient's outer product averaged over half the scale: texture and
 edge orientation), ascending, derivatives taken per micrometre. Plus the raw (normalized)
 intensity.
+
+Beside it, the same family on the voxel grid (scikit-image's multiscale basic features, what
+ilastik and convpaint compute): smoothed intensity, edges and Hessian eigenvalues at 1, 2,
+4, ... voxels along every axis. Where z-steps are coarser than the lateral pixels, a z-step
+is usually chosen near the axial resolution, so this family smooths along z as the optics
+blur; measured on real and off-domain stacks, the two families together beat either alone
+(docs/finetune.md).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ PER_SCALE = (
 )
 PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))  # a symmetric 3x3 matrix's elements
 SCALES = 5  # default: the lateral voxel size times 1, 2, 4, 8, 16
+PER_VOXEL_SCALE = ("voxel gaussian", "voxel edges", "voxel hessian_a", "voxel hessian_b", "voxel hessian_c")
+VOXEL_SCALES = 4  # default: 1, 2, 4, 8 voxels
 
 
 def default_sigmas(voxel_size: Sequence[float], scales: int = SCALES) -> tuple[float, ...]:
@@ -38,8 +47,10 @@ def default_sigmas(voxel_size: Sequence[float], scales: int = SCALES) -> tuple[f
     return tuple(float(voxel_size[-1] * 2**k) for k in range(scales))
 
 
-def feature_names(sigmas: Sequence[float]) -> tuple[str, ...]:
-    return ("intensity", *(f"{name} {s:.3g} um" for s in sigmas for name in PER_SCALE))
+def feature_names(sigmas: Sequence[float], voxel_scales: int = 0) -> tuple[str, ...]:
+    """The names of :func:`filter_bank`'s features, in its order."""
+    voxel = (f"{name} {2**k} vx" for k in range(voxel_scales) for name in PER_VOXEL_SCALE)
+    return ("intensity", *(f"{name} {s:.3g} um" for s in sigmas for name in PER_SCALE), *voxel)
 
 
 def symmetric_eigenvalues(a, b, c, d, e, f) -> np.ndarray:
@@ -77,20 +88,30 @@ def scale_features(image: np.ndarray, voxel_size: Sequence[float], sigma_um: flo
     return np.concatenate(layers).astype(np.float32, copy=False)
 
 
+def voxel_scale_features(image: np.ndarray, sigma_voxels: float) -> np.ndarray:
+    """The :data:`PER_VOXEL_SCALE` features ``(Z, Y, X, 5)`` float32 of ``image`` smoothed by
+    ``sigma_voxels`` along every axis (scikit-image's multiscale basic features at one scale)."""
+    from skimage.feature import multiscale_basic_features
+
+    return multiscale_basic_features(image, sigma_min=sigma_voxels, sigma_max=sigma_voxels, num_sigma=1)
+
+
 def filter_bank(
     image: np.ndarray,
     voxel_size: Sequence[float],
     sigmas_um: Sequence[float] | None = None,
     axial: float = 1.0,
     out=None,
+    voxel_scales: int = 0,
 ) -> np.ndarray:
     """Features ``(Z, Y, X, F)`` float32 of a normalized ``image (Z, Y, X)`` with voxel size
-    ``voxel_size`` (z, y, x, um): :func:`feature_names` order, ``F = 1 + 9 * len(sigmas)``.
-    ``out`` may be a preallocated array of that shape (a memory map for large volumes)."""
+    ``voxel_size`` (z, y, x, um): :func:`feature_names` order, ``F = 1 + 9 * len(sigmas) + 5 *
+    voxel_scales`` (the micrometre family, then ``voxel_scales`` voxel-grid scales 1, 2, 4, ...
+    voxels). ``out`` may be a preallocated array of that shape (a memory map for large volumes)."""
     voxel_size = check_voxel_size(voxel_size)
     sigmas = tuple(sigmas_um or default_sigmas(voxel_size))
     image = np.asarray(image, dtype=np.float32)
-    count = 1 + len(PER_SCALE) * len(sigmas)
+    count = 1 + len(PER_SCALE) * len(sigmas) + len(PER_VOXEL_SCALE) * voxel_scales
     if out is None:
         out = np.empty((*image.shape, count), np.float32)
     out[..., 0] = image
@@ -98,4 +119,8 @@ def filter_bank(
         features = scale_features(image, voxel_size, sigma, axial)
         for i, channel in enumerate(features):
             out[..., 1 + len(PER_SCALE) * k + i] = channel
+    first = 1 + len(PER_SCALE) * len(sigmas)
+    for k in range(voxel_scales):
+        start = first + len(PER_VOXEL_SCALE) * k
+        out[..., start : start + len(PER_VOXEL_SCALE)] = voxel_scale_features(image, 2.0**k)
     return out

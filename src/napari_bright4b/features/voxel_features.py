@@ -20,7 +20,7 @@ from ..inference.engine import CancelToken, Progress
 from ..inference.normalize import percentile_normalize
 from ..inference.resample import check_voxel_size
 from ..models.session import ModelSession
-from .filter_bank import default_sigmas, feature_names, filter_bank
+from .filter_bank import VOXEL_SCALES, default_sigmas, feature_names, filter_bank
 from .model_features import model_feature_names, model_features
 
 IN_MEMORY_BYTES = 2 << 30  # larger feature arrays live in a memory map in a temporary folder
@@ -30,12 +30,14 @@ IN_MEMORY_BYTES = 2 << 30  # larger feature arrays live in a memory map in a tem
 class FeatureSpec:
     """What :func:`compute_features` computes: the filter bank's ``sigmas_um`` (empty: the
     default for the image's voxel size), ``axial`` times as wide along z (the axial blur of a
-    widefield image is 2-3 times its lateral one), and with a ``base`` model (registry name
+    widefield image is 2-3 times its lateral one), and its ``voxel_scales`` scales on the
+    voxel grid (1, 2, 4, ... voxels on every axis), and with a ``base`` model (registry name
     or path) its features with ``components`` token principal components of ``layers``,
     averaged over ``views`` symmetric views (``None``: the base card's)."""
 
     sigmas_um: tuple[float, ...] = ()
     axial: float = 1.0
+    voxel_scales: int = VOXEL_SCALES
     base: str | None = None
     layers: tuple[int, ...] = (-1,)
     components: int = 6
@@ -46,7 +48,9 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureSpec:
-        """The spec :meth:`to_dict` wrote (JSON lists back to tuples)."""
+        """The spec :meth:`to_dict` wrote (JSON lists back to tuples); one written before the
+        voxel-grid scales existed has none."""
+        data = {"voxel_scales": 0, **data}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -104,7 +108,9 @@ def compute_features(
         )
     sigmas = spec.sigmas_um or default_sigmas(voxel_size)
     names = [
-        f"{name} (channel {c})" if len(image) > 1 else name for c in range(len(image)) for name in feature_names(sigmas)
+        f"{name} (channel {c})" if len(image) > 1 else name
+        for c in range(len(image))
+        for name in feature_names(sigmas, spec.voxel_scales)
     ]
     bank = len(names) // len(image)
     model_names: tuple = ()
@@ -117,8 +123,9 @@ def compute_features(
     for c, channel in enumerate(image):
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
+        normalized = percentile_normalize(channel)
         filter_bank(
-            percentile_normalize(channel), voxel_size, sigmas, spec.axial, out=array[..., c * bank : (c + 1) * bank]
+            normalized, voxel_size, sigmas, spec.axial, array[..., c * bank : (c + 1) * bank], spec.voxel_scales
         )
         if progress is not None:
             progress(c + 1, len(image) + (spec.base is not None))
