@@ -1,5 +1,5 @@
-"""Capture inside a Bright-4B model: it changes no output, keeps nothing when off, and puts each
-token's routing and gates at the token's place on the lattice."""
+"""Capture inside a Bright-4B model: it changes no output, leaves no hook or state behind, records
+the routing and gates the pass used, and puts each token's at the token's place on the lattice."""
 
 import math
 from dataclasses import replace
@@ -12,9 +12,11 @@ from napari_bright4b.analysis.capture import capture_tile, capturing
 from napari_bright4b.analysis.routing import expert_weights, normalized_entropy
 from napari_bright4b.api import load_model
 from napari_bright4b.models.bright4b import Bright4B
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.nn.padding import pad_to_multiple
-from napari_bright4b.nn.soft_moe import mean_entropy
+from napari_bright4b.nn.soft_moe import HypersphericalSoftMoE, mean_entropy
+from napari_bright4b.nn.sparse_attention import NativeSparseAttention3D
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,10 @@ def nano():
     return load_model("nano", quiet=True)[0]
 
 
-def captured(model):
-    return [(b.moe.capture, b.moe.last_routing, b.attention.capture, b.attention.last_gates) for b in model.blocks]
+def leftovers(model):
+    """Forward hooks left on the model, and the attributes of its Soft-MoE and NSA modules."""
+    hooks = sum(len(module._forward_hooks) for module in model.modules())
+    return hooks, [(sorted(vars(b.moe)), sorted(vars(b.attention))) for b in model.blocks]
 
 
 def test_outputs_with_capture_on_equal_outputs_with_it_off(nano):
@@ -31,26 +35,25 @@ def test_outputs_with_capture_on_equal_outputs_with_it_off(nano):
     with torch.no_grad():
         off = nano(x)
         off_states = nano.encode(pad_to_multiple(x, nano.config.spatial_multiple)).layers
-        with capturing(nano):
+        with capturing(nano) as kept:
             on = nano(x)
             on_states = nano.encode(pad_to_multiple(x, nano.config.spatial_multiple)).layers
-            kept = captured(nano)
-    assert all(flag and gates is not None for flag, _, _, gates in kept)
-    assert all(flag and routing is not None for _, routing, flag, _ in kept)
+    assert all(combine is not None for combine in kept.combine) and all(g is not None for g in kept.gates)
     assert torch.equal(on, off)
     assert all(torch.equal(a, b) for a, b in zip(on_states, off_states))
 
 
-def test_capture_off_keeps_nothing(nano):
+def test_capture_leaves_no_hook_and_no_state_in_the_modules(nano):
     x = torch.rand(1, 1, 8, 64, 64)
     with torch.no_grad():
         nano(x)
-    assert captured(nano) == [(False, None, False, None)] * nano.config.depth
+    before = leftovers(nano)
+    assert before[0] == 0
     capture_tile(nano, x[0])
-    assert captured(nano) == [(False, None, False, None)] * nano.config.depth  # dropped when capture ends
+    assert leftovers(nano) == before  # hooks removed when capture ends
     with pytest.raises(RuntimeError), capturing(nano):
         raise RuntimeError("a failing pass")
-    assert captured(nano) == [(False, None, False, None)] * nano.config.depth
+    assert leftovers(nano) == before
 
 
 def block_major_index(shape, brick):
@@ -61,13 +64,27 @@ def block_major_index(shape, brick):
     return block * bz * by * bx + ((z % bz) * by + y % by) * bx + x % bx
 
 
-def test_each_token_gets_its_own_routing_and_gates(nano):
+def spy(patch, cls, name: str, calls: list) -> None:
+    """Record every result of method ``cls.name`` while ``patch`` (a monkeypatch context) lasts."""
+    original = getattr(cls, name)
+
+    def recorded(self, *args):
+        calls.append(original(self, *args))
+        return calls[-1]
+
+    patch.setattr(cls, name, recorded)
+
+
+def test_each_token_gets_the_routing_and_gates_its_pass_used(nano, monkeypatch):
     tile = torch.rand(1, 8, 128, 128)  # a lattice of 4 x 8 x 8 tokens in 2 x 2 x 2 bricks
     config = nano.config
-    with torch.no_grad(), capturing(nano):
+    routings, gates = [], []
+    with torch.no_grad(), monkeypatch.context() as patch:  # what a plain pass computes, block after block
+        spy(patch, HypersphericalSoftMoE, "routing", routings)
+        spy(patch, NativeSparseAttention3D, "gates", gates)
         nano.encode(tile[None])
-        routings = [b.moe.last_routing.combine.clone() for b in nano.blocks]
-        gates = [b.attention.last_gates.clone() for b in nano.blocks]
+    routings = [combine for _, combine in routings]
+    assert len(routings) == len(gates) == config.depth
     maps = capture_tile(nano, tile)
     shape = (4, 8, 8)
     assert maps.entropy.shape == (4, *shape) and maps.usage.shape == (4, 4, *shape)
@@ -85,9 +102,9 @@ def test_each_token_gets_its_own_routing_and_gates(nano):
 
 def test_the_mean_entropy_is_the_row_entropy_the_balancing_loss_raises(nano):
     tile = torch.rand(1, 8, 64, 128)  # a multiple of the padding: every token is real
-    with torch.no_grad(), capturing(nano):
+    with torch.no_grad(), capturing(nano) as kept:
         nano.encode(tile[None])
-        expected = [mean_entropy(b.moe.last_routing.combine, dim=2).item() / math.log(8) for b in nano.blocks]
+    expected = [mean_entropy(combine, dim=2).item() / math.log(8) for combine in kept.combine]
     maps = capture_tile(nano, tile)
     np.testing.assert_allclose(maps.entropy.mean(axis=(1, 2, 3)), expected, atol=1e-6)
     assert (maps.entropy >= 0).all() and (maps.entropy <= 1).all()
@@ -108,4 +125,4 @@ def test_dense_attention_has_no_gates():
     model = Bright4B(replace(PRESETS["nano"].config, attention="dense"), HeadConfig()).eval()
     maps = capture_tile(model, torch.rand(1, 8, 64, 64))
     assert maps.gates is None and maps.entropy.shape == (4, 4, 4, 4)
-    assert captured(model) == [(False, None, False, None)] * 4
+    assert leftovers(model)[0] == 0

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+import napari_bright4b.analysis.inspection as inspection_module
 from napari_bright4b.analysis.capture import capture_tile
 from napari_bright4b.analysis.inspection import check_layers, inspect_job, inspect_volume
 from napari_bright4b.api import load_model
-from napari_bright4b.errors import BadInputError, Cancelled
+from napari_bright4b.errors import BadInputError, Cancelled, OutOfMemory
 from napari_bright4b.inference.engine import CancelToken
 from napari_bright4b.inference.normalize import percentile_normalize
 from napari_bright4b.models.bright4b import Bright4B
@@ -88,6 +89,17 @@ def test_cancel_stops_before_the_next_tile(nano, volume):
     with pytest.raises(Cancelled):
         inspect_volume(model, card, volume, VOXEL, progress=progress, cancel=token)
     assert done == [1]
+
+
+def test_a_tile_that_does_not_fit_in_memory_is_reported_as_the_engine_reports_it(nano, volume, monkeypatch):
+    model, card = nano
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+    monkeypatch.setattr(inspection_module, "capture_tile", out_of_memory)
+    with pytest.raises(OutOfMemory, match="single 8x64x64 tile"):
+        inspect_volume(model, card, volume, VOXEL)
 
 
 def test_bad_input_is_refused_with_the_reason(nano, volume):

@@ -80,10 +80,9 @@ def test_uniform_routing_pays_only_for_its_lack_of_confidence_and_the_loss_is_bo
     assert 0.0 <= sharp.balance_loss.item() <= 0.5 * (2 + sharp.confidence_weight)
 
 
-def test_routing_is_captured_only_on_request():
+def test_the_routing_method_gives_the_routing_the_forward_pass_uses():
     moe = make_moe()
-    moe(torch.randn(1, 10, 16))
-    assert moe.last_routing is None
-    moe.capture = True
-    moe(torch.randn(1, 10, 16))
-    assert moe.last_routing.dispatch.shape == (1, 10, 6) and moe.last_routing.num_experts == 3
+    x = torch.randn(1, 10, 16)
+    dispatch, combine = moe.routing(x)
+    slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch, x))
+    torch.testing.assert_close(moe(x), torch.einsum("bms,bsd->bmd", combine, moe.experts(slots)))

@@ -1,7 +1,8 @@
 """Look inside a Bright-4B model over a whole volume: routing, expert usage, path gates, PCA maps.
 
 The volume is normalized and resampled to the model's voxel size as for prediction, then
-run tile by tile through the encoder with capture on (:mod:`.capture`). Each token's values
+run through the encoder with capture on (:mod:`.capture`), tile by tile in the engine's
+tile loop (:func:`~..inference.engine.run_tiles`). Each token's values
 land in one place on the volume's token lattice (:mod:`.token_tiles`), which
 :class:`~.token_grid.TokenGrid` places in the world. Per transformer layer and token:
 
@@ -23,18 +24,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ..errors import BadInputError, Cancelled
-from ..inference.engine import CancelToken, Progress
+from ..errors import BadInputError
+from ..inference.engine import CancelToken, Progress, run_tiles
 from ..inference.normalize import Normalizer, percentile_range
-from ..inference.predict import model_tile
-from ..inference.resample import resize
+from ..inference.predict import model_grid_source, model_tile
 from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from ..models.session import ModelSession
 from ..nn.sparse_attention import NativeSparseAttention3D
-from .capture import capture_tile
+from .capture import TokenMaps, capture_tile
 from .pca import pca_rgb
 from .token_grid import TokenGrid
 from .token_tiles import token_tiles
@@ -141,53 +140,53 @@ def inspect_volume(
 
     ``pca_layers``: 1-based layers to project (default: the decoder's taps, L/4 ... L);
     ``tile`` (default the card's, rounded up to the padding multiple) and ``overlap`` as for
-    prediction; ``seed`` draws the PCA sample. ``progress(done, total)`` is called after
-    each tile and ``cancel`` checked before each one (raising :class:`Cancelled`).
+    prediction; ``seed`` draws the PCA sample. The tiles run through the engine's loop
+    (:func:`~..inference.engine.run_tiles`): ``progress(done, total)`` is called after each
+    tile and ``cancel`` checked before each one (raising :class:`Cancelled`).
     """
-    if not isinstance(model, Bright4B):
-        raise BadInputError(f"inspection needs a Bright-4B model, got a {type(model).__name__}")
+    _check_input(model, card, volume)
     config = model.config
     pca_layers = check_layers(config.taps if pca_layers is None else pca_layers, config.depth)
-    shape = tuple(volume.shape[1:])
-    if len(volume.shape) != 4 or volume.shape[0] != config.in_channels:
-        raise BadInputError(
-            f"expected an image ({config.in_channels}, Z, Y, X) for model {card.name!r}, got shape {volume.shape}"
-        )
-    if shape[0] < 2:
-        raise BadInputError(f"the image is 2D (one z-slice, shape {shape}); inspection needs a 3D stack (Z, Y, X)")
-    grid = TokenGrid.for_volume(shape, voxel_size or card.voxel_size, card)
+    grid = TokenGrid.for_volume(tuple(volume.shape[1:]), voxel_size or card.voxel_size, card)
     norm = card.normalization
     normalizer = Normalizer(*percentile_range(volume, norm["low"], norm["high"]))
-    if grid.model_shape == shape:
-        source, prepare = volume, normalizer
-    else:
-        source, prepare = resize(normalizer(volume), grid.model_shape), np.asarray
-    tiles = token_tiles(grid.model_shape, config.patch, config.brick, model_tile(card, tile), overlap)
-    depth, tokens = config.depth, grid.shape
-    entropy = np.zeros((depth, *tokens), np.float32)
-    usage = np.zeros((depth, config.num_experts, *tokens), np.float32)
-    gates = None if config.attention == "dense" else np.zeros((depth, 3, *tokens), np.float32)
-    features = {layer: np.zeros((config.dim, *tokens), np.float32) for layer in pca_layers}
+    source, prepare = model_grid_source(volume, grid.model_shape, normalizer)
+    parts = token_tiles(grid.model_shape, config.patch, config.brick, model_tile(card, tile), overlap)
+    maps = TokenMaps.zeros(config, grid.shape, pca_layers)
     weight = next(model.parameters())
     started = time.perf_counter()
-    for done, part in enumerate(tiles, 1):
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("cancelled")
-        raw = prepare(source[(slice(None), *part.voxels)])
-        maps = capture_tile(model, torch.from_numpy(raw).to(weight.device, weight.dtype), pca_layers)
-        keep, place = (Ellipsis, *part.keep), (Ellipsis, *part.place)
-        entropy[place] = maps.entropy[keep]
-        usage[place] = maps.usage[keep]
-        if gates is not None:
-            gates[place] = maps.gates[keep]
-        for layer in pca_layers:
-            features[layer][place] = maps.features[layer][keep]
-        if progress is not None:
-            progress(done, len(tiles))
-    pca = {layer: pca_rgb(features.pop(layer), seed) for layer in pca_layers}
-    return Inspection(
-        card.name, grid, entropy, usage, gates, pca, len(tiles), time.perf_counter() - started, str(weight.device)
+    run_tiles(
+        lambda batch: [capture_tile(model, batch[0], pca_layers)],
+        source,
+        [part.voxels for part in parts],
+        lambda index, tile_maps: maps.paste(tile_maps, parts[index].keep, parts[index].place),
+        prepare=prepare,
+        batch_size=1,  # one tile per capture; tiles at the far edges are smaller
+        device=weight.device,
+        dtype=weight.dtype,
+        progress=progress,
+        cancel=cancel,
     )
+    pca = {layer: pca_rgb(maps.features.pop(layer), seed) for layer in pca_layers}
+    seconds = time.perf_counter() - started
+    return Inspection(
+        card.name, grid, maps.entropy, maps.usage, maps.gates, pca, len(parts), seconds, str(weight.device)
+    )
+
+
+def _check_input(model, card: ModelCard, volume) -> None:
+    """Refuse a model that is not Bright-4B, and a volume that is not a 3D ``(C, Z, Y, X)``
+    image with the model's channels."""
+    if not isinstance(model, Bright4B):
+        raise BadInputError(f"inspection needs a Bright-4B model, got a {type(model).__name__}")
+    channels = model.config.in_channels
+    if len(volume.shape) != 4 or volume.shape[0] != channels:
+        raise BadInputError(
+            f"expected an image ({channels}, Z, Y, X) for model {card.name!r}, got shape {volume.shape}"
+        )
+    if volume.shape[1] < 2:
+        shape = tuple(volume.shape[1:])
+        raise BadInputError(f"the image is 2D (one z-slice, shape {shape}); inspection needs a 3D stack (Z, Y, X)")
 
 
 def inspect_job(

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -154,16 +155,25 @@ def label_dask(mask: da.Array) -> da.Array:
     return labels.astype(np.uint32)
 
 
-def _client(scheduler: str | None):
+@contextmanager
+def _connected(scheduler: str | None) -> Iterator:
+    """A Dask client of the scheduler at ``scheduler``, else of a two-worker local cluster;
+    both closed afterwards."""
     from distributed import Client, LocalCluster
 
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="10s"), None
-        except OSError as err:
-            raise BadInputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
-    return Client(cluster), cluster
+    if not scheduler:
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as err:
+        raise BadInputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    with client:
+        yield client
 
 
 def segment_dask(
@@ -189,7 +199,6 @@ def segment_dask(
     so an Otsu threshold sees the whole volume; then masks or labels are computed from them.
     ``threshold``: ``"model"``, ``"otsu"`` or a number (:mod:`.postprocess`).
     """
-    from ..data.ome_zarr import ome_zarr_output, read_ome_zarr
     from .postprocess import class_thresholds, threshold_value
     from .predict import model_tile
 
@@ -198,47 +207,55 @@ def segment_dask(
     volume = da.asarray(volume)
     tile = model_tile(card, tile)
     names = list(card.head.class_names)
-    shape = (len(names), *volume.shape[1:])
-    client, cluster = _client(scheduler)
-    try:
-        with tempfile.TemporaryDirectory(dir=Path(output).parent) as scratch:
-            prob_target = prob_path or os.path.join(scratch, "probabilities.zarr")
-            chunks = (1, *(chunks or chunk_spec(volume.shape, tile)[1:]))  # zarr chunks = dask chunks
-            grid, intensity_range = on_model_grid(volume, voxel_size, card)
-            grid_chunks = chunks if grid is volume else chunk_spec(grid.shape, tile)
-            probabilities = predict_dask(
-                spec,
-                grid,
-                len(names),
-                tile,
-                overlap,
-                card.normalization,
-                device,
-                (grid.shape[0], *grid_chunks[1:]),
-                views,
-                intensity_range,
-            )
-            if grid is not volume:
-                probabilities = resize_lazy(probabilities, volume.shape[1:]).rechunk(chunks)
-            with ome_zarr_output(prob_target, shape, "float32", voxel_size, chunks) as target:
-                da.store(probabilities, target, lock=False, compute=True)
-            stored = read_ome_zarr(prob_target).data
-            per_class = class_thresholds(threshold, names, card.thresholds)
-            cuts = [threshold_value(stored[k], t) for k, t in enumerate(per_class)]
-            result: dict = {"thresholds": dict(zip(names, cuts)), "outputs": {}}
-            dtype = "uint32" if labels else "uint8"
-            with ome_zarr_output(output, shape, dtype, voxel_size, chunks) as target:
-                masks = [stored[k] > cuts[k] for k in range(len(names))]
-                channels = [label_dask(m) if labels else m.astype(dtype) for m in masks]
-                da.store(da.stack(channels).rechunk(chunks), target, lock=False, compute=True)
-                if labels:
-                    result["instances"] = {n: int(da.from_zarr(target)[k].max()) for k, n in enumerate(names)}
-            result["outputs"]["instances" if labels else "masks"] = output
-            if prob_path:
-                result["outputs"]["probabilities"] = prob_path
-            result["dask"] = {"workers": len(client.scheduler_info()["workers"]), "chunks": list(chunks[1:])}
-            return result
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    chunks = (1, *(chunks or chunk_spec(volume.shape, tile)[1:]))  # zarr chunks = dask chunks
+    with _connected(scheduler) as client, tempfile.TemporaryDirectory(dir=Path(output).parent) as scratch:
+        probabilities = _probabilities(spec, card, volume, voxel_size, tile, overlap, views, device, chunks)
+        stored = _stored(probabilities, prob_path or os.path.join(scratch, "probabilities.zarr"), voxel_size, chunks)
+        cuts = [
+            threshold_value(stored[k], t) for k, t in enumerate(class_thresholds(threshold, names, card.thresholds))
+        ]
+        result: dict = {"thresholds": dict(zip(names, cuts)), "outputs": {"instances" if labels else "masks": output}}
+        counts = _write_labels(stored, cuts, output, voxel_size, chunks, labels)
+        if labels:
+            result["instances"] = dict(zip(names, counts))
+        if prob_path:
+            result["outputs"]["probabilities"] = prob_path
+        result["dask"] = {"workers": len(client.scheduler_info()["workers"]), "chunks": list(chunks[1:])}
+        return result
+
+
+def _probabilities(spec, card, volume, voxel_size, tile, overlap, views, device, chunks) -> da.Array:
+    """Lazy ``(K, Z, Y, X)`` float32 probabilities of ``volume`` at ``voxel_size`` (z, y, x, um),
+    in ``chunks`` ``(1, z, y, x)``: predicted on the model's grid (resampled inside the graph
+    when the voxel sizes differ, in chunks of :func:`chunk_spec`) and resampled back."""
+    grid, intensity_range = on_model_grid(volume, voxel_size, card)
+    grid_chunks = (grid.shape[0], *(chunks if grid is volume else chunk_spec(grid.shape, tile))[1:])
+    classes = len(card.head.class_names)
+    norm = card.normalization
+    probabilities = predict_dask(spec, grid, classes, tile, overlap, norm, device, grid_chunks, views, intensity_range)
+    if grid is volume:
+        return probabilities
+    return resize_lazy(probabilities, volume.shape[1:]).rechunk(chunks)
+
+
+def _stored(probabilities: da.Array, path: str, voxel_size: Sequence[float], chunks: Sequence[int]) -> da.Array:
+    """``probabilities`` computed into an OME-Zarr at ``path``, read back lazily."""
+    from ..data.ome_zarr import ome_zarr_output, read_ome_zarr
+
+    with ome_zarr_output(path, probabilities.shape, "float32", voxel_size, chunks) as target:
+        da.store(probabilities, target, lock=False, compute=True)
+    return read_ome_zarr(path).data
+
+
+def _write_labels(stored: da.Array, cuts, output: str, voxel_size, chunks, labels: bool) -> list[int] | None:
+    """Masks (uint8) of probabilities ``stored (K, Z, Y, X)`` over ``cuts`` (one per class), or
+    their global instance labels (uint32) when ``labels``, into the OME-Zarr ``output`` in
+    ``chunks``; the instance count of each class (``None`` for masks)."""
+    from ..data.ome_zarr import ome_zarr_output
+
+    dtype = "uint32" if labels else "uint8"
+    with ome_zarr_output(output, stored.shape, dtype, voxel_size, chunks) as target:
+        masks = [stored[k] > cut for k, cut in enumerate(cuts)]
+        channels = [label_dask(m) if labels else m.astype(dtype) for m in masks]
+        da.store(da.stack(channels).rechunk(chunks), target, lock=False, compute=True)
+        return [int(da.from_zarr(target)[k].max()) for k in range(len(cuts))] if labels else None

@@ -1,15 +1,19 @@
 """Run a model patch by patch over a whole volume, with progress, cancel and adaptive batches.
 
-Memory stays bounded by one batch of tiles plus the input and output arrays. Input and
-output may be any arrays that support slicing (NumPy, zarr), so volumes larger than RAM
-stream from disk to disk. Because the blending weights sum to one over tiles, each tile
-is added to the output once and nothing else is kept.
+:func:`run_tiles` is the one tile loop: prediction (:func:`predict_tiled`, which blends
+the tiles of :class:`~.tiling.TileGrid`), inspection (``analysis/inspection.py``, on its
+token-aligned tiles) and the Dask path (one :func:`predict_tiled` region per chunk) all
+run through it. Memory stays bounded by one batch of tiles plus the input and output
+arrays. Input and output may be any arrays that support slicing (NumPy, zarr), so volumes
+larger than RAM stream from disk to disk. Because the blending weights sum to one over
+tiles, each tile is added to the output once and nothing else is kept.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,9 +21,12 @@ import torch
 from ..errors import Cancelled, OutOfMemory
 from .tiling import TileGrid
 
+Window = tuple[slice, slice, slice]
 Predict = Callable[[torch.Tensor], torch.Tensor]
 Prepare = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]
+Run = Callable[[torch.Tensor], Sequence[Any]]
+Write = Callable[[int, Any], None]
 
 _OOM_ERRORS = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
 MAX_BATCH = 16
@@ -57,6 +64,70 @@ def fit_batch_size(device: torch.device, bytes_per_tile: int, tiles: int) -> int
     return int(max(1, min(MAX_BATCH, tiles, 0.8 * free // bytes_per_tile)))
 
 
+def run_tiles(
+    run: Run,
+    volume,
+    windows: Sequence[Window],
+    write: Write,
+    *,
+    prepare: Prepare | None = None,
+    batch_size: int | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> None:
+    """The tile loop: read each window of ``volume (C, Z, Y, X)``, run it, and hand over the result.
+
+    Windows (one slice per spatial axis, all the same size when batched) are read in order,
+    ``prepare``-d (each raw tile ``(C, z, y, x)`` to the float32 the model reads; default a
+    float32 copy) and stacked into a batch ``(B, C, z, y, x)`` on ``device`` as ``dtype``;
+    ``run`` maps it, without autograd, to ``B`` per-tile results and ``write(index, result)``
+    takes each (``index``: the tile's position in ``windows``). ``batch_size=None`` sizes
+    batches from free memory (1 on CPU); on out-of-memory the batch is halved and retried,
+    and :class:`OutOfMemory` is raised if one tile does not fit. ``progress(done, total)`` is
+    called after each batch; ``cancel`` is checked before each one, and a cancelled run
+    raises :class:`Cancelled`.
+    """
+    device = torch.device(device)
+    prepare = prepare or (lambda raw: np.asarray(raw, dtype=np.float32))
+    measure = batch_size is None and device.type == "cuda"  # size batches after one probe tile
+    done, size, baseline = 0, batch_size or 1, 0
+    while done < len(windows):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("cancelled")
+        batch = windows[done : done + size]
+        try:
+            if measure and done == 0:
+                torch.cuda.reset_peak_memory_stats(device)
+                baseline = torch.cuda.memory_allocated(device)
+            tiles = np.stack([prepare(volume[(slice(None), *window)]) for window in batch])
+            with torch.no_grad():
+                results = run(torch.from_numpy(tiles).to(device=device, dtype=dtype))
+        except Exception as err:
+            if not _is_oom(err):
+                raise
+            del err  # drop the traceback's references to the failed batch before retrying
+            _free_memory(device)
+            size = _halved(size, batch[0], device)
+            continue
+        if measure and done == 0:
+            size = fit_batch_size(device, torch.cuda.max_memory_allocated(device) - baseline, len(windows))
+        for index, result in enumerate(results, done):
+            write(index, result)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(windows))
+
+
+def _halved(size: int, window: Window, device: torch.device) -> int:
+    """The batch size to retry with after running out of memory; none below one tile."""
+    if size == 1:
+        shape = "x".join(str(sl.stop - sl.start) for sl in window)
+        raise OutOfMemory(f"out of memory on {device} with a single {shape} tile; use a smaller tile or another device")
+    return size // 2
+
+
 def predict_tiled(
     predict: Predict,
     volume,
@@ -75,61 +146,41 @@ def predict_tiled(
 ):
     """Blend ``predict`` over ``volume (C, Z, Y, X)`` into ``(channels_out, *region shape)``.
 
-    ``predict`` maps a batch ``(B, C, z, y, x)`` to ``(B, channels_out, z, y, x)``;
-    ``prepare`` maps each raw tile ``(C, z, y, x)`` to the float32 the model reads.
+    ``predict`` maps a batch ``(B, C, z, y, x)`` to ``(B, channels_out, z, y, x)`` over the
+    tiles of :class:`~.tiling.TileGrid`, each weighted so the weights sum to one.
     ``region`` (default: everything) restricts the output to part of the volume, read
     from the whole volume's tiling, so regions computed apart agree with the whole.
     ``out`` is a zero-filled array of the output's shape (default: a new NumPy array).
-    ``batch_size=None`` sizes batches from free memory; on out-of-memory the batch is
-    halved and retried, and :class:`OutOfMemory` is raised if one tile does not fit.
-    ``progress(done, total)`` is called after each batch; ``cancel`` is checked before
-    each one, and a cancelled run raises :class:`Cancelled`.
+    ``batch_size``, ``prepare``, ``device``, ``dtype``, ``progress`` and ``cancel`` are as for
+    :func:`run_tiles`.
     """
     if len(volume.shape) != 4:
         raise ValueError(f"expected a (C, Z, Y, X) volume, got shape {volume.shape}")
-    device = torch.device(device)
     grid = TileGrid(tuple(volume.shape[1:]), tuple(tile), overlap)
     region = tuple(region or (slice(0, s) for s in grid.shape))
-    windows = grid.windows_in(region)
     if out is None:
         out = np.zeros((channels_out, *(r.stop - r.start for r in region)), dtype=np.float32)
-    prepare = prepare or (lambda raw: np.asarray(raw, dtype=np.float32))
 
-    def run(batch: list) -> np.ndarray:
-        tiles = np.stack([prepare(volume[(slice(None), *w)]) for w in batch])
-        with torch.no_grad():
-            return predict(torch.from_numpy(tiles).to(device=device, dtype=dtype)).float().cpu().numpy()
+    def run(batch: torch.Tensor) -> np.ndarray:
+        return predict(batch).float().cpu().numpy()
 
-    measure = batch_size is None and device.type == "cuda"  # size batches after one probe tile
-    done, size, baseline = 0, batch_size or 1, 0
-    while done < len(windows):
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("cancelled")
-        batch = windows[done : done + size]
-        try:
-            if measure and done == 0:
-                torch.cuda.reset_peak_memory_stats(device)
-                baseline = torch.cuda.memory_allocated(device)
-            result = run(batch)
-        except Exception as err:
-            if not _is_oom(err):
-                raise
-            del err  # drop the traceback's references to the failed batch before retrying
-            _free_memory(device)
-            if size == 1:
-                shape = "x".join(map(str, grid.tile_shape))
-                raise OutOfMemory(
-                    f"out of memory on {device} with a single {shape} tile; use a smaller tile or another device"
-                ) from None
-            size //= 2
-            continue
-        if measure and done == 0:
-            size = fit_batch_size(device, torch.cuda.max_memory_allocated(device) - baseline, len(windows))
-        for window, prediction in zip(batch, result):
-            _add_tile(out, prediction * grid.weight(window), window, region)
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(windows))
+    windows = grid.windows_in(region)
+
+    def write(index: int, prediction: np.ndarray) -> None:
+        _add_tile(out, prediction * grid.weight(windows[index]), windows[index], region)
+
+    run_tiles(
+        run,
+        volume,
+        windows,
+        write,
+        prepare=prepare,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+        cancel=cancel,
+    )
     return out
 
 

@@ -159,26 +159,12 @@ def run_job(
     :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. The
     volume is never modified. Raises :class:`~..errors.Cancelled` when cancelled,
     :class:`BadInputError` for unusable input."""
-    tiles = [0]
-
-    def report(done: int, total: int) -> None:
-        tiles[0] = total
-        if progress is not None:
-            progress(done, total)
-
+    report = _CountingProgress(progress)
     started = time.perf_counter()
     given = isinstance(spec, ModelSession)
     with nullcontext(spec) if given else ModelSession(spec, device, task=task) as session:
         card = session.card
-        if given and task is not None and card.head.task != task:
-            raise BadInputError(f"model {card.name!r} is a {card.head.task} model, not a {task} model")
-        if voxel_size is None:
-            voxel_size = card.voxel_size
-            warnings.warn(f"no voxel size given: assuming the model's {tuple(card.voxel_size)} um", stacklevel=2)
-        if volume.shape[0] != card.config.in_channels:
-            raise BadInputError(
-                f"model {card.name!r} reads {card.config.in_channels} channel(s), the image has {volume.shape[0]}"
-            )
+        voxel_size = _checked_voxel_size(card, volume, voxel_size, task if given else None)
         maps = run_model(
             session.model, card, volume, voxel_size, tile, overlap, views=views, progress=report, cancel=cancel
         )
@@ -190,7 +176,7 @@ def run_job(
         exclusive=card.head.task == "segment" and card.head.activation == "softmax",
         voxel_size=tuple(float(v) for v in voxel_size),
         device=str(session.device),
-        tiles=tiles[0],
+        tiles=report.total,
         seconds=time.perf_counter() - started,
         model_cuts=dict(card.thresholds),
         settings={
@@ -202,11 +188,39 @@ def run_job(
         },
     )
     if result.task == "segment":
-        result = relabel(result, labelling or Labelling())
-    elif result.task == "classify":
+        return relabel(result, labelling or Labelling())
+    if result.task == "classify":
         result.volume_probabilities = volume_probabilities(maps)
         result.class_map = (np.argmax(maps, axis=0) + 1).astype(np.uint8)
     return result
+
+
+class _CountingProgress:
+    """A ``progress(done, total)`` callback that passes the report on and keeps the ``total``
+    of tiles."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress, self.total = progress, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.total = total
+        if self.progress is not None:
+            self.progress(done, total)
+
+
+def _checked_voxel_size(card, volume, voxel_size: Sequence[float] | None, task: str | None) -> Sequence[float]:
+    """``voxel_size`` (z, y, x, um), or the card's with a warning when ``None``, once a model of
+    another ``task`` (if given) and a ``volume (C, Z, Y, X)`` of other channels are refused."""
+    if task is not None and card.head.task != task:
+        raise BadInputError(f"model {card.name!r} is a {card.head.task} model, not a {task} model")
+    if voxel_size is None:
+        voxel_size = card.voxel_size
+        warnings.warn(f"no voxel size given: assuming the model's {tuple(card.voxel_size)} um", stacklevel=3)
+    if volume.shape[0] != card.config.in_channels:
+        raise BadInputError(
+            f"model {card.name!r} reads {card.config.in_channels} channel(s), the image has {volume.shape[0]}"
+        )
+    return voxel_size
 
 
 def time_tile(spec: str, device: str = "auto", tile: Sequence[int] | None = None) -> TileCost:

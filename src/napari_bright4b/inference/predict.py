@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ import torch
 from ..models.card import ModelCard
 from ..models.config import HeadConfig
 from ..models.heads import activate
-from .engine import CancelToken, Progress, predict_tiled
+from .engine import CancelToken, Prepare, Progress, predict_tiled
 from .normalize import Normalizer, percentile_range
 from .resample import resize, target_shape
 from .views import average_views
@@ -116,20 +117,42 @@ def on_model_grid(
     weight = next(model.parameters())
     shape = tuple(volume.shape[1:])
     model_shape = target_shape(shape, voxel_size or card.voxel_size, card.voxel_size)
-    tile = model_tile(card, tile)
-    kwargs = dict(batch_size=batch_size, device=weight.device, dtype=weight.dtype, progress=progress, cancel=cancel)
-    if model_shape == shape:
-        return predict_tiled(
-            predict, volume, channels, tile, overlap, prepare=normalizer, out=out, region=region, **kwargs
-        )
-    if region is not None:
+    resampled = model_shape != shape
+    if resampled and region is not None:
         raise ValueError("a region needs the volume at the model's voxel size")
-    resampled = resize(normalizer(volume), model_shape)
-    result = resize(predict_tiled(predict, resampled, channels, tile, overlap, **kwargs), shape)
+    source, prepare = model_grid_source(volume, model_shape, normalizer)
+    result = predict_tiled(
+        predict,
+        source,
+        channels,
+        model_tile(card, tile),
+        overlap,
+        batch_size=batch_size,
+        prepare=prepare,
+        out=None if resampled else out,
+        region=region,
+        device=weight.device,
+        dtype=weight.dtype,
+        progress=progress,
+        cancel=cancel,
+    )
+    if not resampled:
+        return result
+    result = resize(result, shape)
     if out is not None:
         out[...] = result
         result = out
     return result
+
+
+def model_grid_source(volume, model_shape: Sequence[int], normalizer: Normalizer) -> tuple[Any, Prepare | None]:
+    """What the engine reads for ``volume (C, Z, Y, X)`` on a model grid of ``model_shape``
+    ``(z, y, x)`` voxels, and how each tile is prepared: the volume itself, normalized tile
+    by tile, when it has that shape already; else the whole volume normalized and resampled
+    (float32, read as it is: ``None``)."""
+    if tuple(volume.shape[1:]) == tuple(model_shape):
+        return volume, normalizer
+    return resize(normalizer(volume), tuple(model_shape)), None
 
 
 def _finish(result, card: ModelCard, normalizer: Normalizer):

@@ -8,7 +8,7 @@ number; expert usage has the expert (0-based) before it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from .layer_data import LayerInput, layer_name
 
 RUN = "inspect"  # metadata["bright4b"]["run"] of these layers
 GATE_COLORMAPS = {"compression": "red", "selection": "green", "window": "blue"}
+PER_LAYER = (("transformer layer", 1.0),)  # the slider of per-layer maps: 1-based layer numbers
 
 
 def value_range(values: np.ndarray) -> tuple[float, float]:
@@ -35,61 +36,69 @@ def inspection_layers(
     usage as Images with a layer slider (contrast over each map's range), the dominant
     expert as Labels (value = expert + 1, named in ``features``), and an RGB Image of the
     PCA of each chosen layer. Only the entropy is visible at first."""
+    layer = _placed(inspection, source, axis_labels)
+    entropy, experts = inspection.entropy, np.arange(inspection.experts)
+    layers = [
+        layer(entropy, "routing entropy", "image", PER_LAYER, colormap="inferno", contrast_limits=value_range(entropy)),
+        layer(
+            inspection.dominant_expert.astype(np.uint16) + 1,
+            "dominant expert",
+            "labels",
+            PER_LAYER,
+            features={"index": experts + 1, "expert": experts},
+            opacity=0.5,
+            visible=False,
+        ),
+    ]
+    if inspection.gates is not None:
+        layers += [_gate_layer(layer, inspection.gates[:, index], path) for index, path in enumerate(PATHS)]
+    layers.append(
+        layer(
+            inspection.usage.swapaxes(0, 1),
+            "expert usage",
+            "image",
+            [("expert", 0.0), *PER_LAYER],
+            colormap="viridis",
+            contrast_limits=value_range(inspection.usage),
+            visible=False,
+        )
+    )
+    layers += [
+        layer(rgb, f"PCA layer {n}", "image", rgb=True, visible=False) for n, rgb in sorted(inspection.pca.items())
+    ]
+    return layers
+
+
+def _placed(inspection: Inspection, source: LayerInput, axis_labels: Sequence[str]) -> Callable[..., tuple]:
+    """A maker of ``(data, kwargs, kind)`` for a map ``(*leading, tz, ty, tx)`` of ``inspection``:
+    ``layer(data, output, kind, leading=(), **kwargs)`` with ``leading`` the ``(label, start)``
+    of each slider axis (step 1) and the token grid's scale and translate (um) on the last
+    three axes."""
     scale, translate = inspection.grid.placement(source.scale, source.translate)
-    labels = tuple(axis_labels)
+    metadata = {"input": source.name, "model": inspection.model, "run": RUN}
 
     def layer(data, output: str, kind: str, leading: Sequence[tuple[str, float]] = (), **kwargs) -> tuple:
         kwargs.update(
             name=layer_name(source.name, inspection.model, output),
             scale=(*[1.0] * len(leading), *scale),
             translate=(*[start for _, start in leading], *translate),
-            axis_labels=(*[label for label, _ in leading], *labels),
-            metadata={"bright4b": {"input": source.name, "model": inspection.model, "output": output, "run": RUN}},
+            axis_labels=(*[label for label, _ in leading], *axis_labels),
+            metadata={"bright4b": {**metadata, "output": output}},
         )
         return data, kwargs, kind
 
-    per_layer = [("transformer layer", 1.0)]
-    entropy = inspection.entropy
-    layers = [
-        layer(entropy, "routing entropy", "image", per_layer, colormap="inferno", contrast_limits=value_range(entropy))
-    ]
-    experts = np.arange(inspection.experts)
-    layers.append(
-        layer(
-            inspection.dominant_expert.astype(np.uint16) + 1,
-            "dominant expert",
-            "labels",
-            per_layer,
-            features={"index": experts + 1, "expert": experts},
-            opacity=0.5,
-            visible=False,
-        )
+    return layer
+
+
+def _gate_layer(layer: Callable[..., tuple], gates: np.ndarray, path: str) -> tuple:
+    """The Image of one path's gates ``(L, tz, ty, tx)``, hidden, added in its colour."""
+    return layer(
+        gates,
+        f"{path} gate",
+        "image",
+        PER_LAYER,
+        colormap=GATE_COLORMAPS[path],
+        blending="additive",
+        contrast_limits=value_range(gates),
+        visible=False,
     )
-    if inspection.gates is not None:
-        for index, path in enumerate(PATHS):
-            layers.append(
-                layer(
-                    inspection.gates[:, index],
-                    f"{path} gate",
-                    "image",
-                    per_layer,
-                    colormap=GATE_COLORMAPS[path],
-                    blending="additive",
-                    contrast_limits=value_range(inspection.gates[:, index]),
-                    visible=False,
-                )
-            )
-    layers.append(
-        layer(
-            inspection.usage.swapaxes(0, 1),
-            "expert usage",
-            "image",
-            [("expert", 0.0), *per_layer],
-            colormap="viridis",
-            contrast_limits=value_range(inspection.usage),
-            visible=False,
-        )
-    )
-    for number, rgb in sorted(inspection.pca.items()):
-        layers.append(layer(rgb, f"PCA layer {number}", "image", rgb=True, visible=False))
-    return layers

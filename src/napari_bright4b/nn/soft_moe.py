@@ -5,13 +5,13 @@ With tokens ``X (m, d)`` and slot keys ``Phi (d, s)``, both unit-normalized alon
 of ``L`` over tokens (each slot is a convex combination of tokens), combine ``C`` the
 softmax over slots (each token is a convex combination of slot outputs). ``s`` is fixed
 whatever the number of tokens. The ``n`` experts are stacked weights run with one
-batched matmul.
+batched matmul. The module keeps no routing: :meth:`routing` recomputes it from the
+input (a forward hook can, see ``analysis/capture.py``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,15 +23,6 @@ from .hypersphere import l2norm, mark_unit_norm
 def mean_entropy(probs: torch.Tensor, dim: int) -> torch.Tensor:
     """Mean entropy (nats) of the distributions along ``dim`` of ``probs``."""
     return -(probs * probs.clamp_min(1e-12).log()).sum(dim).mean()
-
-
-@dataclass
-class Routing:
-    """Routing tensors of one forward pass: ``dispatch``/``combine`` are ``(B, m, s)``."""
-
-    dispatch: torch.Tensor
-    combine: torch.Tensor
-    num_experts: int
 
 
 class HypersphericalSoftMoE(nn.Module):
@@ -67,8 +58,6 @@ class HypersphericalSoftMoE(nn.Module):
         mark_unit_norm(self, "slot_keys", dim=0)
         mark_unit_norm(self, "w_in", dim=1)
         mark_unit_norm(self, "w_out", dim=2)
-        self.capture = False
-        self.last_routing: Routing | None = None
         self.balance_loss = torch.zeros(())
 
     @property
@@ -95,8 +84,6 @@ class HypersphericalSoftMoE(nn.Module):
         slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch.to(x.dtype), x))
         y = torch.einsum("bms,bsd->bmd", combine.to(x.dtype), self.experts(slots))
         self.balance_loss = self.balance_weight * self.load_balance(dispatch, combine)
-        if self.capture:
-            self.last_routing = Routing(dispatch.detach(), combine.detach(), self.num_experts)
         return y
 
     def load_balance(self, dispatch: torch.Tensor, combine: torch.Tensor) -> torch.Tensor:

@@ -100,20 +100,22 @@ class NativeSparseAttention3D(nn.Module):
         self.compress_v = BlockCompressor(block_size, head_dim, compress_hidden)
         self.gate_weight = nn.Parameter(torch.randn(heads, head_dim, 3) / math.sqrt(head_dim))
         self.gate_bias = nn.Parameter(torch.tensor(gate_bias).repeat(heads, 1))
-        self.capture = False
-        self.last_gates: torch.Tensor | None = None
 
     @property
     def softmax_scale(self) -> float:
         return math.sqrt(self.head_dim)
 
+    def query(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalized, scaled queries ``(B, N, H, dh)`` of tokens ``x (B, N, dim)``."""
+        b, n, _ = x.shape
+        return self.qk_scale(l2norm(self.q_proj(x).view(b, n, self.heads, self.head_dim)))
+
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Normalized, scaled ``q (B, N, H, dh)``, ``k (B, N, Hkv, dh)`` and ``v (B, N, Hkv, dh)``."""
         b, n, _ = x.shape
-        q = self.q_proj(x).view(b, n, self.heads, self.head_dim)
         k = self.k_proj(x).view(b, n, self.kv_heads, self.head_dim)
         v = self.v_proj(x).view(b, n, self.kv_heads, self.head_dim)
-        return self.qk_scale(l2norm(q)), self.qk_scale(l2norm(k)), v
+        return self.query(x), self.qk_scale(l2norm(k)), v
 
     def gates(self, q: torch.Tensor) -> torch.Tensor:
         """Per-head sigmoid gates ``(B, N, H, 3)`` from the unit query direction."""
@@ -155,8 +157,6 @@ class NativeSparseAttention3D(nn.Module):
         hkv, groups = self.kv_heads, self.heads // self.kv_heads
         nb, bs = lattice.num_blocks, lattice.block_size
         gates = self.gates(q)
-        if self.capture:
-            self.last_gates = gates.detach()
         g_tiles = gates.view(b, nb, bs, hkv, groups, 3).permute(0, 3, 1, 4, 2, 5).reshape(b * hkv, nb, groups * bs, 3)
         q_tiles, k_blocks, v_blocks = self.tiles(q, k, v, lattice)
         k_cmp = self.qk_scale(l2norm(self.compress_k(k_blocks)))
