@@ -25,7 +25,7 @@ LATTICES = {1024: (16, 8, 8), 4096: (16, 16, 16), 8192: (32, 16, 16), 16384: (16
 
 
 def measure(mode: str, lattice_shape: tuple[int, int, int], threads: int, repeats: int) -> dict:
-    from napari_bright4b.models.config import PRESETS
+    from napari_bright4b.models.presets import PRESETS
     from napari_bright4b.nn.sparse_attention import NativeSparseAttention3D
     from napari_bright4b.nn.token_lattice import BlockLattice
 

@@ -46,8 +46,8 @@ def main() -> None:
     from monai.networks.nets import UNETR
 
     from napari_bright4b.models.bright4b import Bright4B
-    from napari_bright4b.models.config import PRESETS
     from napari_bright4b.models.heads import activate
+    from napari_bright4b.models.presets import PRESETS
     from napari_bright4b.nn.cpu_convolution import use_onednn_convolutions
 
     torch.set_num_threads(args.threads)

@@ -26,7 +26,7 @@ def main() -> None:
 
     from napari_bright4b.models.card import ModelCard
     from napari_bright4b.models.checkpoint import build_model
-    from napari_bright4b.models.config import PRESETS
+    from napari_bright4b.models.presets import PRESETS
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

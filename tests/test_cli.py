@@ -7,7 +7,7 @@ import torch
 
 from napari_bright4b.cli import main
 from napari_bright4b.models.bright4b import Bright4B
-from napari_bright4b.models.config import PRESETS
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.models.registry import resolve
 from tests.models.test_checkpoint import rewrite_card
 from tests.models.test_registry import save_nano

@@ -18,7 +18,8 @@ from napari_bright4b.data.ome_zarr import write_ome_zarr
 from napari_bright4b.errors import BadInputError
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, save_checkpoint
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 
 VOXEL = (0.29, 0.216, 0.216)
 

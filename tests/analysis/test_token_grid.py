@@ -6,7 +6,7 @@ import pytest
 from napari_bright4b.analysis.token_grid import TokenGrid
 from napari_bright4b.inference.resample import resize
 from napari_bright4b.models.card import ModelCard
-from napari_bright4b.models.config import PRESETS
+from napari_bright4b.models.presets import PRESETS
 
 
 def card(voxel_size):

@@ -9,7 +9,8 @@ from napari_bright4b.data.io import read_image
 from napari_bright4b.data.tiff import write_tiff
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 
 VOXEL = (1.0, 0.5, 0.5)
 SHAPE = (8, 40, 40)

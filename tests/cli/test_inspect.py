@@ -12,7 +12,8 @@ from napari_bright4b.data.io import read_image
 from napari_bright4b.data.tiff import write_tiff
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, save_checkpoint
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 
 VOXEL = (0.5, 0.2, 0.2)
 TOKEN = (1.0, 3.2, 3.2)

@@ -6,8 +6,8 @@ from napari_bright4b.errors import BadInputError, Cancelled, OutOfMemory
 from napari_bright4b.inference.engine import CancelToken, predict_tiled
 from napari_bright4b.inference.normalize import Normalizer, percentile_normalize
 from napari_bright4b.models.bright4b import Bright4B
-from napari_bright4b.models.config import PRESETS
 from napari_bright4b.models.heads import activate
+from napari_bright4b.models.presets import PRESETS
 
 
 def nano_predict():

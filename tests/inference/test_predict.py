@@ -5,7 +5,8 @@ from napari_bright4b.errors import BadInputError
 from napari_bright4b.inference.predict import run_model, volume_probabilities
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from napari_bright4b.inference.predict import run_model
 from napari_bright4b.inference.views import average_views
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 
 
 def _plus_x(batch: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,9 @@ import torch
 
 from napari_bright4b.errors import BadInputError
 from napari_bright4b.models.bright4b import Bright4B
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.heads import activate
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.nn.hypersphere import renormalize_
 
 NANO = PRESETS["nano"].config

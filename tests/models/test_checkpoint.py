@@ -9,8 +9,9 @@ import torch
 from napari_bright4b.errors import CheckpointError
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.header import CARD_KEY, read_header
+from napari_bright4b.models.presets import PRESETS
 
 HEAD = HeadConfig(class_names=("nuclei", "mitochondria"))
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from napari_bright4b.models.bright4b import Bright4B
-from napari_bright4b.models.config import PRESETS, Bright4BConfig, HeadConfig, total_parameters
+from napari_bright4b.models.config import Bright4BConfig, HeadConfig, total_parameters
+from napari_bright4b.models.presets import PRESETS
 
 
 @pytest.mark.parametrize("name", ["nano", "small"])

@@ -3,7 +3,7 @@ import pytest
 from napari_bright4b.errors import BadInputError, CheckpointError
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, save_checkpoint
-from napari_bright4b.models.config import PRESETS
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.models.registry import list_models, resolve, user_models_dir
 
 

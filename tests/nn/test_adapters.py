@@ -3,7 +3,8 @@ import torch
 
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.nn.adapters import LowRankDelta, adapters, merge_adapters, unit_norm_dim
 from napari_bright4b.nn.hypersphere import renormalize_
 from napari_bright4b.training.finetune.adaptation import set_mode

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from napari_bright4b.data.io import write_image
-from napari_bright4b.models.config import PRESETS
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.models.session import load_model
 from napari_bright4b.training.patches import Example, PatchSampler
 from napari_bright4b.training.pretrain.masking import MaskedPatches, block_mask, masked_reconstruction_loss

@@ -8,7 +8,8 @@ from safetensors.torch import save_file
 
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.training.patches import Example, PatchSampler
 from napari_bright4b.training.state import KEY, state_path
 from napari_bright4b.training.trainer import TrainSettings, train

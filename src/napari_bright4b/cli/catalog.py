@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..models.config import PRESETS, total_parameters
+from ..models.config import total_parameters
+from ..models.presets import PRESETS
 from ..models.registry import ModelEntry, list_models, resolve, user_models_dir
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import BadInputError
-from .options import positive_int
+from .options import add_zyx, positive_int
 
 HELP = "export a model as a bioimage.io package (.zip), for the bioimage.io tools"
 FORMATS = ("bioimageio",)
@@ -19,13 +19,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("model", help="registry name or .safetensors path (a segmentation or deblurring model)")
     parser.add_argument("-o", "--output", required=True, help="the package: a .zip file")
     parser.add_argument("--format", choices=FORMATS, default="bioimageio", help="package format (bioimageio)")
-    parser.add_argument(
-        "--test-shape",
-        nargs=3,
-        type=positive_int,
-        metavar=("Z", "Y", "X"),
-        help="shape of the package's test tensors (default: the model's tile)",
-    )
+    add_zyx(parser, "--test-shape", positive_int, "shape of the package's test tensors (default: the model's tile)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run_export)
 

@@ -13,7 +13,7 @@ from ..data.io import check_output_path, read_image, write_image
 from ..errors import BadInputError
 from ..training.finetune.modes import CLASSIFIERS, DEFAULT_MODE, MODES
 from .inputs import check_channels, voxel_size_of
-from .options import add_axes, add_settings, add_voxel_size, positive_float, positive_int
+from .options import add_axes, add_settings, add_voxel_size, positive_float, positive_int, safetensors_output
 
 HELP = "fine-tune a segmentation model on strokes painted in a labels image"
 
@@ -73,23 +73,13 @@ def class_names(text: str | None) -> dict[int, str]:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    if not args.model:
-        raise BadInputError("finetune needs a base model: -m NAME (or a --settings file that names one)")
-    if args.channel is not None and args.channel < 0:
-        raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
-    inputs = (Path(args.image).resolve(), Path(args.labels).resolve())
-    outputs = [Path(p).resolve() for p in (args.output, args.prediction) if p is not None]
-    if any(p in inputs for p in outputs):
-        raise BadInputError("an output is an input file; choose another name (inputs are never overwritten)")
-    if len(set(outputs)) != len(outputs):
-        raise BadInputError("-o and --prediction name the same file; give each its own")
+    _check_arguments(args)
     names = class_names(args.classes)
     check_mode_options(args)
     if args.mode == "instant":
         return run_instant(args, names)
 
     from ..models.device import resolve_device
-    from ..models.registry import resolve
     from ..training.finetune import FinetuneSettings, finetune
     from ..training.finetune.painted import check_labels
 
@@ -97,14 +87,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     settings = FinetuneSettings(
         mode=args.mode, time_budget_s=budget, steps=args.steps, seed=args.seed, teacher=args.teacher
     )
-    image = read_image(args.image, args.channel, args.axes)
-    labels = read_image(args.labels).data
-    if labels.shape[0] != 1:
-        raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
-    check_labels(labels.shape[1:], image.data.shape[1:])
-    card = resolve(args.model, allow_presets=False).card
-    check_channels(image, card, Path(args.image).name)
-    voxel_size, _ = voxel_size_of(args, image, card)
+    image, labels = read_painted(args)
+    check_labels(labels.shape, image.data.shape[1:])
+    voxel_size = model_voxel_size(args, image)
     choice = resolve_device(args.device)
     if choice.note:
         print(f"bright4b: note: {choice.note}", file=sys.stderr)
@@ -112,7 +97,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     result = finetune(
         image.data,
         voxel_size,
-        labels[0],
+        labels,
         args.model,
         names=names,
         settings=settings,
@@ -137,19 +122,59 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(
-            f"finetune: {summary['base']} -> {summary['model']} ({settings.mode}, {result.steps} steps, "
-            f"{summary['seconds']} s)"
-        )
-        print(f"  classes      {', '.join(summary['classes'])}")
-        for agreement in result.model.agreements:
-            print(f"  {agreement.name:<12} {agreement.describe()}")
-        print(
-            f"  best step    {result.best_step}: held-out balanced accuracy {result.best.balanced_accuracy:.3f} "
-            f"on {summary['scored_on']}"
-        )
-        print(f"  use it       bright4b segment IMAGE -m {result.path} -o OUT.tif")
+        _print_finetuned(summary, result)
     return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a missing base model, a negative ``--channel`` and outputs that overwrite an input
+    or each other."""
+    if not args.model:
+        raise BadInputError("finetune needs a base model: -m NAME (or a --settings file that names one)")
+    if args.channel is not None and args.channel < 0:
+        raise BadInputError(f"--channel must be 0 or more, got {args.channel}")
+    inputs = (Path(args.image).resolve(), Path(args.labels).resolve())
+    outputs = [Path(p).resolve() for p in (args.output, args.prediction) if p is not None]
+    if any(p in inputs for p in outputs):
+        raise BadInputError("an output is an input file; choose another name (inputs are never overwritten)")
+    if len(set(outputs)) != len(outputs):
+        raise BadInputError("-o and --prediction name the same file; give each its own")
+
+
+def read_painted(args: argparse.Namespace):
+    """``(image, labels)``: the image (its ``data`` is ``(C, Z, Y, X)``) and the painted labels
+    ``(Z, Y, X)``, refused unless they have one channel."""
+    image = read_image(args.image, args.channel, args.axes)
+    labels = read_image(args.labels).data
+    if labels.shape[0] != 1:
+        raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
+    return image, labels[0]
+
+
+def model_voxel_size(args: argparse.Namespace, image) -> list[float]:
+    """The voxel size (z, y, x) um to fine-tune at, after checking that the base model reads the
+    image's channels (see :func:`.inputs.voxel_size_of`)."""
+    from ..models.registry import resolve
+
+    card = resolve(args.model, allow_presets=False).card
+    check_channels(image, card, Path(args.image).name)
+    return voxel_size_of(args, image, card)[0]
+
+
+def _print_finetuned(summary: dict, result) -> None:
+    """A few lines on a deep fine-tune: the new model, its classes, agreements and best step."""
+    print(
+        f"finetune: {summary['base']} -> {summary['model']} ({summary['mode']}, {result.steps} steps, "
+        f"{summary['seconds']} s)"
+    )
+    print(f"  classes      {', '.join(summary['classes'])}")
+    for agreement in result.model.agreements:
+        print(f"  {agreement.name:<12} {agreement.describe()}")
+    print(
+        f"  best step    {result.best_step}: held-out balanced accuracy {result.best.balanced_accuracy:.3f} "
+        f"on {summary['scored_on']}"
+    )
+    print(f"  use it       bright4b segment IMAGE -m {result.path} -o OUT.tif")
 
 
 INSTANT_OPTIONS = {
@@ -174,24 +199,18 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
     the prediction."""
     if args.output is None and args.prediction is None:
         raise BadInputError("instant mode needs -o MODEL.safetensors, --prediction LABELS.tif or both")
-    if args.output is not None and Path(args.output).suffix != ".safetensors":
-        raise BadInputError(f"the instant model must be a .safetensors file, got {Path(args.output).name}")
+    if args.output is not None:
+        safetensors_output(args.output, "the instant model")
     if args.prediction is not None:
         check_output_path(args.prediction)
 
-    from ..models.registry import resolve
     from ..training.finetune.instant import InstantSettings, instant_segment
 
-    image = read_image(args.image, args.channel, args.axes)
-    labels = read_image(args.labels).data
-    if labels.shape[0] != 1:
-        raise BadInputError(f"{Path(args.labels).name}: labels must have one channel, got {labels.shape[0]}")
-    card = resolve(args.model, allow_presets=False).card
-    check_channels(image, card, Path(args.image).name)
-    voxel_size, _ = voxel_size_of(args, image, card)
+    image, labels = read_painted(args)
+    voxel_size = model_voxel_size(args, image)
     settings = InstantSettings(classifier=args.classifier or "forest", seed=args.seed)
     base = None if args.no_model_features else args.model
-    result = instant_segment(image.data, voxel_size, labels[0], base, names=names, settings=settings)
+    result = instant_segment(image.data, voxel_size, labels, base, names=names, settings=settings)
     if args.output is not None:
         result.model.save(args.output)
     if args.prediction is not None:

@@ -1,9 +1,12 @@
-"""Argument types shared by the commands; each refuses bad values with a one-line reason."""
+"""Argument types and checks shared by the commands; each refuses bad values with a one-line reason."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
+
+from ..errors import BadInputError
 
 
 def _number(text: str, convert, ok, expected: str):
@@ -34,14 +37,22 @@ def overlap_fraction(text: str) -> float:
     return value
 
 
+def add_zyx(parser: argparse.ArgumentParser, flag: str, kind, help: str, **kwargs) -> None:
+    """Add ``flag Z Y X``: three values parsed by ``kind`` (e.g. :func:`positive_int`), (z, y, x) order."""
+    parser.add_argument(flag, nargs=3, type=kind, metavar=("Z", "Y", "X"), help=help, **kwargs)
+
+
 def add_voxel_size(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--voxel-size",
-        nargs=3,
-        type=positive_float,
-        metavar=("Z", "Y", "X"),
-        help="voxel size in micrometres (default: from the file's metadata, else the model's)",
-    )
+    text = "voxel size in micrometres (default: from the file's metadata, else the model's)"
+    add_zyx(parser, "--voxel-size", positive_float, text)
+
+
+def safetensors_output(path: str, what: str) -> Path:
+    """``path`` as a Path, refused unless it names a ``.safetensors`` file (``what`` names it)."""
+    out = Path(path)
+    if out.suffix != ".safetensors":
+        raise BadInputError(f"{what} must be a .safetensors file, got {out.name}")
+    return out
 
 
 def add_axes(parser: argparse.ArgumentParser) -> None:

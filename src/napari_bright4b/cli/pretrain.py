@@ -8,10 +8,9 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from ..errors import BadInputError
-from .options import add_voxel_size, positive_float, positive_int
+from .options import add_voxel_size, positive_float, positive_int, safetensors_output
 
 HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction (torchrun: DDP)"
 
@@ -27,7 +26,7 @@ def _ratio(text: str) -> float:
 
 
 def add_parsers(sub) -> None:
-    from ..models.config import PRESETS
+    from ..models.presets import PRESETS
 
     parser = sub.add_parser("pretrain", help=HELP, description=HELP)
     parser.add_argument("inputs", nargs="+", help="unlabeled volumes: TIFF, OME-Zarr or NIfTI files, folders or globs")
@@ -48,9 +47,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from ..training.pretrain.run import pretrain
     from ..training.trainer import TrainSettings
 
-    out = Path(args.output)
-    if out.suffix != ".safetensors":
-        raise BadInputError(f"the pretrained model must be a .safetensors file, got {out.name}")
+    out = safetensors_output(args.output, "the pretrained model")
     if args.resume and not out.is_file():
         raise BadInputError(f"--resume needs the checkpoint {out}; it does not exist")
     settings = TrainSettings(

@@ -1,5 +1,5 @@
 """``bright4b train RECIPE -o OUT.safetensors``: train a bundled model from its committed recipe, or
-a model on your own data (``folder --data DIR``; :mod:`..training.folder`)."""
+a model on your own data (``folder --data DIR``; :mod:`..training.recipes.folder`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import BadInputError
 from ..models.card import MODALITIES
-from .options import positive_float, positive_int
+from .options import add_zyx, positive_float, positive_int, safetensors_output
 
 RECIPE_NAMES = ("organelles", "deblur", "deblur-randomized", "stain", "folder")
 
@@ -25,13 +25,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("-o", "--output", required=True, help="the model to write (.safetensors)")
     parser.add_argument("--data", help="folder: DIR with images/ and labels/ TIFFs of the same names")
     parser.add_argument("--classes", help="folder: the class names of label values 1, 2, ... (comma-separated)")
-    parser.add_argument(
-        "--voxel-size",
-        nargs=3,
-        type=positive_float,
-        metavar=("Z", "Y", "X"),
-        help="folder: um (default: from the TIFFs)",
-    )
+    add_zyx(parser, "--voxel-size", positive_float, "folder: um (default: from the TIFFs)")
     parser.add_argument("--modality", choices=MODALITIES, default="brightfield", help="folder: the images' modality")
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (default: the recipe's)")
     parser.add_argument("--time-budget", type=positive_float, help="stop after this many seconds")
@@ -48,32 +42,15 @@ def add_parsers(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    if out.suffix != ".safetensors":
-        raise BadInputError(f"the output must be a .safetensors file, got {out.name}")
-    if not out.parent.is_dir():
-        raise BadInputError(f"the folder {out.parent} does not exist")
-    if args.resume and not out.is_file():
-        raise BadInputError(f"--resume needs an existing {out.name}; train without --resume first")
-    if (args.recipe == "folder") != (args.data is not None):
-        raise BadInputError("--data DIR goes with the 'folder' recipe, and 'folder' needs --data DIR")
-    if args.recipe == "folder" and not args.classes:
-        raise BadInputError("name the classes of label values 1, 2, ... with --classes, e.g. --classes nuclei")
+    out = _checked_output(args)
 
     import numpy as np
     import torch
 
-    from ..models.checkpoint import build_model, load_backbone, load_checkpoint, save_checkpoint
-    from ..training.recipes import RECIPES
+    from ..models.checkpoint import save_checkpoint
     from ..training.trainer import TrainSettings, train
 
-    if args.recipe == "folder":
-        from ..training.recipes.folder import folder_recipe
-
-        classes = [c.strip() for c in args.classes.split(",")]
-        recipe = folder_recipe(args.data, classes, out.stem, args.voxel_size, args.modality)
-    else:
-        recipe = RECIPES[args.recipe]
+    recipe = _recipe(args, out)
     card = recipe.card()
     settings = TrainSettings(
         steps=args.steps or recipe.steps,
@@ -84,12 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     torch.manual_seed(args.seed)
-    if args.init and args.resume:
-        raise BadInputError("--init starts a new training; --resume continues one: give one of them")
-    model = load_checkpoint(out)[0].train() if args.resume else build_model(card)
-    if args.init:
-        load_backbone(model, card, args.init)
-        card = dataclasses.replace(card, provenance={**card.provenance, "init": str(args.init)})
+    model, card = _starting_model(args, card, out)
     seeds = recipe.train_seeds[: args.volumes] if args.volumes else recipe.train_seeds
     started = time.perf_counter()
     say = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr))
@@ -97,27 +69,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     examples = recipe.examples(seeds)
     prepare_s = time.perf_counter() - started
     sampler = recipe.sampler(examples, np.random.default_rng(args.seed))
-    bar = None
-    if not args.json and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=settings.steps, desc="training", unit="step", file=sys.stderr)
-
-    def progress(step: int, total: int, loss: float) -> None:
-        if bar is not None:
-            bar.update(step - bar.n)
-            bar.set_postfix(loss=f"{loss:.4f}")
-
-    result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress)
-    if bar is not None:
-        bar.close()
+    with _StepBar(settings.steps, enabled=not args.json and sys.stderr.isatty()) as progress:
+        result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress)
     tick = time.perf_counter()
-    trained_card = load_checkpoint(out)[1]
-    if recipe.calibrate:
-        say("choosing per-class thresholds on training volumes ...")
-        trained_card = dataclasses.replace(trained_card, thresholds=recipe.calibrate(model, trained_card))
-    say("evaluating on the held-out volumes ...")
-    held_out = recipe.evaluate(model, trained_card, recipe.held_out_seeds[: args.held_out])
+    trained_card, held_out = _calibrate_and_score(model, recipe, out, args.held_out, say)
     evaluate_s = time.perf_counter() - tick
     save_checkpoint(model, dataclasses.replace(trained_card, metrics=held_out), out)
     summary = {
@@ -132,3 +87,80 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary if args.json else held_out, indent=1))
     return 0
+
+
+def _checked_output(args: argparse.Namespace) -> Path:
+    """The model to write, after refusing arguments that do not go together (before torch loads)."""
+    out = safetensors_output(args.output, "the output")
+    if not out.parent.is_dir():
+        raise BadInputError(f"the folder {out.parent} does not exist")
+    if args.resume and not out.is_file():
+        raise BadInputError(f"--resume needs an existing {out.name}; train without --resume first")
+    if (args.recipe == "folder") != (args.data is not None):
+        raise BadInputError("--data DIR goes with the 'folder' recipe, and 'folder' needs --data DIR")
+    if args.recipe == "folder" and not args.classes:
+        raise BadInputError("name the classes of label values 1, 2, ... with --classes, e.g. --classes nuclei")
+    return out
+
+
+def _recipe(args: argparse.Namespace, out: Path):
+    """The bundled recipe ``args.recipe``, or a recipe for the labelled images in ``--data``."""
+    from ..training.recipes import RECIPES
+
+    if args.recipe != "folder":
+        return RECIPES[args.recipe]
+    from ..training.recipes.folder import folder_recipe
+
+    classes = [c.strip() for c in args.classes.split(",")]
+    return folder_recipe(args.data, classes, out.stem, args.voxel_size, args.modality)
+
+
+def _starting_model(args: argparse.Namespace, card, out: Path):
+    """``(model, card)`` to train: the checkpoint at ``out`` with ``--resume``, else a new model,
+    its backbone from ``--init`` if given (recorded in the card's provenance)."""
+    from ..models.checkpoint import build_model, load_backbone, load_checkpoint
+
+    if args.init and args.resume:
+        raise BadInputError("--init starts a new training; --resume continues one: give one of them")
+    model = load_checkpoint(out)[0].train() if args.resume else build_model(card)
+    if args.init:
+        load_backbone(model, card, args.init)
+        card = dataclasses.replace(card, provenance={**card.provenance, "init": str(args.init)})
+    return model, card
+
+
+def _calibrate_and_score(model, recipe, out: Path, held_out: int | None, say) -> tuple:
+    """``(card, metrics)``: the card of the model trained at ``out``, with per-class thresholds
+    if the recipe calibrates them, and its metrics on the first ``held_out`` held-out volumes."""
+    from ..models.checkpoint import load_checkpoint
+
+    trained_card = load_checkpoint(out)[1]
+    if recipe.calibrate:
+        say("choosing per-class thresholds on training volumes ...")
+        trained_card = dataclasses.replace(trained_card, thresholds=recipe.calibrate(model, trained_card))
+    say("evaluating on the held-out volumes ...")
+    return trained_card, recipe.evaluate(model, trained_card, recipe.held_out_seeds[:held_out])
+
+
+class _StepBar:
+    """``progress(step, total, loss)`` drawing a tqdm bar of ``steps`` on stderr when ``enabled``;
+    a context manager that closes it."""
+
+    def __init__(self, steps: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, desc="training", unit="step", file=sys.stderr)
+
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(loss=f"{loss:.4f}")
+
+    def __enter__(self) -> _StepBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,4 +1,4 @@
-"""Configurations of the Bright-4B backbone and its heads, named presets, parameter counts.
+"""Configurations of the Bright-4B backbone and its heads, and their parameter counts.
 
 Parameter counts are computed from the configuration by formula (no model is built),
 so ``bright4b info full-4b`` is instant; tests check the formula against real models.
@@ -6,7 +6,7 @@ so ``bright4b info full-4b`` is instant; tests check the formula against real mo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from math import prod
 
 Triple = tuple[int, int, int]
@@ -229,77 +229,6 @@ ACTIVATIONS = {"segment": ("sigmoid", "softmax"), "deblur": ("identity",), "clas
 TASKS = tuple(ACTIVATIONS)
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named backbone size with a default head, for building models from scratch."""
-
-    name: str
-    config: Bright4BConfig
-    head: HeadConfig = field(default_factory=HeadConfig)
-    summary: str = ""
-
-
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            "nano",
-            Bright4BConfig(
-                dim=64,
-                depth=4,
-                window_radius=(1, 1, 1),
-                heads=4,
-                kv_heads=2,
-                head_dim=16,
-                compress_hidden=64,
-                num_experts=4,
-                slots_per_expert=2,
-                expert_hidden=192,
-                decoder_features=6,
-                decoder_stem="hybrid",
-            ),
-            summary="about 1M parameters: CPU tests and the bundled models",
-        ),
-        Preset(
-            "small",
-            Bright4BConfig(
-                dim=384,
-                depth=8,
-                heads=6,
-                kv_heads=2,
-                head_dim=64,
-                compress_hidden=256,
-                num_experts=8,
-                slots_per_expert=2,
-                expert_hidden=1536,
-                decoder_features=16,
-                decoder_stem="light",
-            ),
-            summary="about 100M parameters",
-        ),
-        Preset(
-            "base",
-            Bright4BConfig(
-                dim=512,
-                depth=12,
-                heads=8,
-                kv_heads=2,
-                head_dim=64,
-                num_experts=16,
-                slots_per_expert=2,
-                expert_hidden=2048,
-                decoder_features=48,
-            ),
-            summary="about 450M parameters",
-        ),
-        Preset(
-            "full-4b",
-            Bright4BConfig(),
-            summary="the paper's model (h=512, 12 layers, 72 experts, E=2): about 3.7B parameters",
-        ),
-    )
-}
-
-
 def total_parameters(config: Bright4BConfig, head: HeadConfig) -> int:
+    """Parameters of a model: the backbone's components plus the head."""
     return sum(config.parameter_counts().values()) + head.parameter_count(config)

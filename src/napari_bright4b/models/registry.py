@@ -15,8 +15,8 @@ import platformdirs
 
 from ..errors import BadInputError, CheckpointError
 from .card import ModelCard
-from .config import PRESETS
 from .header import read_header
+from .presets import PRESETS
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
 ENV_MODELS_DIR = "BRIGHT4B_MODELS_DIR"

@@ -15,8 +15,8 @@ from ..errors import BadInputError, Cancelled, OutOfMemory
 from .bright4b import Bright4B
 from .card import ModelCard
 from .checkpoint import build_model, load_checkpoint
-from .config import PRESETS
 from .device import DeviceChoice, resolve_device
+from .presets import PRESETS
 from .registry import resolve
 
 PRESET_SEED = 0

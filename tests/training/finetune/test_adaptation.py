@@ -4,7 +4,8 @@ import torch
 
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.training.finetune.adaptation import nested_parts, replace_head
 
 NAMES = ("nuclei", "nucleoli", "mitochondria")

@@ -12,7 +12,8 @@ from napari_bright4b.inference.engine import CancelToken
 from napari_bright4b.inference.predict import run_model
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
-from napari_bright4b.models.config import PRESETS, HeadConfig
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.models.registry import BUNDLED_DIR, list_models
 from napari_bright4b.training.finetune import FinetuneSettings, check_output, default_output, finetune
 from napari_bright4b.training.finetune.adaptation import replace_head

@@ -86,7 +86,22 @@ def simulate_colony(
     ``overrides`` replace parameters (keys of :attr:`Colony.parameters`) after they are drawn,
     so the other parameters are drawn as without them."""
     shape, voxel_size = tuple(int(n) for n in shape), tuple(float(v) for v in voxel_size)
-    vz, vy, vx = voxel_size
+    p = draw_parameters(rng, overrides)
+    seeds, footprint = cell_footprint(rng, p, shape[1:], voxel_size[1:])
+    roughness = smooth_noise(rng, shape, voxel_size, 1.5)
+    cells = extrude_cells(rng, p, footprint, shape, voxel_size)
+    membranes = ndimage.binary_dilation(label_boundaries(cells, axes=(1, 2)), iterations=1) & (cells > 0)
+    interior = (cells > 0) & ~membranes
+    nuclei = place_nuclei(rng, p, seeds, footprint, cells, interior, roughness, voxel_size)
+    nucleoli = place_nucleoli(rng, nuclei, p["nucleoli_per_nucleus"], roughness, voxel_size)
+    cytoplasm = interior & (nuclei == 0)
+    count = p["mitochondria_per_cell"] * max(int(nuclei.max()), 1)
+    mitochondria = tubes(rng, cytoplasm, voxel_size, count, (1.0, 5.0), p["mitochondria_radius_um"])
+    return Colony(cells, nuclei, nucleoli, mitochondria, membranes, voxel_size, p)
+
+
+def draw_parameters(rng: np.random.Generator, overrides: Mapping[str, float] | None) -> dict:
+    """The colony's random parameters (lengths in um), then ``overrides`` in their place."""
     drawn = {
         "cell_spacing_um": rng.uniform(7.0, 11.0),
         "base_um": rng.uniform(0.3, 2.0),
@@ -98,26 +113,50 @@ def simulate_colony(
         "mitochondria_radius_um": rng.uniform(0.2, 0.32),
         "colony_edge": bool(rng.random() < 0.4),
     }
-    p = override(drawn, overrides, "colony")
-    extent = (shape[1] * vy, shape[2] * vx)
+    return override(drawn, overrides, "colony")
+
+
+def cell_footprint(
+    rng: np.random.Generator, p: dict, shape_yx: tuple[int, int], voxel_yx: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cell seeds ``(N, 2)`` (y, x) in um and the cells' footprint ``(Y, X)``: the 1-based
+    seed labels, 0 beyond a curved colony border when ``p["colony_edge"]``."""
+    extent = (shape_yx[0] * voxel_yx[0], shape_yx[1] * voxel_yx[1])
     seeds = hexagonal_seeds(rng, extent, p["cell_spacing_um"])
-    footprint = voronoi_labels(seeds, shape[1:], (vy, vx))
+    footprint = voronoi_labels(seeds, shape_yx, voxel_yx)
     if p["colony_edge"]:  # a colony border curving through the field of view
         centre = np.array(extent) / 2 + rng.normal(size=2) * np.array(extent)
         radius = np.linalg.norm(centre - np.array(extent) / 2) + rng.uniform(-0.25, 0.25) * min(extent)
         inside = np.linalg.norm(seeds - centre, axis=1) <= radius
         footprint = np.where(inside[footprint - 1], footprint, 0)
+    return seeds, footprint
 
-    z = (np.arange(shape[0]) * vz)[:, None, None]
-    roughness = smooth_noise(rng, shape, voxel_size, 1.5)
-    top = p["base_um"] + p["height_um"] * (1 + 0.12 * smooth_noise(rng, shape[1:], (vy, vx), 15.0))
+
+def extrude_cells(
+    rng: np.random.Generator, p: dict, footprint: np.ndarray, shape: tuple[int, ...], voxel_size: tuple[float, ...]
+) -> np.ndarray:
+    """Cell labels ``(Z, Y, X)`` uint16: the ``(Y, X)`` footprint between the coverslip at
+    ``p["base_um"]`` and an apical surface about ``p["height_um"]`` above it, rolling by 12 %."""
+    z = (np.arange(shape[0]) * voxel_size[0])[:, None, None]
+    top = p["base_um"] + p["height_um"] * (1 + 0.12 * smooth_noise(rng, shape[1:], voxel_size[1:], 15.0))
     in_slab = (z >= p["base_um"]) & (z <= top[None])
-    cells = np.where(in_slab, footprint[None], 0).astype(np.uint16)
+    return np.where(in_slab, footprint[None], 0).astype(np.uint16)
 
-    boundary = label_boundaries(cells, axes=(1, 2))
-    membranes = ndimage.binary_dilation(boundary, iterations=1) & (cells > 0)
-    interior = (cells > 0) & ~membranes
 
+def place_nuclei(
+    rng: np.random.Generator,
+    p: dict,
+    seeds: np.ndarray,
+    footprint: np.ndarray,
+    cells: np.ndarray,
+    interior: np.ndarray,
+    roughness: np.ndarray,
+    voxel_size: tuple[float, float, float],
+) -> np.ndarray:
+    """Nucleus labels ``(Z, Y, X)`` uint16, 1..N: a rough, slightly tilted ellipsoid in the
+    ``interior`` of each cell whose seed lies in the field; slivers under 10 um^3 are dropped."""
+    shape, (vz, vy, vx) = cells.shape, voxel_size
+    extent = (shape[1] * vy, shape[2] * vx)
     nuclei = np.zeros(shape, dtype=np.uint16)
     label = 0
     for index, (sy, sx) in enumerate(seeds, start=1):
@@ -136,14 +175,26 @@ def simulate_colony(
             continue
         label += 1
         nuclei[box][mask] = label
+    return nuclei
 
+
+def place_nucleoli(
+    rng: np.random.Generator,
+    nuclei: np.ndarray,
+    per_nucleus: int,
+    roughness: np.ndarray,
+    voxel_size: tuple[float, float, float],
+) -> np.ndarray:
+    """Nucleoli ``(Z, Y, X)`` bool: up to ``per_nucleus`` rough ellipsoids (radius 0.5-1 um)
+    in each nucleus of the labels ``nuclei``, centred at least 0.4 um deeper than their radius."""
+    shape = nuclei.shape
     nucleoli = np.zeros(shape, dtype=bool)
     for label_index, nucleus in enumerate(ndimage.find_objects(nuclei), start=1):
         if nucleus is None:
             continue
         depth = ndimage.distance_transform_edt(np.pad(nuclei[nucleus] == label_index, 1), sampling=voxel_size)
         depth = depth[1:-1, 1:-1, 1:-1]
-        for _ in range(p["nucleoli_per_nucleus"]):
+        for _ in range(per_nucleus):
             radius = rng.uniform(0.5, 1.0)
             room = np.flatnonzero(depth > radius + 0.4)
             if room.size == 0:
@@ -153,9 +204,4 @@ def simulate_colony(
             radii = radius * rng.uniform(0.75, 1.25, size=3)
             box, mask = ellipsoid_mask(shape, voxel_size, centre, radii, random_rotation(rng), roughness)
             nucleoli[box] |= mask & (nuclei[box] > 0)
-
-    cytoplasm = interior & (nuclei == 0)
-    count = p["mitochondria_per_cell"] * max(label, 1)
-    mitochondria = tubes(rng, cytoplasm, voxel_size, count, (1.0, 5.0), p["mitochondria_radius_um"])
-
-    return Colony(cells, nuclei, nucleoli, mitochondria, membranes, voxel_size, p)
+    return nucleoli

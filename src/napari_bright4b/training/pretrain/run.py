@@ -32,7 +32,8 @@ from ...inference.resample import check_voxel_size, resize, target_shape
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ...models.checkpoint import build_model, load_checkpoint
-from ...models.config import PRESETS, Bright4BConfig, HeadConfig
+from ...models.config import Bright4BConfig, HeadConfig
+from ...models.presets import PRESETS
 from ..patches import Example, PatchSampler
 from ..trainer import TrainResult, TrainSettings, train
 from .masking import MaskedPatches, masked_reconstruction_loss

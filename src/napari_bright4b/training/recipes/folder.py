@@ -23,7 +23,8 @@ from ...inference.normalize import percentile_normalize
 from ...inference.postprocess import class_thresholds, masks
 from ...inference.predict import run_model
 from ...models.card import ModelCard
-from ...models.config import PRESETS, HeadConfig
+from ...models.config import HeadConfig
+from ...models.presets import PRESETS
 from ..patches import Example
 from .catalog import Recipe
 from .organelles import mean_scores

@@ -20,7 +20,8 @@ from ...inference.normalize import Normalizer, percentile_range
 from ...inference.predict import run_model, volume_probabilities
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
-from ...models.config import PRESETS, HeadConfig
+from ...models.config import HeadConfig
+from ...models.presets import PRESETS
 from ..patches import Example
 
 DEBLUR = "bright4b-nano-deblur"

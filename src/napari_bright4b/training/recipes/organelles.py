@@ -21,7 +21,8 @@ from ...inference.predict import run_model
 from ...inference.resample import resize, target_shape
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
-from ...models.config import PRESETS, HeadConfig
+from ...models.config import HeadConfig
+from ...models.presets import PRESETS
 from ..patches import Example
 
 ORGANELLES = "bright4b-nano-organelles"
