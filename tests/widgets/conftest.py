@@ -4,7 +4,8 @@ from napari.utils.notifications import notification_manager
 
 from napari_bright4b.data import samples
 from napari_bright4b.models.checkpoint import load_checkpoint
-from napari_bright4b.widgets.finetune_panel import FinetunePanel, ModelChoice
+from napari_bright4b.widgets.finetune_panel import FinetunePanel
+from napari_bright4b.widgets.model_choice import ModelChoice
 from tests.training.finetune.test_finetune import save_toy_base
 
 PLUGIN = "napari-bright4b"

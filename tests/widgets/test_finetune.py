@@ -5,17 +5,17 @@ import numpy as np
 from napari.layers import Image, Labels
 
 from napari_bright4b.models.checkpoint import load_checkpoint
-from napari_bright4b.widgets.finetune_panel import model_panel_choice
+from napari_bright4b.widgets.model_choice import model_panel_choice
 from tests.widgets.conftest import SHAPE, VOXEL
 
 
 def deep(panel, mode="full"):
-    panel.mode.setCurrentIndex(panel.mode.findData(mode))
+    panel.form.mode.setCurrentIndex(panel.form.mode.findData(mode))
 
 
 def paint(panel, truth, slices=(5, 8, 11)):
-    panel.add_labels_layer()
-    layer = panel.labels_layer()
+    panel.form.add_labels_layer()
+    layer = panel.form.labels_layer()
     strokes = np.zeros(SHAPE, np.uint8)
     for z in slices:
         strokes[z][truth[z]] = 2
@@ -38,9 +38,9 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
     table.item(1, 1).setText("cell")
     assert panel.class_names() == {2: "cell"}
 
-    assert panel.mode.currentData() == "instant"  # the default; this test is of the deep fine-tune
+    assert panel.form.mode.currentData() == "instant"  # the default; this test is of the deep fine-tune
     deep(panel)
-    panel.steps.setValue(6)
+    panel.form.steps.setValue(6)
     panel.preview_every_s = 0.0  # a preview after every step
     panel.run_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
@@ -48,7 +48,7 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
     result = panel.result
     assert result is not None and result.steps == 6 and result.path.parent == models_dir
     assert result.card.head.class_names == ("background", "cell") and panel.chosen[-1] == str(result.path)
-    assert any(report.preview is not None for report in panel._history)
+    assert any(report.preview is not None for report in panel.plot.reports)
     layers = results(viewer)
     assert set(layers) == {"prediction", "uncertainty"}
     prediction, uncertainty = layers["prediction"], layers["uncertainty"]
@@ -61,16 +61,16 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
 
     panel.revert_button.click()
     assert panel.chosen[-1] == panel.chosen[0] and result.path.is_file()
-    assert panel.labels.findText(prediction.name) < 0  # our own results are not offered for painting
+    assert panel.form.labels.findText(prediction.name) < 0  # our own results are not offered for painting
 
 
 def test_cancel_keeps_the_best_model_so_far(panel, viewer, qtbot, models_dir):
     paint(panel, panel.truth)
     deep(panel)
-    panel.steps.setValue(0)  # no step limit
-    panel.budget.setValue(600)
+    panel.form.steps.setValue(0)  # no step limit
+    panel.form.budget.setValue(600)
     panel.run_button.click()
-    qtbot.waitUntil(lambda: len(panel._history) >= 12, timeout=120_000)
+    qtbot.waitUntil(lambda: len(panel.plot.reports) >= 12, timeout=120_000)
     panel.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
     result = panel.result
@@ -95,7 +95,7 @@ def test_bad_input_is_a_notification(panel, viewer, qtbot, notifications, models
 def test_the_dock_has_a_fine_tune_tab_that_shares_the_model_choice(dock, base):
     assert [dock.tabs.tabText(i) for i in range(dock.tabs.count())][-1] == "Fine-tune"
     dock.tabs.setCurrentWidget(dock.finetune)
-    assert dock.finetune.base_note.text() == "bright4b-nano-organelles"
+    assert dock.finetune.form.base_note.text() == "bright4b-nano-organelles"
     bundled = dock.model.spec
     choice = model_panel_choice(dock.model)
     choice.select(str(base))  # a new model: added to the Model tab's list and chosen

@@ -1,5 +1,6 @@
 """Long work in a napari generator worker: progress in the dock and in napari's activity dock,
-Cancel, and one outcome handed back to the GUI thread."""
+Cancel, and one outcome handed back to the GUI thread. The Run, Inside and Fine-tune tabs and
+Run on folder all run their work here."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ..inference.engine import CancelToken
 CANCELLED = "Cancelled: no layers were added."
 EXPECTED = (BadInputError, OutOfMemory)  # shown as one line; anything else is a bug, shown with its traceback
 
-Work = Callable[[CancelToken], Generator[tuple[int, int], None, object]]
+Work = Callable[[CancelToken], Generator[object, None, object]]
 
 
 def _outcome(work: Work, token: CancelToken):
@@ -35,7 +36,7 @@ class BackgroundRun:
 
     def __init__(self, run_button, cancel_button, status):
         self.run_button, self.cancel_button, self.status = run_button, cancel_button, status
-        self._worker = self._token = self._bar = None
+        self._worker = self._token = self._bar = self._on_report = self._on_cancel = self._on_end = None
         self._unit = "tile"
         cancel_button.setEnabled(False)
         cancel_button.clicked.connect(self.cancel)
@@ -45,17 +46,33 @@ class BackgroundRun:
         return self._worker is not None
 
     def start(
-        self, work: Work, description: str, message: str, on_result: Callable[[object], None], unit: str = "tile"
+        self,
+        work: Work,
+        description: str,
+        message: str,
+        on_result: Callable[[object], None],
+        unit: str = "tile",
+        *,
+        on_report: Callable[[object], None] | None = None,
+        on_cancel: Callable[[], None] | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         """Run ``work(cancel_token)``, a generator of ``(done, total)`` reports (counted in
         ``unit``s) that returns a result, in a worker; ``on_result(result)`` runs on the GUI
-        thread when it succeeds."""
+        thread when it succeeds.
+
+        For work with reports of its own, ``on_report(report)`` shows each of them instead
+        (the activity dock's bar then just shows that it runs); for work that winds down by
+        itself and keeps what it has so far, Cancel calls ``on_cancel()`` instead of stopping
+        it; ``on_end()`` runs once the worker has ended, whatever the outcome."""
         self._token = token = CancelToken()
         self._unit = unit
+        self._on_report, self._on_cancel, self._on_end = on_report, on_cancel, on_end
         self._bar = progress(total=0, desc=description)
         self._worker = create_worker(_outcome, work, token, _start_thread=False, _ignore_errors=True)
         self._worker.yielded.connect(self._on_progress)
         self._worker.returned.connect(lambda outcome: self._on_returned(outcome, on_result))
+        self._worker.errored.connect(self._on_error)
         self._worker.aborted.connect(token.cancel)  # e.g. cancelled from the activity dock
         self._worker.finished.connect(self._on_finished)
         self.run_button.setEnabled(False)
@@ -64,13 +81,21 @@ class BackgroundRun:
         self._worker.start()
 
     def cancel(self) -> None:
-        """Stop the work before its next tile; nothing of it is shown."""
-        if self._worker is not None:
-            self._token.cancel()
-            self._worker.quit()
+        """Stop the work before its next tile, and nothing of it is shown (or call the
+        work's own ``on_cancel``)."""
+        if self._worker is None:
+            return
+        if self._on_cancel is not None:
+            self._on_cancel()
+            return
+        self._token.cancel()
+        self._worker.quit()
 
-    def _on_progress(self, report: tuple[int, int]) -> None:
+    def _on_progress(self, report) -> None:
         if self._bar is None:  # the work has already ended
+            return
+        if self._on_report is not None:
+            self._on_report(report)
             return
         done, total = report
         self.status.setText(f"Running: {self._unit} {done} of {total}")
@@ -89,6 +114,15 @@ class BackgroundRun:
         if bar is not None:
             bar.close()
 
+    def _on_error(self, err: Exception) -> None:
+        """An unexpected failure is a bug: said in the status line, and raised again for napari
+        to show with its traceback."""
+        bar, self._bar = self._bar, None
+        self.status.setText(f"Failed: {err}")
+        if bar is not None:
+            bar.close()
+        raise err
+
     def _on_finished(self) -> None:
         if self._bar is not None:  # nothing was returned: the worker was aborted
             self.status.setText(CANCELLED)
@@ -97,3 +131,6 @@ class BackgroundRun:
         self._worker = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        on_end, self._on_report, self._on_cancel, self._on_end = self._on_end, None, None, None
+        if on_end is not None:
+            on_end()

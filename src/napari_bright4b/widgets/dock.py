@@ -5,8 +5,9 @@ from __future__ import annotations
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from ..errors import BadInputError
-from .finetune_panel import FinetunePanel, model_panel_choice
+from .finetune_panel import FinetunePanel
 from .inspect_panel import InspectPanel
+from .model_choice import model_panel_choice
 from .model_panel import ModelPanel
 from .run_panel import RunPanel
 from .slice_panel import SlicePanel

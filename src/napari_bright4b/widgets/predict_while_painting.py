@@ -1,5 +1,5 @@
 """The Fine-tune tab's "Predict while painting" toggle: an instant classifier
-(:mod:`..training.instant`) refitted after each stroke, off the GUI thread.
+(:mod:`..training.finetune.instant`) refitted after each stroke, off the GUI thread.
 
 The image's features are computed once (in a worker) and kept while the image, its voxel
 size and the base model stay the same. Each stroke restarts a short timer; when it fires,
@@ -24,6 +24,7 @@ from ..inference.engine import CancelToken
 from ..layers.layer_data import painted_prediction_layers
 from ..training.finetune.instant import InstantModel, InstantSettings
 from ..training.finetune.painted import check_labels, painted_classes
+from .finetune_run import current_z
 from .layers import run_tag, show_layers
 
 MODEL = "instant"  # the model part of the result layers' names
@@ -43,7 +44,7 @@ def slab_order(depth: int, centre: int, slab: int = SLAB) -> list[slice]:
 
 class PredictWhilePainting(QWidget):
     """The toggle and its status line, for ``panel`` (a :class:`~.finetune_panel.FinetunePanel`:
-    its image picker, Labels layer, class names and model choice)."""
+    its form's image and Labels layer, its class names and its model choice)."""
 
     def __init__(self, viewer, panel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -111,8 +112,8 @@ class PredictWhilePainting(QWidget):
     def _inputs(self):
         """The checked image, strokes and classes, and the model choice."""
         spec, card = self.panel.choice.current()
-        source = self.panel.image.source(card)
-        labels = self.panel.labels_layer()
+        source = self.panel.form.image.source(card)
+        labels = self.panel.form.labels_layer()
         check_labels(labels.data.shape, source.shape)
         base_names = card.head.class_names if card is not None and card.head.task == "segment" else ()
         classes = painted_classes(np.asarray(labels.data), self.panel.class_names(), base_names)
@@ -136,7 +137,7 @@ class PredictWhilePainting(QWidget):
         if cached is not None and (cached[0] != key or cached[1] is not source.data):
             cached = None
         codes = classes.codes(np.asarray(labels.data))
-        z = self.panel._current_z(source)
+        z = current_z(self.viewer, source)
         self._stale, self._token = False, CancelToken()
         features = cached[2] if cached else None
         self._worker = create_worker(

@@ -20,8 +20,6 @@ from qtpy.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +37,7 @@ from .folder_run import FolderRun
 from .layer_picker import LayerPicker
 from .layers import PREDICT, show_layers
 from .model_panel import ModelPanel
+from .probability_table import ProbabilityTable
 from .settings_button import SettingsButton
 
 AUTOMATIC = "the model's cut per class (Otsu where it has none)"
@@ -61,9 +60,32 @@ class RunPanel(QWidget):
 
         self.layer = LayerPicker(viewer)
         self.task = QComboBox()
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.background = BackgroundRun(self.run_button, self.cancel_button, self.status)
+        self.folder = FolderRun(self)
+        self.probabilities = ProbabilityTable()
+        form = QFormLayout()
+        form.addRow("Image layer", self.layer)
+        form.addRow("Task", self.task)
+        self._add_tiling(form)
+        self._add_labelling(form)
+        self._lay_out(form)
+
+        self.run_button.clicked.connect(self.run)
+        self.layer.currentTextChanged.connect(self.settings_changed)
+        models.model_changed.connect(self._on_model)
+        self._on_model()
+
+    def _add_tiling(self, form: QFormLayout) -> None:
+        """The engine's tile, overlap and views."""
         self.tile = [QSpinBox() for _ in range(3)]
+        tile_row = QHBoxLayout()
         for box in self.tile:
             box.setRange(1, 4096)
+            tile_row.addWidget(box)
         self.overlap = QDoubleSpinBox()
         self.overlap.setRange(0.0, 0.75)
         self.overlap.setSingleStep(0.05)
@@ -74,6 +96,15 @@ class RunPanel(QWidget):
             "average each tile over this many y-x mirrors and quarter turns: smoother, slightly better "
             "results for that many times the time (set to the model's own choice when a model is picked)"
         )
+        form.addRow("Tile (z, y, x)", tile_row)
+        form.addRow("Overlap", self.overlap)
+        form.addRow("Views", self.views)
+        for widget in (*self.tile, self.overlap):
+            widget.valueChanged.connect(self.settings_changed)
+        self.views.currentIndexChanged.connect(self.settings_changed)
+
+    def _add_labelling(self, form: QFormLayout) -> None:
+        """The threshold and the labels made from the probabilities; changed, they relabel."""
         self.automatic = QCheckBox("Auto")
         self.automatic.setToolTip("the model's own cut per class, chosen on its training data; Otsu where it has none")
         self.automatic.setChecked(True)
@@ -89,22 +120,22 @@ class RunPanel(QWidget):
         self.radius.setRange(0.1, 100.0)
         self.radius.setValue(2.0)
         self.radius.setSuffix(" um")
-        self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel")
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.background = BackgroundRun(self.run_button, self.cancel_button, self.status)
-        self.probabilities = QTableWidget(0, 2)
-        self.probabilities.setHorizontalHeaderLabels(["class", "volume probability"])
-        self.probabilities.setVisible(False)
-
-        tile_row = QHBoxLayout()
-        for box in self.tile:
-            tile_row.addWidget(box)
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.automatic)
         threshold_row.addWidget(self.threshold, 1)
-        self.folder = FolderRun(self)
+        form.addRow("Threshold", threshold_row)
+        form.addRow("", self.threshold_note)
+        form.addRow("Labels", self.instances)
+        form.addRow("", self.split)
+        form.addRow("Smallest radius", self.radius)
+        self.threshold.valueChanged.connect(self._on_threshold)
+        self.threshold.sliderMoved.connect(lambda value: self.threshold_note.setText(f"{value / 100:.2f} on release"))
+        for box in (self.automatic, self.instances, self.split):
+            box.toggled.connect(self._relabel)
+        self.radius.editingFinished.connect(self._relabel)
+        self.instances.toggled.connect(self.settings_changed)
+
+    def _lay_out(self, form: QFormLayout) -> None:
         buttons = QHBoxLayout()
         for button in (
             self.run_button,
@@ -113,37 +144,12 @@ class RunPanel(QWidget):
             SettingsButton(self.settings, self.status),
         ):
             buttons.addWidget(button)
-        form = QFormLayout()
-        form.addRow("Image layer", self.layer)
-        form.addRow("Task", self.task)
-        form.addRow("Tile (z, y, x)", tile_row)
-        form.addRow("Overlap", self.overlap)
-        form.addRow("Views", self.views)
-        form.addRow("Threshold", threshold_row)
-        form.addRow("", self.threshold_note)
-        form.addRow("Labels", self.instances)
-        form.addRow("", self.split)
-        form.addRow("Smallest radius", self.radius)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.probabilities)
         layout.addStretch(1)
-
-        self.run_button.clicked.connect(self.run)
-        self.threshold.valueChanged.connect(self._on_threshold)
-        self.threshold.sliderMoved.connect(lambda value: self.threshold_note.setText(f"{value / 100:.2f} on release"))
-        for box in (self.automatic, self.instances, self.split):
-            box.toggled.connect(self._relabel)
-        self.radius.editingFinished.connect(self._relabel)
-        self.layer.currentTextChanged.connect(self.settings_changed)
-        for widget in (*self.tile, self.overlap):
-            widget.valueChanged.connect(self.settings_changed)
-        self.instances.toggled.connect(self.settings_changed)
-        self.views.currentIndexChanged.connect(self.settings_changed)
-        models.model_changed.connect(self._on_model)
-        self._on_model()
 
     @property
     def busy(self) -> bool:
@@ -226,13 +232,7 @@ class RunPanel(QWidget):
         cuts = [(s.name, s.cut) for s in shown.result.structures if s.cut is not None]
         if cuts and self.automatic.isChecked():
             self.threshold_note.setText("Auto: " + ", ".join(f"{n} {c:.2f}" for n, c in cuts))
-        probabilities = shown.result.volume_probabilities
-        self.probabilities.setVisible(probabilities is not None)
-        if probabilities is not None:
-            self.probabilities.setRowCount(len(probabilities))
-            for row, (name, p) in enumerate(zip(shown.result.class_names, probabilities)):
-                self.probabilities.setItem(row, 0, QTableWidgetItem(name))
-                self.probabilities.setItem(row, 1, QTableWidgetItem(f"{p:.3f}"))
+        self.probabilities.show_result(shown.result)
         self.shown.emit(shown)
 
     # --- relabelling ----------------------------------------------------------------------

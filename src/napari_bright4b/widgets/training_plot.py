@@ -1,7 +1,10 @@
 """The Fine-tune tab's plot: training loss per step and held-out balanced accuracy per
-scoring, the kept step dashed, in the colours of the viewer's napari theme."""
+scoring, the kept step dashed, in the colours of the viewer's napari theme. It keeps the
+reports of the latest fine-tune and redraws as they come, at most every ``REDRAW_S``."""
 
 from __future__ import annotations
+
+import time
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -10,6 +13,7 @@ from .theme import style_axes, theme_colours
 
 ACCURACY_COLOR = "#f39c12"
 LOSS_COLOR = "#95a5a6"
+REDRAW_S = 0.5
 
 
 class TrainingPlot(FigureCanvasQTAgg):
@@ -22,10 +26,27 @@ class TrainingPlot(FigureCanvasQTAgg):
         self.setMinimumHeight(180)
         self.loss = self.figure.subplots()
         self.accuracy = self.loss.twinx()
+        self.reports: list = []
+        self._drawn = 0.0
+        viewer.events.theme.connect(lambda *_: self.draw_reports())
+        self.draw_reports()
 
-    def draw_reports(self, reports) -> None:
+    def clear(self) -> None:
+        """Forget the reports (a new fine-tune starts)."""
+        self.reports = []
+        self.draw_reports()
+
+    def add(self, report) -> None:
+        """Keep ``report``; redraw when it was scored or the last drawing is ``REDRAW_S`` old."""
+        self.reports.append(report)
+        if time.perf_counter() - self._drawn > REDRAW_S or report.held_out is not None:
+            self.draw_reports()
+
+    def draw_reports(self) -> None:
         """Loss per step (left axis); held-out balanced accuracy, which picks the kept step
         (dashed), per scoring (right axis)."""
+        self._drawn = time.perf_counter()
+        reports = self.reports
         background, text = theme_colours(self.viewer)
         self.figure.set_facecolor(background)
         for axes, label in ((self.loss, "training loss"), (self.accuracy, "held-out balanced accuracy")):
