@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
@@ -60,3 +62,18 @@ def panel(viewer, base, qtbot):
     widget.chosen, widget.truth = chosen, truth
     viewer.window.add_dock_widget(widget)
     return widget
+
+
+def slowed_after_first_tile(job):
+    """``job`` whose progress waits after each tile until the run is cancelled (30 s at most)."""
+
+    def slow_job(*args, progress, cancel, **kwargs):
+        def report(done, total):
+            progress(done, total)
+            deadline = time.monotonic() + 30
+            while not cancel.cancelled and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        return job(*args, progress=report, cancel=cancel, **kwargs)
+
+    return slow_job

@@ -1,13 +1,13 @@
 """The Inside tab in a real viewer: maps as layers lined up with the image, plots, cancel, bad layers."""
 
 import threading
-import time
 
 import numpy as np
 from napari.layers import Image, Labels
 
 from napari_bright4b.analysis.token_grid import TokenGrid
 from napari_bright4b.widgets import inspect_panel
+from tests.widgets.conftest import slowed_after_first_tile
 
 INPUT = "brightfield (simulated)"
 MODEL = "bright4b-nano-organelles"
@@ -64,18 +64,7 @@ def test_inspecting_gives_maps_that_cover_their_patches_and_plots(dock, viewer, 
 
 
 def test_cancel_mid_inspection_leaves_no_layers(dock, viewer, qtbot, monkeypatch):
-    real_job = inspect_panel.inspect_job
-
-    def slow_job(*args, progress, cancel, **kwargs):
-        def report(done, total):  # waits after its first tile until cancelled
-            progress(done, total)
-            deadline = time.monotonic() + 30
-            while not cancel.cancelled and time.monotonic() < deadline:
-                time.sleep(0.01)
-
-        return real_job(*args, progress=report, cancel=cancel, **kwargs)
-
-    monkeypatch.setattr(inspect_panel, "inspect_job", slow_job)
+    monkeypatch.setattr(inspect_panel, "inspect_job", slowed_after_first_tile(inspect_panel.inspect_job))
     for box, step in zip(dock.runner.tile, dock.model.card.config.spatial_multiple):
         box.setValue(step)  # the Run tab's smallest tile: several tiles over the sample
     layers = list(viewer.layers)

@@ -2,13 +2,13 @@
 aligned layers updated in place, re-thresholding without the model, cancel, bad layers."""
 
 import threading
-import time
 
 import numpy as np
 from napari.layers import Image, Labels
 from napari.utils import progress
 
 from napari_bright4b.widgets import run_panel
+from tests.widgets.conftest import slowed_after_first_tile
 
 INPUT = "brightfield (simulated)"
 MODEL = "bright4b-nano-organelles"
@@ -79,18 +79,7 @@ def test_the_threshold_slider_and_label_options_relabel_without_running_the_mode
 
 
 def test_cancel_mid_run_leaves_no_layers(dock, viewer, idle, qtbot, monkeypatch):
-    real_run_job = run_panel.run_job
-
-    def slow_run_job(*args, progress, cancel, **kwargs):
-        def report(done, total):  # a slow tile: the run waits after its first tile until cancelled
-            progress(done, total)
-            deadline = time.monotonic() + 30
-            while not cancel.cancelled and time.monotonic() < deadline:
-                time.sleep(0.01)
-
-        return real_run_job(*args, progress=report, cancel=cancel, **kwargs)
-
-    monkeypatch.setattr(run_panel, "run_job", slow_run_job)
+    monkeypatch.setattr(run_panel, "run_job", slowed_after_first_tile(run_panel.run_job))
     for box, step in zip(dock.runner.tile, dock.model.card.config.spatial_multiple):
         box.setValue(step)  # the smallest tile: several tiles over the sample
     layers = list(viewer.layers)
