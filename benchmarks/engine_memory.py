@@ -124,7 +124,7 @@ def segment_file(path: str, scratch: str, threads: int, lazy_tiff: bool = False)
         raise SystemExit(f"the peak probe failed:\n{probe.stderr}")
     run = json.loads(probe.stdout.splitlines()[-1])
     if run["returncode"]:
-        raise SystemExit(f"bright4b segment {path} failed:\n{run['stderr']}")
+        raise SystemExit(f"bright4b segment {path} failed (exit {run['returncode']}):\n{run['stderr']}")
     summary = json.loads(run["stdout"])
     return {"peak_gb": run["peak_kib"] / 2**20, "seconds": run["seconds"], "command_seconds": summary["seconds"]}
 
