@@ -119,12 +119,23 @@ def test_instant_mode_writes_the_prediction_and_a_model_that_loads(files, tmp_pa
     squares[2:6, 8:18, 8:18] = squares[2:6, 24:34, 20:30] = True
     found = classes.data[0] == 2
     assert 2 * (found & squares).sum() / (found.sum() + squares.sum()) > 0.8
-    assert "p(cell)" in InstantModel.load(model).feature_names
+    names = InstantModel.load(model).feature_names
+    assert "p(cell)" in names and not any(n.endswith(" um") for n in names)  # the voxel-grid bank by default
     again = tmp_path / "again.tif"
     assert main(["segment", str(files / "img.tif"), "-m", str(model), "-o", str(again)]) == 0
     np.testing.assert_array_equal(read_image(again).data, classes.data)  # the saved classifier, applied anew
     assert main(["deblur", str(files / "img.tif"), "-m", str(model), "-o", str(tmp_path / "x.tif")]) == 2
     assert "instant classifier" in capsys.readouterr().err
+
+
+def test_instant_mode_adds_the_micrometre_bank_when_asked(files, tmp_path, capsys):
+    from napari_bright4b.training.finetune.instant import InstantModel
+
+    model = tmp_path / "instant.safetensors"
+    assert main(finetune_argv(files, "labels.tif", "--mode", "instant", "-o", model, "--micrometre-bank")) == 0
+    loaded = InstantModel.load(model)
+    assert loaded.spec.micrometre and len(loaded.spec.sigmas_um) == 5
+    assert sum(n.endswith(" um") for n in loaded.feature_names) == 9 * 5
 
 
 def test_instant_mode_is_the_default_and_needs_an_output(files, capsys):
@@ -157,6 +168,7 @@ def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_p
     [
         (("--mode", "instant", "--prediction", "p.tif", "--steps", 3), "--steps"),
         (("--prediction", "p.tif"), "--prediction"),
+        (("--mode", "adapter", "--micrometre-bank"), "--micrometre-bank"),
     ],
 )
 def test_an_option_the_mode_would_ignore_is_refused(files, capsys, options, flag):

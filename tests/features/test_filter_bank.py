@@ -1,4 +1,5 @@
-"""The filter bank: closed-form eigenvalues, derivatives per micrometre, scales in micrometres."""
+"""The filter bank: closed-form eigenvalues, derivatives per micrometre, scales in micrometres,
+and the voxel-grid family instant mode uses by default."""
 
 import numpy as np
 import pytest
@@ -77,6 +78,17 @@ def test_a_feature_spec_saved_before_the_voxel_grid_scales_reads_back_without_th
     from napari_bright4b.features.voxel_features import FeatureSpec
 
     spec = FeatureSpec(base="bright4b-nano-organelles")
-    assert spec.voxel_scales > 0 and FeatureSpec.from_dict(spec.to_dict()) == spec
-    old = {k: v for k, v in spec.to_dict().items() if k != "voxel_scales"}
-    assert FeatureSpec.from_dict(old).voxel_scales == 0
+    assert spec.voxel_scales > 0 and not spec.micrometre and FeatureSpec.from_dict(spec.to_dict()) == spec
+    old = {k: v for k, v in spec.to_dict().items() if k not in ("voxel_scales", "micrometre")}
+    assert FeatureSpec.from_dict(old).voxel_scales == 0 and FeatureSpec.from_dict(old).micrometre
+
+
+def test_the_micrometre_family_is_computed_only_when_asked_for():
+    from napari_bright4b.features.voxel_features import FeatureSpec, compute_features
+
+    image = np.random.default_rng(0).random((1, 6, 16, 16)).astype(np.float32)
+    voxel = compute_features(image, (1.0, 0.2, 0.2))
+    both = compute_features(image, (1.0, 0.2, 0.2), FeatureSpec(micrometre=True))
+    assert voxel.spec.sigmas_um == () and not any(n.endswith(" um") for n in voxel.names)
+    assert len(both.spec.sigmas_um) == 5 and both.names[-len(voxel.names) + 1 :] == voxel.names[1:]
+    np.testing.assert_array_equal(both.array[..., -len(voxel.names) + 1 :], voxel.array[..., 1:])

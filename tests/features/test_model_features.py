@@ -43,8 +43,8 @@ def test_features_come_back_on_the_input_grid(base, image):
 
 def test_voxel_features_stack_the_bank_and_the_model(base, image):
     path, model = base
-    bank = compute_features(image, VOXEL)
-    both = compute_features(image, VOXEL, FeatureSpec(base=str(path), components=2), model)
+    bank = compute_features(image, VOXEL, FeatureSpec(micrometre=True))
+    both = compute_features(image, VOXEL, FeatureSpec(base=str(path), components=2, micrometre=True), model)
     assert both.array.shape[:3] == image.shape[1:] and both.array.shape[-1] == len(both.names)
     assert both.names[: len(bank.names)] == bank.names and "p(blob)" in both.names
     np.testing.assert_array_equal(both.array[..., : len(bank.names)], bank.array)

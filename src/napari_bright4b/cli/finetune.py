@@ -44,6 +44,11 @@ def add_parsers(sub) -> None:
         "--no-model-features", action="store_true", help="instant mode: the filter bank alone, not the model's features"
     )
     parser.add_argument(
+        "--micrometre-bank",
+        action="store_true",
+        help="instant mode: add the filter bank with scales in micrometres (for a z-step coarse beside the objects)",
+    )
+    parser.add_argument(
         "--teacher",
         action="store_true",
         help="deep modes: also train on the instant classifier's sure voxels (docs/finetune.md)",
@@ -181,6 +186,7 @@ INSTANT_OPTIONS = {
     "prediction": "--prediction",
     "classifier": "--classifier",
     "no_model_features": "--no-model-features",
+    "micrometre_bank": "--micrometre-bank",
 }
 DEEP_OPTIONS = {"teacher": "--teacher", "steps": "--steps", "time_budget": "--time-budget"}
 
@@ -210,7 +216,9 @@ def run_instant(args: argparse.Namespace, names: dict[int, str]) -> int:
     voxel_size = model_voxel_size(args, image)
     settings = InstantSettings(classifier=args.classifier or "forest", seed=args.seed)
     base = None if args.no_model_features else args.model
-    result = instant_segment(image.data, voxel_size, labels, base, names=names, settings=settings)
+    result = instant_segment(
+        image.data, voxel_size, labels, base, names=names, settings=settings, micrometre=args.micrometre_bank
+    )
     if args.output is not None:
         result.model.save(args.output)
     if args.prediction is not None:

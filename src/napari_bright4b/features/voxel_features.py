@@ -28,16 +28,18 @@ IN_MEMORY_BYTES = 2 << 30  # larger feature arrays live in a memory map in a tem
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """What :func:`compute_features` computes: the filter bank's ``sigmas_um`` (empty: the
-    default for the image's voxel size), ``axial`` times as wide along z (the axial blur of a
-    widefield image is 2-3 times its lateral one), and its ``voxel_scales`` scales on the
-    voxel grid (1, 2, 4, ... voxels on every axis), and with a ``base`` model (registry name
-    or path) its features with ``components`` token principal components of ``layers``,
-    averaged over ``views`` symmetric views (``None``: the base card's)."""
+    """What :func:`compute_features` computes: the filter bank's ``voxel_scales`` scales on
+    the voxel grid (1, 2, 4, ... voxels on every axis); with ``micrometre``, its micrometre
+    family too, at ``sigmas_um`` (empty: the default for the image's voxel size), ``axial``
+    times as wide along z (off by default: measured on real and off-domain stacks it lowers
+    instant mode below the forest on some, docs/finetune.md); and with a ``base`` model
+    (registry name or path) its features with ``components`` token principal components of
+    ``layers``, averaged over ``views`` symmetric views (``None``: the base card's)."""
 
     sigmas_um: tuple[float, ...] = ()
     axial: float = 1.0
     voxel_scales: int = VOXEL_SCALES
+    micrometre: bool = False
     base: str | None = None
     layers: tuple[int, ...] = (-1,)
     components: int = 6
@@ -49,8 +51,9 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, data: dict) -> FeatureSpec:
         """The spec :meth:`to_dict` wrote (JSON lists back to tuples); one written before the
-        voxel-grid scales existed has none."""
-        data = {"voxel_scales": 0, **data}
+        voxel-grid scales existed has none, and one written before the micrometre family was
+        optional has it."""
+        data = {"voxel_scales": 0, "micrometre": True, **data}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -106,7 +109,7 @@ def compute_features(
         raise BadInputError(
             f"features need an image (C, Z, Y, X) at least 2 voxels along z, y and x, got shape {tuple(image.shape)}"
         )
-    sigmas = spec.sigmas_um or default_sigmas(voxel_size)
+    sigmas = (spec.sigmas_um or default_sigmas(voxel_size)) if spec.micrometre else ()
     names = [
         f"{name} (channel {c})" if len(image) > 1 else name
         for c in range(len(image))

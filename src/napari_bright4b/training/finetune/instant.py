@@ -245,6 +245,7 @@ def instant_segment(
     *,
     names=None,
     settings: InstantSettings = InstantSettings(),
+    micrometre: bool = False,
     model=None,
     progress=None,
     cancel=None,
@@ -252,7 +253,8 @@ def instant_segment(
     """Fit an instant classifier on ``labels (Z, Y, X)`` painted over ``image (C, Z, Y, X)``
     (voxel size z, y, x um) and predict every voxel. Features: the filter bank, plus the
     features of ``base`` (a segmentation or deblurring model's registry name or path; ``None``:
-    the filter bank alone), loaded unless ``model`` is its ``(model, card)`` already."""
+    the filter bank alone), loaded unless ``model`` is its ``(model, card)`` already; with
+    ``micrometre``, the filter bank's micrometre family too (:class:`FeatureSpec`)."""
     check_labels(labels.shape, image.shape[1:])
     if base is not None:
         entry = resolve(base)
@@ -268,6 +270,7 @@ def instant_segment(
                     base,
                     names=names,
                     settings=settings,
+                    micrometre=micrometre,
                     model=loaded,
                     progress=progress,
                     cancel=cancel,
@@ -275,7 +278,8 @@ def instant_segment(
         if model[1].head.task == "classify":
             raise BadInputError(f"{model[1].name!r} is a classifier; its features are per volume, not per voxel")
     started = time.perf_counter()
-    features = compute_features(image, voxel_size, FeatureSpec(base=base), model, progress, cancel)
+    spec = FeatureSpec(base=base, micrometre=micrometre)
+    features = compute_features(image, voxel_size, spec, model, progress, cancel)
     computed = time.perf_counter()
     classes = painted_classes(labels, names, model[1].head.class_names if base is not None else ())
     fitted = InstantModel.fit(features, classes.codes(labels), classes, settings)
