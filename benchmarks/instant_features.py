@@ -2,9 +2,9 @@
 
 One painted stroke set is a noisy judge (the forest's nucleoli Dice in the low-NA case
 ranges 0.30-0.44 over three seeds), so every feature family and the random forest are
-scored on the same strokes from ``--seeds`` and averaged. Families, each beside the raw
-intensity and the base model's own features (``bright4b-nano-organelles``): ``micrometre``
-(the bank with scales in um), ``voxel`` (scikit-image's multiscale basic features at 1-8
+scored on the same strokes from ``--seeds`` and averaged. Families, each beside the base
+model's own features (``bright4b-nano-organelles``): ``micrometre`` (the bank with scales
+in um and the raw intensity), ``voxel`` (scikit-image's multiscale basic features at 1-8
 voxels: what instant mode computes by default) and ``both`` (``--micrometre-bank``). Cases
 from ``fewshot_external``: real CHO nuclei and off-domain simulations, none from the base's
 training simulator.
@@ -34,7 +34,7 @@ from napari_bright4b.training.finetune.strokes import paint_strokes
 def family(features, keep: str):
     """``features`` (both families) cut down to one family (``micrometre`` or ``voxel``) or kept."""
     voxel = {n for n in features.names if n.startswith(tuple(PER_VOXEL_SCALE))}
-    micrometre = {n for n in features.names if n.endswith(" um")}
+    micrometre = {n for n in features.names if n == "intensity" or n.endswith(" um")}
     drop = {"micrometre": voxel, "voxel": micrometre, "both": set()}[keep]
     columns = [i for i, n in enumerate(features.names) if n not in drop]
     return replace(features, array=features.array[..., columns], names=tuple(features.names[i] for i in columns))

@@ -145,7 +145,9 @@ def test_instant_mode_is_the_default_and_needs_an_output(files, capsys):
     assert len(err.splitlines()) == 1 and "--prediction" in err
 
 
-def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_path, capsys, monkeypatch):
+def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_and_the_image_first(
+    files, tmp_path, capsys, monkeypatch
+):
     from napari_bright4b.training.finetune import teacher
 
     seen = []
@@ -157,8 +159,11 @@ def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_p
     pseudo_codes = teacher.pseudo_codes
     monkeypatch.setattr(teacher, "pseudo_codes", recording)
     out = tmp_path / "taught.safetensors"
-    assert main([*finetune_argv(files, "labels.tif", "-o", out, "--steps", 2, "--teacher"), "--json"]) == 0
-    assert load_checkpoint(out)[1].provenance["settings"]["teacher"] is True
+    argv = finetune_argv(files, "labels.tif", "-o", out, "--steps", 2, "--teacher", "--adapt", 0.3)
+    assert main([*argv, "--json"]) == 0
+    provenance = load_checkpoint(out)[1].provenance
+    assert provenance["settings"]["teacher"] is True and provenance["settings"]["adapt_s"] == 0.3
+    assert provenance["image_adaptation"]["steps"] >= 1
     strokes = read_image(files / "labels.tif").data[0]
     assert len(seen) == 1 and 0 < (seen[0] > 0).sum() < (strokes > 0).sum()  # the held-out strokes are left out
 
@@ -169,6 +174,7 @@ def test_a_deep_fine_tune_can_learn_from_the_instant_classifier_too(files, tmp_p
         (("--mode", "instant", "--prediction", "p.tif", "--steps", 3), "--steps"),
         (("--prediction", "p.tif"), "--prediction"),
         (("--mode", "adapter", "--micrometre-bank"), "--micrometre-bank"),
+        (("--mode", "instant", "--prediction", "p.tif", "--adapt", 5), "--adapt"),
     ],
 )
 def test_an_option_the_mode_would_ignore_is_refused(files, capsys, options, flag):

@@ -56,6 +56,13 @@ def add_parsers(sub) -> None:
     parser.add_argument(
         "--time-budget", type=positive_float, help="seconds for the whole fine-tune (60 without --steps)"
     )
+    parser.add_argument(
+        "--adapt",
+        type=positive_float,
+        metavar="SECONDS",
+        help="deep modes: first learn the whole image, unlabeled, by masked reconstruction for SECONDS "
+        "(before the time budget starts)",
+    )
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (with a time budget: whichever ends first)")
     parser.add_argument("--channel", type=int, help="channel to use from a multi-channel image (0-based)")
     add_voxel_size(parser)
@@ -90,7 +97,12 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     budget = args.time_budget if args.time_budget or args.steps else FinetuneSettings.time_budget_s
     settings = FinetuneSettings(
-        mode=args.mode, time_budget_s=budget, steps=args.steps, seed=args.seed, teacher=args.teacher
+        mode=args.mode,
+        time_budget_s=budget,
+        steps=args.steps,
+        seed=args.seed,
+        teacher=args.teacher,
+        adapt_s=args.adapt or 0.0,
     )
     image, labels = read_painted(args)
     check_labels(labels.shape, image.data.shape[1:])
@@ -188,7 +200,7 @@ INSTANT_OPTIONS = {
     "no_model_features": "--no-model-features",
     "micrometre_bank": "--micrometre-bank",
 }
-DEEP_OPTIONS = {"teacher": "--teacher", "steps": "--steps", "time_budget": "--time-budget"}
+DEEP_OPTIONS = {"teacher": "--teacher", "steps": "--steps", "time_budget": "--time-budget", "adapt": "--adapt"}
 
 
 def check_mode_options(args: argparse.Namespace) -> None:

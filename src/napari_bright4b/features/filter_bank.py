@@ -5,8 +5,8 @@ along each axis, so an anisotropic stack (0.29 um in z, 0.108 um in y and x) is 
 over the same physical distance in every direction. Per scale: the smoothed intensity, its
 gradient magnitude, its Laplacian, the three eigenvalues of its Hessian and of its
 structure tensor (the gradient's outer product averaged over half the scale: texture and
-edge orientation), ascending, derivatives taken per micrometre. Plus the raw (normalized)
-intensity.
+edge orientation), ascending, derivatives taken per micrometre; and, first, the raw
+(normalized) intensity.
 
 Beside it, the same family on the voxel grid (scikit-image's multiscale basic features, what
 ilastik and convpaint compute): smoothed intensity, edges and Hessian eigenvalues at 1, 2,
@@ -52,7 +52,8 @@ def default_sigmas(voxel_size: Sequence[float], scales: int = SCALES) -> tuple[f
 def feature_names(sigmas: Sequence[float], voxel_scales: int = 0) -> tuple[str, ...]:
     """The names of :func:`filter_bank`'s features, in its order."""
     voxel = (f"{name} {2**k} vx" for k in range(voxel_scales) for name in PER_VOXEL_SCALE)
-    return ("intensity", *(f"{name} {s:.3g} um" for s in sigmas for name in PER_SCALE), *voxel)
+    micrometre = ("intensity", *(f"{name} {s:.3g} um" for s in sigmas for name in PER_SCALE)) if sigmas else ()
+    return (*micrometre, *voxel)
 
 
 def symmetric_eigenvalues(a, b, c, d, e, f) -> np.ndarray:
@@ -107,22 +108,24 @@ def filter_bank(
     voxel_scales: int = 0,
 ) -> np.ndarray:
     """Features ``(Z, Y, X, F)`` float32 of a normalized ``image (Z, Y, X)`` with voxel size
-    ``voxel_size`` (z, y, x, um): :func:`feature_names` order, ``F = 1 + 9 * len(sigmas) + 5 *
-    voxel_scales``: the micrometre family at ``sigmas_um`` (none if empty, the default scales
-    if ``None``), then ``voxel_scales`` voxel-grid scales 1, 2, 4, ... voxels. ``out`` may be
-    a preallocated array of that shape (a memory map for large volumes)."""
+    ``voxel_size`` (z, y, x, um), in :func:`feature_names` order: the micrometre family at
+    ``sigmas_um`` (none if empty, the default scales if ``None``), the raw intensity first,
+    ``1 + 9 * len(sigmas)`` features; then ``voxel_scales`` voxel-grid scales 1, 2, 4, ...
+    voxels, 5 features each. ``out`` may be a preallocated array of that shape (a memory map
+    for large volumes)."""
     voxel_size = check_voxel_size(voxel_size)
     sigmas = default_sigmas(voxel_size) if sigmas_um is None else tuple(sigmas_um)
     image = np.asarray(image, dtype=np.float32)
-    count = 1 + len(PER_SCALE) * len(sigmas) + len(PER_VOXEL_SCALE) * voxel_scales
+    first = 1 + len(PER_SCALE) * len(sigmas) if sigmas else 0  # where the voxel-grid family starts
+    count = first + len(PER_VOXEL_SCALE) * voxel_scales
     if out is None:
         out = np.empty((*image.shape, count), np.float32)
-    out[..., 0] = image
+    if sigmas:
+        out[..., 0] = image
     for k, sigma in enumerate(sigmas):
         features = scale_features(image, voxel_size, sigma, axial)
         for i, channel in enumerate(features):
             out[..., 1 + len(PER_SCALE) * k + i] = channel
-    first = 1 + len(PER_SCALE) * len(sigmas)
     for k in range(voxel_scales):
         start = first + len(PER_VOXEL_SCALE) * k
         out[..., start : start + len(PER_VOXEL_SCALE)] = voxel_scale_features(image, 2.0**k)

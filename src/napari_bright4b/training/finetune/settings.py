@@ -3,6 +3,7 @@ schedule that follows from it (:func:`train_settings`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ class FinetuneSettings:
     ``time_budget_s`` seconds (the whole fine-tune, preparation included) or ``steps``,
     whichever comes first (at least one of them). ``prior_correction``: train against the
     image's class frequencies rather than the strokes' (:mod:`.priors`). ``teacher``: also
-    train on the instant classifier's sure voxels (:mod:`.teacher`).
+    train on the instant classifier's sure voxels (:mod:`.teacher`). ``adapt_s``: first train
+    that many seconds by masked reconstruction of the whole image, unlabeled
+    (:mod:`.image_adaptation`; 0: not at all), before the budget for the strokes starts.
 
     The defaults were chosen on simulated colonies (benchmarks/fewshot.py, docs/finetune.md):
     ``full`` at a peak rate of 2e-4 kept improving nuclei and nucleoli over 150 steps, where
@@ -41,6 +44,7 @@ class FinetuneSettings:
     scale: float = 0.15
     prior_correction: bool = True
     teacher: bool = False
+    adapt_s: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -50,6 +54,8 @@ class FinetuneSettings:
         budget = self.time_budget_s
         if budget is not None and not (math.isfinite(budget) and budget > 0):
             raise BadInputError(f"the time budget must be a positive number of seconds, got {budget}")
+        if not (math.isfinite(self.adapt_s) and self.adapt_s >= 0):
+            raise BadInputError(f"the adaptation time must be zero or more seconds, got {self.adapt_s}")
         if self.steps is not None and self.steps < 1:
             raise BadInputError(f"the step count must be at least 1, got {self.steps}")
         if not self.learning_rate > 0:
@@ -74,3 +80,10 @@ def train_settings(settings: FinetuneSettings, started: float) -> TrainSettings:
         time_budget_s=None if budget is None else max(1e-3, budget - (time.perf_counter() - started)),
         seed=settings.seed,
     )
+
+
+def adaptation_settings(settings: FinetuneSettings) -> TrainSettings:
+    """The trainer's schedule for the image adaptation (:mod:`.image_adaptation`): the
+    fine-tune's batch, rate and warm-up for ``settings.adapt_s`` seconds, no checkpoints."""
+    schedule = train_settings(settings, time.perf_counter())
+    return dataclasses.replace(schedule, steps=STEP_LIMIT, time_budget_s=settings.adapt_s)

@@ -1,0 +1,68 @@
+"""Test-time adaptation: before it learns the strokes, the network learns the user's image.
+
+For a few seconds the base model's backbone and decoder are trained by masked
+reconstruction (:mod:`..pretrain.masking`) on patches of the whole image, every voxel and
+no label: a share of each patch's token-sized blocks is hidden and a temporary one-voxel
+convolution on the decoder's features must fill them in. Only the network is changed, in
+memory; the temporary head is dropped and the base file is never written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...inference.engine import CancelToken
+from ...models.bright4b import Bright4B
+from ...models.card import ModelCard
+from ..patches import Example, PatchSampler
+from ..pretrain.masking import MaskedPatches, masked_reconstruction_loss
+from ..pretrain.run import MASK_RATIO
+from ..trainer import TrainResult, TrainSettings, train
+
+
+class Reconstructor(nn.Module):
+    """``model``'s decoder features mapped back to its input channels by a new 1x1x1
+    convolution: ``(B, C, Z, Y, X) -> (B, C, Z, Y, X)``."""
+
+    def __init__(self, model: Bright4B):
+        super().__init__()
+        self.model = model
+        weight = next(model.parameters())
+        self.out = nn.Conv3d(model.config.decoder_features, model.config.in_channels, 1).to(weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.model.features(x)[0])
+
+
+def adapt_to_image(
+    model: Bright4B,
+    card: ModelCard,
+    image: np.ndarray,
+    settings: TrainSettings,
+    rng: np.random.Generator,
+    cancel: CancelToken | None = None,
+) -> TrainResult:
+    """Train ``model`` (for ``card``) in place by masked reconstruction of ``image (C, Z, Y, X)``
+    (normalized, on the model's grid) in patches of its tile, as ``settings`` say (steps or a
+    time budget); every parameter trains. Returns the trainer's result (steps, losses)."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    sampler = PatchSampler([Example(image, image)], card.tile, rng, foreground_share=0.0)
+    batches = MaskedPatches(sampler, model.config.patch, MASK_RATIO)
+    result = train(Reconstructor(model), card, batches, settings, None, cancel=cancel, loss=masked_reconstruction_loss)
+    model.eval()
+    return result
+
+
+def adaptation_record(result: TrainResult) -> dict:
+    """What a card records of an adaptation: its steps, seconds and first and last losses."""
+    losses = [loss for _, loss in result.losses]
+    return {
+        "objective": "masked_reconstruction",
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+    }
