@@ -133,6 +133,7 @@ KEYS: dict[str, dict[str, Callable]] = {
         "classifier": _one_of(*CLASSIFIERS),
         "time_budget": POSITIVE,
         "steps": _integer,
+        "adapt": POSITIVE,
         "device": _text,
         "seed": _count,
     },

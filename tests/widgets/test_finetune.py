@@ -41,6 +41,7 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
     assert panel.form.mode.currentData() == "instant"  # the default; this test is of the deep fine-tune
     deep(panel)
     panel.form.steps.setValue(6)
+    panel.form.adapt.setValue(0.5)  # half a second on the image, unlabeled, first
     panel.preview_every_s = 0.0  # a preview after every step
     panel.run_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
@@ -48,6 +49,7 @@ def test_fine_tune_in_a_real_viewer(panel, viewer, qtbot, models_dir):
     result = panel.result
     assert result is not None and result.steps == 6 and result.path.parent == models_dir
     assert result.card.head.class_names == ("background", "cell") and panel.chosen[-1] == str(result.path)
+    assert result.card.provenance["image_adaptation"]["steps"] >= 1
     assert any(report.preview is not None for report in panel.plot.reports)
     layers = results(viewer)
     assert set(layers) == {"prediction", "uncertainty"}

@@ -58,9 +58,11 @@ def test_saved_run_settings_give_the_cli_the_same_options(dock, tmp_path, capsys
 def test_saved_finetune_settings_are_what_the_cli_finetune_reads(panel, tmp_path):
     panel.form.mode.setCurrentIndex(panel.form.mode.findData("head"))
     panel.form.budget.setValue(30)
+    panel.form.adapt.setValue(5)
     (button,) = panel.findChildren(SettingsButton)
     task, options = read_settings(button.save(tmp_path / "ft.json"))
     assert task == "finetune" and options["mode"] == "head" and options["time_budget"] == 30
+    assert options["adapt"] == 5
     assert options["model"] == panel.chosen[-1] and "steps" not in options
 
 

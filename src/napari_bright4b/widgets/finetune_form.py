@@ -1,5 +1,5 @@
 """The Fine-tune tab's form: the image, the Labels layer painted with strokes (or a new one),
-the base model, and the options of a fine-tune (mode, time budget, steps)."""
+the base model, and the options of a fine-tune (mode, time budget, steps, adaptation)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ class FinetuneForm(QWidget):
         self.steps = QSpinBox()
         self.steps.setRange(0, 100_000)
         self.steps.setSpecialValueText("no limit")
+        self.adapt = QDoubleSpinBox()
+        self.adapt.setRange(0, 600)
+        self.adapt.setSuffix(" s")
+        self.adapt.setSpecialValueText("off")
+        self.adapt.setToolTip(
+            "Deep modes: first train this long on the whole image, unlabeled (masked reconstruction), "
+            "so the network learns your microscope before your strokes; the time budget starts after it"
+        )
 
         labels_row = QHBoxLayout()
         labels_row.addWidget(self.labels, 1)
@@ -65,6 +73,7 @@ class FinetuneForm(QWidget):
         form.addRow("Mode", self.mode)
         form.addRow("Time budget", self.budget)
         form.addRow("Steps", self.steps)
+        form.addRow("Learn the image first", self.adapt)
 
     def labels_layer(self) -> Labels:
         """The chosen Labels layer (raises :class:`BadInputError` when there is none)."""
@@ -78,13 +87,14 @@ class FinetuneForm(QWidget):
             mode=self.mode.currentData(),
             time_budget_s=self.budget.value(),
             steps=self.steps.value() or None,
+            adapt_s=self.adapt.value(),
             preview_every_s=preview_every_s,
         )
 
     def options(self) -> dict:
-        """The mode, time budget and steps, as a settings file names them."""
-        steps = self.steps.value() or None
-        return {"mode": self.mode.currentData(), "time_budget": self.budget.value(), "steps": steps}
+        """The mode, time budget, steps and adaptation, as a settings file names them."""
+        steps, adapt = self.steps.value() or None, self.adapt.value() or None
+        return {"mode": self.mode.currentData(), "time_budget": self.budget.value(), "steps": steps, "adapt": adapt}
 
     def add_labels_layer(self) -> None:
         """An empty Labels layer on the chosen image's grid, ready to paint the background."""
