@@ -5,9 +5,10 @@
 On the cases of :mod:`fewshot_external` (same strokes), the default fine-tune and variants
 that each change one thing: no prior correction (``no_prior``), no held-out strokes so the
 best state is chosen on the training strokes (``keep_last``), the head alone (``head``),
-a ten-times higher learning rate (``lr_2e-3``), and the fix tried: the instant classifier's
-sure voxels as extra labels (``teacher``). Reports Dice per class, steps, the step kept
-and steps per second.
+a ten-times higher learning rate (``lr_2e-3``), and the fixes tried: the instant classifier's
+sure voxels as extra labels (``teacher``) and 30 s of test-time adaptation on the whole
+image before the strokes' budget (``adapt_30``, :mod:`napari_bright4b.training.finetune.image_adaptation`).
+Reports Dice per class, steps, the step kept and steps per second.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ VARIANTS = {
     "head": {"mode": "head"},
     "lr_2e-3": {"learning_rate": 2e-3},
     "teacher": {"teacher": True},
+    "adapt_30": {"adapt_s": 30.0},
+    "adapt_30_2e-5": {"adapt_s": 30.0, "adapt_learning_rate": 2e-5},
 }
 
 
@@ -61,6 +64,7 @@ def main() -> None:
                     "steps": result.steps,
                     "best_step": result.best_step,
                     "steps_per_s": round(result.steps / max(train_s, 1e-9), 2),
+                    "image_adaptation": result.card.provenance.get("image_adaptation"),
                 }
                 rows.append(row)
                 print(row)

@@ -51,7 +51,14 @@ def test_a_fine_tune_that_adapts_first_records_it_and_leaves_the_base_untouched(
     assert load_checkpoint(result.path)[1].provenance["image_adaptation"] == record
 
 
-@pytest.mark.parametrize("seconds", [-1.0, float("nan")])
-def test_a_negative_adaptation_time_is_refused(seconds):
-    with pytest.raises(BadInputError, match="adaptation time"):
-        FinetuneSettings(adapt_s=seconds)
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"adapt_s": -1.0}, "adaptation time"),
+        ({"adapt_s": float("nan")}, "adaptation time"),
+        ({"adapt_learning_rate": 0.0}, "adapt learning rate must be positive"),
+    ],
+)
+def test_bad_adaptation_settings_are_refused_by_name(options, message):
+    with pytest.raises(BadInputError, match=message):
+        FinetuneSettings(**options)

@@ -23,7 +23,8 @@ class FinetuneSettings:
     image's class frequencies rather than the strokes' (:mod:`.priors`). ``teacher``: also
     train on the instant classifier's sure voxels (:mod:`.teacher`). ``adapt_s``: first train
     that many seconds by masked reconstruction of the whole image, unlabeled
-    (:mod:`.image_adaptation`; 0: not at all), before the budget for the strokes starts.
+    (:mod:`.image_adaptation`; 0: not at all) at ``adapt_learning_rate``, before the budget
+    for the strokes starts.
 
     The defaults were chosen on simulated colonies (benchmarks/fewshot.py, docs/finetune.md):
     ``full`` at a peak rate of 2e-4 kept improving nuclei and nucleoli over 150 steps, where
@@ -45,6 +46,7 @@ class FinetuneSettings:
     prior_correction: bool = True
     teacher: bool = False
     adapt_s: float = 0.0
+    adapt_learning_rate: float = 2e-5
     seed: int = 0
 
     def __post_init__(self):
@@ -58,8 +60,9 @@ class FinetuneSettings:
             raise BadInputError(f"the adaptation time must be zero or more seconds, got {self.adapt_s}")
         if self.steps is not None and self.steps < 1:
             raise BadInputError(f"the step count must be at least 1, got {self.steps}")
-        if not self.learning_rate > 0:
-            raise BadInputError(f"the learning rate must be positive, got {self.learning_rate}")
+        for name in ("learning_rate", "adapt_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise BadInputError(f"the {name.replace('_', ' ')} must be positive, got {getattr(self, name)}")
         if budget is None and self.steps is None:
             raise BadInputError("give a time budget, a step count or both")
 
@@ -84,6 +87,9 @@ def train_settings(settings: FinetuneSettings, started: float) -> TrainSettings:
 
 def adaptation_settings(settings: FinetuneSettings) -> TrainSettings:
     """The trainer's schedule for the image adaptation (:mod:`.image_adaptation`): the
-    fine-tune's batch, rate and warm-up for ``settings.adapt_s`` seconds, no checkpoints."""
+    fine-tune's batch and warm-up at ``settings.adapt_learning_rate`` for ``settings.adapt_s``
+    seconds, no checkpoints."""
     schedule = train_settings(settings, time.perf_counter())
-    return dataclasses.replace(schedule, steps=STEP_LIMIT, time_budget_s=settings.adapt_s)
+    return dataclasses.replace(
+        schedule, steps=STEP_LIMIT, time_budget_s=settings.adapt_s, learning_rate=settings.adapt_learning_rate
+    )
