@@ -62,3 +62,33 @@ def test_touching_nuclei_are_split_and_separate_ones_counted_with_anisotropic_vo
     split = instances(mask, voxel, split_touching=True, min_radius_um=2.0)
     assert len(np.unique(split[pair])) == 2 and len(np.unique(split[lone])) == 1
     assert split.max() == 3 and ((split > 0) == mask).all()
+
+
+class RecordingArray:
+    """A sliceable array that records how many voxels each read returns."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.reads = data, data.shape, []
+
+    def __getitem__(self, index):
+        out = self.data[index]
+        self.reads.append(out.size)
+        return out
+
+
+@pytest.mark.parametrize("threshold, exclusive", [("otsu", False), (0.4, False), ("otsu", True)])
+def test_masks_read_probabilities_a_slab_at_a_time_and_match_reading_them_whole(threshold, exclusive, monkeypatch):
+    from napari_bright4b.inference import normalize
+    from napari_bright4b.inference.postprocess import SLAB
+
+    monkeypatch.setattr(normalize, "MAX_SAMPLES", 1000)  # Otsu's subsample, as of a large volume
+    rng = np.random.default_rng(0)
+    probs = rng.random((2, 3 * SLAB + 5, 24, 24)).astype(np.float32)
+    probs[0, :, :12] += 0.5
+    stored = RecordingArray(probs)
+    lazily, cuts = masks(stored, threshold, exclusive)
+    whole, whole_cuts = masks(probs, threshold, exclusive)
+    np.testing.assert_array_equal(lazily, whole)
+    assert cuts == whole_cuts
+    per_class = probs[0].size
+    assert max(stored.reads) <= (2 if exclusive else 1) * SLAB * 24 * 24 < per_class

@@ -22,11 +22,12 @@ def check_finite(values: np.ndarray) -> None:
         raise BadInputError("image contains NaN or infinite values; replace them (e.g. with 0) and try again")
 
 
-def subsample(volume) -> np.ndarray:
-    """A regular subsample of ``volume`` (any sliceable array) with at most ``MAX_SAMPLES`` voxels."""
-    size = math.prod(volume.shape)
+def subsample(volume, index: tuple = ()) -> np.ndarray:
+    """A regular subsample of ``volume[index]`` (``volume`` any sliceable array, ``index`` its
+    leading indices, e.g. a class) with at most ``MAX_SAMPLES`` voxels; only those are read."""
+    size = math.prod(volume.shape[len(index) :])
     step = max(1, math.ceil((size / MAX_SAMPLES) ** (1 / 3)))
-    return np.asarray(volume[(Ellipsis, *[slice(None, None, step)] * 3)])
+    return np.asarray(volume[(*index, Ellipsis, *[slice(None, None, step)] * 3)])
 
 
 def percentile_range(volume, low: float = 1.0, high: float = 99.8) -> tuple[float, float]:

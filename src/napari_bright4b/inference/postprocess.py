@@ -22,6 +22,7 @@ from ..errors import BadInputError
 from .normalize import subsample
 
 Threshold = str | float
+SLAB = 16  # z-slices of probabilities read at a time
 
 
 def parse_threshold(text: str | float) -> Threshold:
@@ -45,11 +46,12 @@ def class_thresholds(threshold: Threshold, class_names: Sequence[str], model_cut
     return [threshold] * len(class_names)
 
 
-def threshold_value(probabilities: np.ndarray, threshold: Threshold) -> float:
-    """The cut for one class's probability map ``(Z, Y, X)``."""
+def threshold_value(probabilities, threshold: Threshold, index: tuple = ()) -> float:
+    """The cut for one class's probability map ``probabilities[index]`` ``(Z, Y, X)`` (any
+    sliceable array: Otsu reads a regular subsample of it, nothing more)."""
     if threshold != "otsu":
         return float(threshold)
-    sample = subsample(probabilities)
+    sample = subsample(probabilities, index)
     if np.ptp(sample) < 1e-6:  # a flat map has no two classes to separate
         return 0.5
     return float(threshold_otsu(sample))
@@ -62,18 +64,26 @@ def masks(
     ``threshold`` is ``"otsu"``, a number, or one of those per class.
 
     ``exclusive`` (softmax models) gives one label map ``(1, Z, Y, X)`` of the most
-    probable class, 0 for the background channel, and no cuts.
+    probable class, 0 for the background channel, and no cuts. ``probabilities`` may be
+    on disk (zarr): it is read :data:`SLAB` slices at a time, so memory holds the masks
+    and one slab, never a whole class in float32.
     """
+    depth = probabilities.shape[1]
     if exclusive:
-        return np.argmax(np.asarray(probabilities), axis=0).astype(np.uint8)[None], []
+        found = np.empty((1, *probabilities.shape[1:]), dtype=np.uint8)
+        for z in range(0, depth, SLAB):
+            found[0, z : z + SLAB] = np.argmax(np.asarray(probabilities[:, z : z + SLAB]), axis=0)
+        return found, []
     classes = probabilities.shape[0]
     per_class = [threshold] * classes if isinstance(threshold, (str, float, int)) else threshold
     if len(per_class) != classes:
         raise ValueError(f"{len(per_class)} thresholds for {classes} classes")
-    cuts = [threshold_value(np.asarray(p), t) for p, t in zip(probabilities, per_class)]
+    cuts = [threshold_value(probabilities, t, (k,)) for k, t in enumerate(per_class)]
     found = np.empty(probabilities.shape, dtype=np.uint8)  # filled in place: no boolean temporaries
     for k, cut in enumerate(cuts):
-        np.greater(np.asarray(probabilities[k]), cut, out=found[k], casting="unsafe")
+        for z in range(0, depth, SLAB):
+            slab = np.asarray(probabilities[k, z : z + SLAB])
+            np.greater(slab, cut, out=found[k, z : z + SLAB], casting="unsafe")
     return found, cuts
 
 
