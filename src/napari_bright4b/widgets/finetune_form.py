@@ -92,9 +92,13 @@ class FinetuneForm(QWidget):
         )
 
     def options(self) -> dict:
-        """The mode, time budget, steps and adaptation, as a settings file names them."""
+        """The mode, and for a deep mode the time budget, steps and adaptation, as a settings
+        file names them (the command line refuses deep options with the instant mode)."""
+        mode = self.mode.currentData()
+        if mode == "instant":
+            return {"mode": mode}
         steps, adapt = self.steps.value() or None, self.adapt.value() or None
-        return {"mode": self.mode.currentData(), "time_budget": self.budget.value(), "steps": steps, "adapt": adapt}
+        return {"mode": mode, "time_budget": self.budget.value(), "steps": steps, "adapt": adapt}
 
     def add_labels_layer(self) -> None:
         """An empty Labels layer on the chosen image's grid, ready to paint the background."""

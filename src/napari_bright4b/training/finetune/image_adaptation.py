@@ -46,12 +46,18 @@ def adapt_to_image(
 ) -> TrainResult:
     """Train ``model`` (for ``card``) in place by masked reconstruction of ``image (C, Z, Y, X)``
     (normalized, on the model's grid) in patches of its tile, as ``settings`` say (steps or a
-    time budget); every parameter trains. Returns the trainer's result (steps, losses)."""
+    time budget), with the Soft-MoE balancing loss as in pretraining; every parameter but the
+    head's (which the reconstruction does not use) trains. Returns the trainer's result."""
     for parameter in model.parameters():
         parameter.requires_grad_(True)
-    sampler = PatchSampler([Example(image, image)], card.tile, rng, foreground_share=0.0)
+    unlabeled = np.zeros((1, *image.shape[1:]), np.uint8)  # the masked patches need no target
+    sampler = PatchSampler([Example(image, unlabeled)], card.tile, rng, foreground_share=0.0)
     batches = MaskedPatches(sampler, model.config.patch, MASK_RATIO)
-    result = train(Reconstructor(model), card, batches, settings, None, cancel=cancel, loss=masked_reconstruction_loss)
+
+    def loss(output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return masked_reconstruction_loss(output, image, target) + model.balance_loss()
+
+    result = train(Reconstructor(model), card, batches, settings, None, cancel=cancel, loss=loss)
     model.eval()
     return result
 

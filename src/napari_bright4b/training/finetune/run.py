@@ -35,7 +35,7 @@ from ...models.session import ModelSession
 from ...nn.adapters import merge_adapters
 from ..losses import painted_loss
 from ..patches import PatchSampler
-from ..trainer import Loss, TrainResult, train
+from ..trainer import Loss, train
 from .adaptation import nested_parts, replace_head, set_mode
 from .held_out import Score, StrokeScorer, eval_logits
 from .image_adaptation import adapt_to_image, adaptation_record
@@ -97,13 +97,13 @@ def finetune(
     classes = painted_classes(labels, names, () if is_pretrained(base_card) else base_card.head.class_names)
     rng = np.random.default_rng(settings.seed)
     data = _stroke_data(image, voxel_size, labels, classes, base, (model, base_card), settings, rng)
-    adapted = _adapt_to_image(model, base_card, data.image, settings, rng, cancel)
+    adapted, budget_from = _adapt_to_image(model, base_card, data.image, settings, rng, cancel, started)
     card, parts = _adapt(model, base_card, classes, data.image, settings, rng, out.stem)
     scorer, scored_on = _stroke_scorer(data, len(classes.names), card.tile)
     sampler, track = _stroke_sampler(data, card.tile, settings, rng), BestState(model, scorer)
     previewer = Previewer(model, card, classes, image, voxel_size, preview_z, settings.preview_every_s)
-    on_step = reporter(settings, started, track, previewer, progress)
-    schedule = train_settings(settings, started + (adapted.seconds if adapted else 0.0))
+    on_step = reporter(settings, budget_from, track, previewer, progress)
+    schedule = train_settings(settings, budget_from)
     shift = torch.from_numpy(prior_shift_for(model, card, base_card, data, settings, rng)).view(1, -1, 1, 1, 1)
     trained = train(model, card, sampler, schedule, None, progress=on_step, cancel=cancel, loss=_shifted_loss(shift))
     _keep_best(model, track, trained.steps)
@@ -111,7 +111,7 @@ def finetune(
     card = finetuned_card(
         card, base_card, entry.source, settings, classes, trained, track, shift, parts, scored_on, cancelled, started
     )
-    card.provenance.update({"image_adaptation": adaptation_record(adapted)} if adapted else {})
+    card.provenance.update({"image_adaptation": adapted} if adapted else {})
     save_checkpoint(model, card, out)
     return FinetuneResult(
         out,
@@ -129,13 +129,17 @@ def finetune(
 
 
 def _adapt_to_image(
-    model: Bright4B, card: ModelCard, image: np.ndarray, settings: FinetuneSettings, rng, cancel
-) -> TrainResult | None:
+    model: Bright4B, card: ModelCard, image: np.ndarray, settings: FinetuneSettings, rng, cancel, started: float
+) -> tuple[dict | None, float]:
     """With ``settings.adapt_s``, train ``model`` that long on ``image (C, Z, Y, X)`` (model
-    grid), unlabeled (:mod:`.image_adaptation`), and return how it went; else ``None``."""
+    grid), unlabeled (:mod:`.image_adaptation`): the card's record of it (else ``None``) and
+    the ``time.perf_counter()`` reading the strokes' budget counts from (``started`` pushed
+    on by the adaptation's whole wall time)."""
     if not settings.adapt_s:
-        return None
-    return adapt_to_image(model, card, image, adaptation_settings(settings), rng, cancel)
+        return None, started
+    begun = time.perf_counter()
+    result = adapt_to_image(model, card, image, adaptation_settings(settings), rng, cancel)
+    return adaptation_record(result), started + (time.perf_counter() - begun)
 
 
 def _load_base(base: str, device: str) -> tuple[ModelEntry, Bright4B, ModelCard]:
