@@ -7,7 +7,8 @@ that each change one thing: no prior correction (``no_prior``), no held-out stro
 best state is chosen on the training strokes (``keep_last``), the head alone (``head``),
 a ten-times higher learning rate (``lr_2e-3``), and the fixes tried: the instant classifier's
 sure voxels as extra labels (``teacher``) and 30 s of test-time adaptation on the whole
-image before the strokes' budget (``adapt_30``, :mod:`napari_bright4b.training.finetune.image_adaptation`).
+image before the strokes' budget, at its default rate and at the fine-tune's
+(``adapt_30``, ``adapt_30_2e-4``; :mod:`napari_bright4b.training.finetune.image_adaptation`).
 Reports Dice per class, steps, the step kept and steps per second.
 """
 
@@ -34,7 +35,7 @@ VARIANTS = {
     "lr_2e-3": {"learning_rate": 2e-3},
     "teacher": {"teacher": True},
     "adapt_30": {"adapt_s": 30.0},
-    "adapt_30_2e-5": {"adapt_s": 30.0, "adapt_learning_rate": 2e-5},
+    "adapt_30_2e-4": {"adapt_s": 30.0, "adapt_learning_rate": 2e-4},
 }
 
 
