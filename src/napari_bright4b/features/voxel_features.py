@@ -29,10 +29,10 @@ IN_MEMORY_BYTES = 2 << 30  # larger feature arrays live in a memory map in a tem
 @dataclass(frozen=True)
 class FeatureSpec:
     """What :func:`compute_features` computes: the filter bank's ``voxel_scales`` scales on
-    the voxel grid (1, 2, 4, ... voxels on every axis); with ``micrometre``, its micrometre
-    family too, at ``sigmas_um`` (empty: the default for the image's voxel size), ``axial``
-    times as wide along z (off by default: measured on real and off-domain stacks it lowers
-    instant mode below the forest on some, docs/finetune.md); and with a ``base`` model
+    the voxel grid (1, 2, 4, ... voxels on every axis); with ``micrometre`` (off by default:
+    measured on real and off-domain stacks it lowers instant mode below the forest on some,
+    docs/finetune.md), its micrometre family too, at ``sigmas_um`` (empty: the default for
+    the image's voxel size), ``axial`` times as wide along z; and with a ``base`` model
     (registry name or path) its features with ``components`` token principal components of
     ``layers``, averaged over ``views`` symmetric views (``None``: the base card's)."""
 
