@@ -43,7 +43,7 @@ def test_phase_contrast_inverts_across_focus():
     voxel = (0.3, 0.1, 0.1)
     dn = np.zeros((33, 64, 64), np.float32)
     dn[16, 28:36, 28:36] = 0.02
-    optics = {"na": 1.0, "condenser_angle": 0.3, "absorption_ratio": 0.0, "halo": 0.0}
+    optics = {"na": 1.0, "condenser_angle": 0.3, "absorption_ratio": 0.0, "halo": 0.0, "wavelength_um": 0.55}
     contrast = form_image(dn, voxel, optics) - 1
     above, below = contrast[16 - 4, 32, 32], contrast[16 + 4, 32, 32]
     assert abs(above) > 1e-3

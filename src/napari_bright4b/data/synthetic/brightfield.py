@@ -12,9 +12,11 @@ Image formation, first-order (weak object) and through focus:
    across focus;
 4. halos (a difference of Gaussians of the index map), a lateral blur that grows with
    depth (aberration), uneven illumination, depth attenuation;
-5. Poisson shot noise and Gaussian read noise on a camera offset, in counts.
+5. Poisson shot noise and Gaussian read noise on a camera offset, in counts, clipped at
+   the camera's full scale.
 
-Every optical and biological parameter is drawn at random per volume.
+Every optical and biological parameter is drawn at random per volume, from the ranges of
+the first bundled organelle model; ``brightfield_ranges.py`` widens them by overrides.
 """
 
 from __future__ import annotations
@@ -97,10 +99,11 @@ def through_focus_transfer(shape: Sequence[int], voxel_size: Sequence[float], op
     defocus = (np.fft.fftfreq(2 * z) * 2 * z * vz).astype(np.float32)[:, None, None]
     k2 = (np.fft.fftfreq(y, d=vy)[:, None] ** 2 + np.fft.rfftfreq(x, d=vx)[None, :] ** 2).astype(np.float32)
     k = np.sqrt(k2)
-    cutoff = optics["na"] / WAVELENGTH_UM
+    wavelength = optics["wavelength_um"]
+    cutoff = optics["na"] / wavelength
     aperture = expit((cutoff - k) / (0.04 * cutoff))  # a soft-edged pupil
     envelope = np.exp(-((np.pi * optics["condenser_angle"] * defocus * k) ** 2)) * aperture
-    chi = np.pi * (WAVELENGTH_UM / MEDIUM_INDEX) * defocus * k2
+    chi = np.pi * (wavelength / MEDIUM_INDEX) * defocus * k2
     phase = scipy.fft.fft(2 * np.sin(chi) * envelope, axis=0, workers=-1)
     absorption = scipy.fft.fft(-2 * np.cos(chi) * envelope, axis=0, workers=-1)
     return phase.astype(np.complex64), absorption.astype(np.complex64)
@@ -113,7 +116,8 @@ def form_image(dn: np.ndarray, voxel_size: Sequence[float], optics: dict) -> np.
     ``LATERAL_PAD_UM`` in y and x (no wrap-around seams at the borders)."""
     z, y, x = dn.shape
     margin = [min(n - 1, int(np.ceil(LATERAL_PAD_UM / v))) for n, v in zip((y, x), voxel_size[1:])]
-    phi = (2 * np.pi / WAVELENGTH_UM) * voxel_size[0] * np.pad(dn, [(0, z)] + [(m, m) for m in margin], "reflect")
+    padded = np.pad(dn, [(0, z)] + [(m, m) for m in margin], "reflect")
+    phi = (2 * np.pi / optics["wavelength_um"]) * voxel_size[0] * padded
     phi[z:] = 0
     spectrum = scipy.fft.fft(scipy.fft.rfft2(phi, workers=-1), axis=0, workers=-1)
     phase_tf, absorption_tf = through_focus_transfer((z, *phi.shape[1:]), voxel_size, optics)
@@ -166,6 +170,9 @@ def simulate_brightfield(
         "illumination": rng.uniform(0.02, 0.08),  # after flat-field correction
         "photons": rng.uniform(300.0, 3000.0),
         "read_noise": rng.uniform(1.5, 6.0),
+        # not drawn here: the randomized ranges (brightfield_ranges.py) override them
+        "wavelength_um": WAVELENGTH_UM,
+        "full_scale": float("inf"),  # the camera's largest count; brighter voxels saturate
     }
     optics = override(drawn, overrides, "optics")
     voxel = geometry.voxel_size
@@ -175,4 +182,5 @@ def simulate_brightfield(
     expected = np.clip(relative * illumination[None] * attenuation[:, None, None], 0, None) * optics["photons"]
     counts = rng.poisson(expected).astype(np.float32)
     counts += rng.normal(CAMERA_OFFSET, optics["read_noise"], size=shape).astype(np.float32)
+    counts = np.minimum(counts, np.float32(optics["full_scale"]))
     return BrightfieldSample(counts, geometry, {**optics, "index": indices})

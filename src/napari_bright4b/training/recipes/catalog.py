@@ -59,6 +59,17 @@ RECIPES = {
             calibrate=organelles.calibrate_thresholds,
         ),
         Recipe(
+            "organelles-randomized",
+            partial(organelles.organelles_card, "training"),
+            organelles.randomized_example,
+            organelles.evaluate_organelle_conditions,
+            organelles.RANDOMIZED_TRAIN_SEEDS,
+            organelles.HELD_OUT_SEEDS,
+            organelles.PATCH,
+            steps=4400,
+            calibrate=organelles.calibrate_randomized,
+        ),
+        Recipe(
             "deblur",
             lightsheet.deblur_card,
             lightsheet.deblur_example,

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...analysis.metrics import segmentation_metrics
 from ...data.synthetic.brightfield import ALLEN_VOXEL_SIZE, STRUCTURES, BrightfieldSample, simulate_brightfield
+from ...data.synthetic.brightfield_ranges import RANGES, draw_conditions
 from ...inference.normalize import percentile_normalize
 from ...inference.postprocess import class_thresholds, masks
 from ...inference.predict import run_model
@@ -29,16 +30,29 @@ ORGANELLES = "bright4b-nano-organelles"
 ORGANELLES_VOXEL_SIZE = (0.29, 0.216, 0.216)
 SIMULATED_SHAPE = (40, 256, 256)  # at the Allen voxel size: 11.6 x 27.6 x 27.6 um
 TRAIN_SEEDS = tuple(range(1000, 1048))
+RANDOMIZED_TRAIN_SEEDS = tuple(range(1000, 1096))  # twice as many: a far wider space
+CONDITIONS = ("classic", "training", "held-out-low-na")  # scored apart (brightfield_ranges)
+RANDOMIZED_HELD_OUT = 6  # colonies per randomized condition: they differ far more than classic ones
 HELD_OUT_SEEDS = tuple(range(9000, 9003))
 PATCH = (32, 64, 64)  # training patch = the card's inference tile (NSA's block context must match)
 
 
-def organelles_card() -> ModelCard:
+def organelles_card(ranges: str = "classic") -> ModelCard:
+    """The organelle model's card: trained on the ``classic`` simulator (the bundled
+    ``bright4b-nano-organelles``) or on the ``training`` ranges of
+    :mod:`~...data.synthetic.brightfield_ranges` (randomized minus the held-out low NA)."""
     # convolutions at half and quarter resolution: held-out nuclei Dice 0.49 -> 0.69 after
     # 800 steps, at the same step cost (docs/models.md)
     config = dataclasses.replace(PRESETS["nano"].config, decoder_stem="pyramid")
+    if ranges == "classic":
+        name, seeds = ORGANELLES, TRAIN_SEEDS
+        data = f"{SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um"
+    else:
+        name, seeds = f"{ORGANELLES}-randomized", RANDOMIZED_TRAIN_SEEDS
+        data = f"imaging and colonies drawn from the {ranges!r} ranges (data/synthetic/brightfield_ranges.py)"
+    recipe = name.removeprefix("bright4b-nano-")
     return ModelCard(
-        name=ORGANELLES,
+        name=name,
         config=config,
         head=HeadConfig("segment", STRUCTURES, "sigmoid"),
         voxel_size=ORGANELLES_VOXEL_SIZE,
@@ -48,23 +62,40 @@ def organelles_card() -> ModelCard:
         description="Nuclei, nucleoli and mitochondria from 3D brightfield (hiPSC colonies); "
         "trained on simulated data only",
         provenance={
-            "recipe": "organelles",
-            "command": "bright4b train organelles -o bright4b-nano-organelles.safetensors",
-            "data": f"simulate_brightfield seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}, {SIMULATED_SHAPE} "
-            f"at {ALLEN_VOXEL_SIZE} um",
+            "recipe": recipe,
+            "command": f"bright4b train {recipe} -o {name}.safetensors",
+            "data": f"simulate_brightfield seeds {seeds[0]}-{seeds[-1]}, {data}",
         },
     )
 
 
-def brightfield_example(seed: int, shape: Sequence[int] = SIMULATED_SHAPE) -> Example:
-    """One simulated colony, normalized by the card's percentiles and resampled to the
-    model's voxel size; masks resampled linearly and cut at 0.5."""
-    sample = simulate_brightfield(shape, ALLEN_VOXEL_SIZE, seed)
+def colony(seed: int, ranges: str = "classic") -> BrightfieldSample:
+    """Colony ``seed`` of the classic simulator (at the Allen voxel size) or with its imaging
+    and biology drawn from ``RANGES[ranges]`` (at a voxel size of its own)."""
+    if ranges == "classic":
+        return simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, seed)
+    drawn = draw_conditions(RANGES[ranges], seed)
+    return simulate_brightfield(drawn.shape, drawn.voxel_size, seed, overrides=drawn.optics, colony=drawn.colony)
+
+
+def training_example(sample: BrightfieldSample) -> Example:
+    """``sample`` normalized by the card's percentiles and resampled to the model's voxel
+    size; masks resampled linearly and cut at 0.5."""
     card = organelles_card()
-    grid = target_shape(shape, ALLEN_VOXEL_SIZE, card.voxel_size)
+    grid = target_shape(sample.image.shape, sample.voxel_size, card.voxel_size)
     image = resize(percentile_normalize(sample.image[None], **card.normalization), grid)
     masks = resize(sample.masks().astype(np.float32), grid) >= 0.5
     return Example(image, masks.astype(np.uint8))
+
+
+def brightfield_example(seed: int, shape: Sequence[int] = SIMULATED_SHAPE) -> Example:
+    """One colony of the classic simulator at the Allen voxel size, as :func:`training_example`."""
+    return training_example(simulate_brightfield(shape, ALLEN_VOXEL_SIZE, seed))
+
+
+def randomized_example(seed: int) -> Example:
+    """One colony drawn from the ``training`` ranges, as :func:`training_example`."""
+    return training_example(colony(seed, "training"))
 
 
 CALIBRATION_SEEDS = TRAIN_SEEDS[:3]
@@ -94,7 +125,17 @@ def calibrate_thresholds(model: Bright4B, card: ModelCard, seeds: Iterable[int] 
     """The card's thresholds: :func:`best_cuts` on the training colonies ``seeds``, predicted
     through the engine and scored at the simulation's voxel size, as held-out colonies are.
     A structure the model is rarely sure of (thin mitochondria) may never pass 0.5."""
-    samples = (simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, seed) for seed in seeds)
+    return _calibrate(model, card, (colony(s) for s in seeds))
+
+
+def calibrate_randomized(model: Bright4B, card: ModelCard) -> dict:
+    """:func:`calibrate_thresholds` on colonies drawn from the ``training`` ranges, twice as
+    many since they differ more."""
+    seeds = RANDOMIZED_TRAIN_SEEDS[: 2 * len(CALIBRATION_SEEDS)]
+    return _calibrate(model, card, (colony(s, "training") for s in seeds))
+
+
+def _calibrate(model: Bright4B, card: ModelCard, samples: Iterable[BrightfieldSample]) -> dict:
     return best_cuts(((predict_sample(model, card, s), s.masks() > 0) for s in samples), card.head.class_names)
 
 
@@ -122,8 +163,22 @@ def mean_scores(runs: list[dict], seeds: Iterable[int], thresholds: dict) -> dic
     return {"held_out_seeds": list(seeds), "thresholds": cuts, "structures": structures}
 
 
-def evaluate_organelles(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
-    """Mean metrics per structure over simulated colonies of ``seeds`` (at the Allen voxel size)."""
+def evaluate_organelles(model: Bright4B, card: ModelCard, seeds: Iterable[int], ranges: str = "classic") -> dict:
+    """Mean metrics per structure over simulated colonies of ``seeds``: the classic
+    simulator's (at the Allen voxel size) or drawn from ``RANGES[ranges]``."""
     seeds = list(seeds)
-    runs = [score_sample(model, card, simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, s))[2] for s in seeds]
+    runs = [score_sample(model, card, colony(s, ranges))[2] for s in seeds]
     return mean_scores(runs, seeds, card.thresholds)
+
+
+def evaluate_organelle_conditions(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
+    """:func:`evaluate_organelles` under each of :data:`CONDITIONS` (``conditions``): the
+    classic colonies of ``seeds``, and :data:`RANDOMIZED_HELD_OUT` colonies per randomized
+    condition from the first seed on; the classic figures also at the top level, comparable
+    with earlier models'."""
+    seeds = list(seeds)
+    randomized = list(range(seeds[0], seeds[0] + RANDOMIZED_HELD_OUT))
+    conditions = {
+        name: evaluate_organelles(model, card, seeds if name == "classic" else randomized, name) for name in CONDITIONS
+    }
+    return {**conditions["classic"], "conditions": conditions}
