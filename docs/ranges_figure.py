@@ -1,11 +1,14 @@
-"""Draw docs/images/lightsheet-ranges.png: simulated light-sheet volumes across the image
-formation ranges of docs/models.md (run by hand, not in tests).
+"""Draw docs/images/lightsheet-ranges.png and brightfield-ranges.png: simulated volumes
+across the ranges of docs/models.md (run by hand, not in tests).
 
     .venv/bin/python docs/ranges_figure.py
 
-One row per range set (classic, training = randomized minus the held-out corner, the
-held-out corner), five volumes each (seeds 9100-9104, stains cycling): the middle x-z
-section of the blurred image (z down, 2 um per row), titled with the drawn blur and photons.
+Light sheet: one row per range set (classic, training = randomized minus the held-out
+corner, the held-out corner), five volumes each (seeds 9100-9104, stains cycling): the
+middle x-z section of the blurred image (z down, 2 um per row), titled with the drawn blur
+and photons. Brightfield: one row per condition (classic, training = randomized minus the
+held-out low NA, the held-out low NA), five colonies each (seeds 9000-9004): the middle
+z-slice, titled with NA, voxel size, photons and cell spacing.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from napari_bright4b.data.synthetic.lightsheet_ranges import RANGES  # noqa: E402
+from napari_bright4b.training.recipes import organelles  # noqa: E402
 from napari_bright4b.training.recipes.lightsheet import DEBLUR_SHAPE, lightsheet_sample  # noqa: E402
 
-OUT = Path(__file__).parent / "images" / "lightsheet-ranges.png"
+IMAGES = Path(__file__).parent / "images"
 ROWS = ("classic", "training", "held-out-corner")
 SEEDS = range(9100, 9105)
 
@@ -33,7 +37,7 @@ def title(sample) -> str:
     )
 
 
-def main() -> None:
+def lightsheet_figure() -> None:
     figure, axes = plt.subplots(len(ROWS), len(SEEDS), figsize=(3.0 * len(SEEDS), 2.9 * len(ROWS)))
     for row, name in zip(axes, ROWS):
         for ax, seed in zip(row, SEEDS):
@@ -44,9 +48,38 @@ def main() -> None:
             ax.set_xticks([])
             ax.set_yticks([])
         row[0].set_ylabel(name, fontsize=11)
+    save(figure, "lightsheet-ranges.png")
+
+
+def brightfield_figure() -> None:
+    seeds = range(9000, 9005)
+    figure, axes = plt.subplots(len(organelles.CONDITIONS), len(seeds), figsize=(3.0 * len(seeds), 3.3 * 3))
+    for row, name in zip(axes, organelles.CONDITIONS):
+        for ax, seed in zip(row, seeds):
+            sample = organelles.colony(seed, name)
+            plane = sample.image[sample.image.shape[0] // 2]
+            ax.imshow(plane, cmap="gray", vmin=plane.min(), vmax=plane.max())
+            o, (vz, vy, _) = sample.optics, sample.voxel_size
+            spacing = sample.colony.parameters["cell_spacing_um"]
+            ax.set_title(
+                f"NA {o['na']:.2f}, {o['photons']:.0f} photons\n{vz:.2f} x {vy:.3f} um, cells {spacing:.0f} um apart",
+                fontsize=8,
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name, fontsize=11)
+    save(figure, "brightfield-ranges.png")
+
+
+def save(figure, name: str) -> None:
     figure.tight_layout()
-    figure.savefig(OUT, dpi=80)
-    print(f"wrote {OUT}")
+    figure.savefig(IMAGES / name, dpi=80)
+    print(f"wrote {IMAGES / name}")
+
+
+def main() -> None:
+    lightsheet_figure()
+    brightfield_figure()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from ..errors import BadInputError
 from ..models.card import MODALITIES
 from .options import add_zyx, positive_float, positive_int, safetensors_output
 
-RECIPE_NAMES = ("organelles", "deblur", "deblur-randomized", "stain", "folder")
+RECIPE_NAMES = ("organelles", "organelles-randomized", "deblur", "deblur-randomized", "stain", "folder")
 
 
 def add_parsers(sub) -> None:

@@ -19,6 +19,22 @@ def test_recipes_keep_their_splits_apart_and_name_their_command(name):
     assert card.config.dim == 64, "bundled models use the nano preset"
 
 
+def test_the_command_line_offers_every_recipe():
+    from napari_bright4b.cli.train import RECIPE_NAMES
+
+    assert set(RECIPE_NAMES) == set(RECIPES) | {"folder"}
+
+
+def test_randomized_colonies_come_at_their_own_voxel_size_and_train_at_the_models():
+    drawn = organelles.colony(1003, "training")
+    assert drawn.voxel_size != organelles.colony(1003).voxel_size
+    example = organelles.randomized_example(1003)
+    card = RECIPES["organelles-randomized"].card()
+    expected = [round(n * v / m) for n, v, m in zip(drawn.image.shape, drawn.voxel_size, card.voxel_size)]
+    assert example.image.shape[1:] == example.target.shape[1:] and list(example.image.shape[1:]) == expected
+    assert card.name == "bright4b-nano-organelles-randomized" and card.config == RECIPES["organelles"].card().config
+
+
 def test_stain_splits_are_balanced_and_examples_carry_their_class():
     assert [lightsheet.stain_of(s) for s in range(8)] == list(STAINS)
     seeds = RECIPES["stain"].held_out_seeds
