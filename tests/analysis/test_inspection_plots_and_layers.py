@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from napari_bright4b.analysis.inspection import Inspection
-from napari_bright4b.analysis.plots import draw_expert_usage, draw_routing_entropy, write_plots
+from napari_bright4b.analysis.plots import depth_figure, draw_expert_usage, draw_routing_entropy, write_plots
 from napari_bright4b.analysis.token_grid import TokenGrid
 from napari_bright4b.layers.inspection_layers import inspection_layers
 from napari_bright4b.layers.layer_data import LayerInput
@@ -71,5 +71,17 @@ def test_the_plots_show_the_usage_and_the_mean_entropy(inspection, tmp_path):
     draw_routing_entropy(entropy_axes, inspection.mean_entropy, inspection.entropy_percentiles())
     np.testing.assert_allclose([bar.get_height() for bar in entropy_axes.patches], inspection.mean_entropy)
     paths = write_plots(inspection, tmp_path, "m on img")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["expert_usage.png", "routing_entropy.png"]
+    names = ["expert_usage.png", "expert_usage_by_depth.png", "routing_entropy.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
     assert all(Image.open(path).format == "PNG" for path in paths.values())
+
+
+def test_usage_over_depth_is_each_planes_share_and_is_drawn_per_layer(inspection):
+    by_depth = inspection.usage_by_depth
+    layers, experts, depth = inspection.layers, inspection.experts, inspection.grid.shape[0]
+    assert by_depth.shape == (layers, depth, experts)
+    np.testing.assert_allclose(by_depth.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(by_depth[1, 2], inspection.usage[1, :, 2].reshape(experts, -1).mean(-1), rtol=1e-6)
+    panels = [axes for axes in depth_figure(inspection).axes if axes.images]
+    assert len(panels) == layers
+    np.testing.assert_allclose(panels[1].images[0].get_array(), by_depth[1])

@@ -27,6 +27,7 @@ FILES = [
     "pca_layer2.tif",
     "pca_layer4.tif",
     "expert_usage.png",
+    "expert_usage_by_depth.png",
     "routing_entropy.png",
     "summary.json",
 ]

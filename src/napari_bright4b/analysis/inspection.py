@@ -76,6 +76,13 @@ class Inspection:
         return self.usage.reshape(self.layers, self.experts, -1).mean(-1, dtype=np.float64)
 
     @property
+    def usage_by_depth(self) -> np.ndarray:
+        """``(L, tz, X)``: each expert's share of the combine weight over the tokens of each
+        token z-plane (top first); rows sum to 1."""
+        planes = self.usage.reshape(self.layers, self.experts, self.grid.shape[0], -1)
+        return planes.mean(-1, dtype=np.float64).transpose(0, 2, 1)
+
+    @property
     def mean_entropy(self) -> np.ndarray:
         """``(L,)`` routing entropy averaged over tokens."""
         return self.entropy.reshape(self.layers, -1).mean(-1, dtype=np.float64)

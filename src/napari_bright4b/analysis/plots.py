@@ -66,20 +66,44 @@ def draw_routing_entropy(axes, mean: np.ndarray, spread: np.ndarray, foreground:
     axes.tick_params(colors=foreground)
 
 
-def write_plots(inspection: Inspection, folder: Path, title: str) -> dict[str, Path]:
-    """``expert_usage.png`` and ``routing_entropy.png`` in ``folder``, each written atomically."""
+def depth_figure(inspection: Inspection):
+    """The expert usage over depth (the paper's Figure 8): a heatmap per transformer layer,
+    token z-planes (their centres in um below the input's first slice) by experts."""
     from matplotlib.figure import Figure
 
-    paths = {"expert_usage": folder / "expert_usage.png", "routing_entropy": folder / "routing_entropy.png"}
+    by_depth = inspection.usage_by_depth
+    (scale, _, _), (translate, _, _) = inspection.grid.placement()
+    depths = [f"{translate + scale * k:.1f}" for k in range(by_depth.shape[1])]
+    columns = min(4, inspection.layers)
+    rows = -(-inspection.layers // columns)
+    size = (columns * (2.4 + 0.4 * inspection.experts), rows * min(9.0, 1.2 + 0.3 * len(depths)))
+    figure = Figure(figsize=size, layout="constrained")
+    panels = np.ravel(figure.subplots(rows, columns, squeeze=False))
+    for extra in panels[inspection.layers :]:
+        extra.set_axis_off()
+    for layer, (axes, usage) in enumerate(zip(panels, by_depth)):
+        draw_expert_usage(axes, usage, rows=depths, row_label="depth (um)" if layer % columns == 0 else " ")
+        axes.set_title(f"layer {layer + 1}", fontsize="medium")
+    return figure
+
+
+def write_plots(inspection: Inspection, folder: Path, title: str) -> dict[str, Path]:
+    """``expert_usage.png``, ``expert_usage_by_depth.png`` and ``routing_entropy.png`` in
+    ``folder``, each written atomically."""
+    from matplotlib.figure import Figure
+
     width, height = min(12.0, 2.4 + 0.45 * inspection.experts), min(9.0, 1.6 + 0.4 * inspection.layers)
     usage = Figure(figsize=(width, height), layout="constrained")
     axes = usage.subplots()
     usage.colorbar(draw_expert_usage(axes, inspection.expert_usage), ax=axes)
     entropy = Figure(figsize=(min(12.0, 2.4 + 0.45 * inspection.layers), 3.2), layout="constrained")
     draw_routing_entropy(entropy.subplots(), inspection.mean_entropy, inspection.entropy_percentiles())
-    for figure, path in ((usage, paths["expert_usage"]), (entropy, paths["routing_entropy"])):
+    figures = {"expert_usage": usage, "expert_usage_by_depth": depth_figure(inspection), "routing_entropy": entropy}
+    paths = {}
+    for name, figure in figures.items():
         figure.suptitle(title, fontsize="small")
-        with atomic_path(path) as tmp:
+        paths[name] = folder / f"{name}.png"
+        with atomic_path(paths[name]) as tmp:
             figure.savefig(tmp, format="png", dpi=100, facecolor="white")
     return paths
 
