@@ -8,7 +8,8 @@ output there is replaced; any other non-empty folder is refused):
 - ``gate_compression.tif``, ``gate_selection.tif``, ``gate_window.tif`` (sparse attention
   only): one channel per transformer layer;
 - ``pca_layer<N>.tif``: the RGB PCA map of layer N as three uint8 channels;
-- ``expert_usage.png``, ``expert_usage_by_depth.png``, ``routing_entropy.png`` and ``summary.json`` (also printed by ``--json``).
+- ``expert_usage.png``, ``expert_usage_by_depth.png``, ``routing_entropy.png`` and
+  ``summary.json`` (also printed by ``--json``).
 
 Every map has one voxel per token, with the token's size as voxel size; ``summary.json``
 gives where token (0, 0, 0) lies (``token_grid.translate_um``, from the input's voxel (0, 0, 0)).
