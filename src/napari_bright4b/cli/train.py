@@ -14,7 +14,9 @@ from ..errors import BadInputError
 from ..models.card import MODALITIES
 from .options import add_zyx, positive_float, positive_int, safetensors_output
 
-RECIPE_NAMES = ("organelles", "organelles-randomized", "deblur", "deblur-randomized", "stain", "folder")
+# the recipes of training/recipes/catalog.py (named here so that the CLI starts without torch)
+RECIPE_NAMES = ("organelles", "organelles-randomized", "deblur", "deblur-randomized", "stain", "stain-randomized")
+RECIPE_NAMES += ("folder",)
 
 
 def add_parsers(sub) -> None:

@@ -99,5 +99,15 @@ RECIPES = {
             lightsheet.PATCH,
             steps=4000,
         ),
+        Recipe(
+            "stain-randomized",
+            partial(lightsheet.stain_card, "training"),
+            partial(lightsheet.stain_example, ranges="training"),
+            lightsheet.evaluate_stain_conditions,
+            lightsheet.STAIN_TRAIN_SEEDS,
+            lightsheet.STAIN_HELD_OUT_SEEDS,
+            lightsheet.PATCH,
+            steps=4000,
+        ),
     )
 }

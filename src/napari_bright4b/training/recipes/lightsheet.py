@@ -70,7 +70,7 @@ def _card(
 
 DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2064))
 RANDOMIZED_DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2128))  # twice as many: a far wider space
-DEBLUR_CONDITIONS = ("classic", "training", "held-out-corner")  # scored apart (lightsheet_ranges)
+CONDITIONS = ("classic", "training", "held-out-corner")  # scored apart (lightsheet_ranges)
 DEBLUR_HELD_OUT_SEEDS = tuple(range(9100, 9116))
 STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
@@ -94,10 +94,16 @@ def deblur_card(ranges: str = "classic") -> ModelCard:
     return _card(name, head, description, recipe, DEBLUR_SHAPE, seeds, views=8, ranges=ranges)
 
 
-def stain_card() -> ModelCard:
+def stain_card(ranges: str = "classic") -> ModelCard:
+    """The card of the stain classifier trained on the ``classic`` ranges (the bundled
+    ``bright4b-nano-stain``) or on the ``training`` ranges (recipe ``stain-randomized``)."""
     head = HeadConfig("classify", STAINS)
-    description = "Trained on simulated light-sheet volumes only: stain classification, " + ", ".join(STAINS)
-    return _card(STAIN, head, description, "stain", STAIN_SHAPE, STAIN_TRAIN_SEEDS, views=8)
+    formation = "" if ranges == "classic" else " over wide randomized image formation"
+    description = f"Trained on simulated light-sheet volumes only{formation}: stain classification, " + ", ".join(
+        STAINS
+    )
+    name, recipe = (STAIN, "stain") if ranges == "classic" else (f"{STAIN}-randomized", "stain-randomized")
+    return _card(name, head, description, recipe, STAIN_SHAPE, STAIN_TRAIN_SEEDS, views=8, ranges=ranges)
 
 
 def deblur_example(seed: int, ranges: str = "classic") -> Example:
@@ -108,9 +114,10 @@ def deblur_example(seed: int, ranges: str = "classic") -> Example:
     return Example(normalize(sample.image)[None], normalize(sample.sharp)[None])
 
 
-def stain_example(seed: int) -> Example:
-    """A normalized volume and its stain index on every voxel ``(1, Z, Y, X)``."""
-    sample = lightsheet_sample(seed, STAIN_SHAPE)
+def stain_example(seed: int, ranges: str = "classic") -> Example:
+    """A normalized volume and its stain index on every voxel ``(1, Z, Y, X)``; image
+    formation from ``RANGES[ranges]``."""
+    sample = lightsheet_sample(seed, STAIN_SHAPE, RANGES[ranges])
     normalize = Normalizer(*percentile_range(sample.image, **stain_card().normalization))
     target = np.full((1, *STAIN_SHAPE), STAINS.index(sample.stain), dtype=np.uint8)
     return Example(normalize(sample.image)[None], target)
@@ -146,19 +153,20 @@ def evaluate_deblur(model: Bright4B, card: ModelCard, seeds: Iterable[int], rang
 
 
 def evaluate_deblur_conditions(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
-    """:func:`evaluate_deblur` under each of :data:`DEBLUR_CONDITIONS` (``conditions``), the
+    """:func:`evaluate_deblur` under each of :data:`CONDITIONS` (``conditions``), the
     classic simulator's figures also at the top level, comparable with earlier models'."""
     seeds = list(seeds)
-    conditions = {name: evaluate_deblur(model, card, seeds, RANGES[name]) for name in DEBLUR_CONDITIONS}
+    conditions = {name: evaluate_deblur(model, card, seeds, RANGES[name]) for name in CONDITIONS}
     return {**conditions["classic"], "conditions": conditions}
 
 
-def evaluate_stain(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
-    """Accuracy, macro-F1 and the confusion matrix (rows: true stain) of volume-level calls."""
+def evaluate_stain(model: Bright4B, card: ModelCard, seeds: Iterable[int], ranges: ImagingRanges = CLASSIC) -> dict:
+    """Accuracy, macro-F1 and the confusion matrix (rows: true stain) of volume-level calls,
+    image formation drawn from ``ranges``."""
     seeds = list(seeds)
     true, predicted = [], []
     for seed in seeds:
-        sample = lightsheet_sample(seed, STAIN_SHAPE)
+        sample = lightsheet_sample(seed, STAIN_SHAPE, ranges)
         true.append(STAINS.index(sample.stain))
         predicted.append(int(np.argmax(volume_probabilities(run_model(model, card, sample.image[None])))))
     confusion = np.zeros((len(STAINS), len(STAINS)), dtype=int)
@@ -170,3 +178,11 @@ def evaluate_stain(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> di
         "classes": list(STAINS),
         "confusion": confusion.tolist(),
     }
+
+
+def evaluate_stain_conditions(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
+    """:func:`evaluate_stain` under each of :data:`CONDITIONS` (``conditions``), the
+    classic simulator's figures also at the top level, comparable with earlier models'."""
+    seeds = list(seeds)
+    conditions = {name: evaluate_stain(model, card, seeds, RANGES[name]) for name in CONDITIONS}
+    return {**conditions["classic"], "conditions": conditions}
