@@ -16,11 +16,15 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from napari_bright4b.data.io import write_image
+from napari_bright4b.errors import BadInputError
+from napari_bright4b.models.bright4b import Bright4B
 from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.models.session import load_model
+from napari_bright4b.nn.hypersphere import l2norm
 from napari_bright4b.training.patches import Example, PatchSampler
 from napari_bright4b.training.pretrain.masking import MaskedPatches, block_mask, masked_reconstruction_loss
-from napari_bright4b.training.pretrain.run import pretrain
+from napari_bright4b.training.pretrain.run import HEAD, pretrain
+from napari_bright4b.training.pretrain.teacher import EmaTeacher, distillation_loss, token_cosine_loss
 from napari_bright4b.training.trainer import TrainSettings
 
 SETTINGS = TrainSettings(steps=3, warmup=1, batch_size=1, learning_rate=1e-3)
@@ -164,3 +168,70 @@ def test_an_interrupted_pretraining_resumed_gives_the_weights_of_an_unbroken_run
     assert result.steps == 3
     one, two = load_file(unbroken), load_file(broken)
     assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-6
+
+
+# EMA-teacher distillation: zero in its trivial case, the teacher an EMA of the student on the
+# hypersphere, and a run that records and trains the objective.
+
+
+def student() -> Bright4B:
+    torch.manual_seed(0)
+    return Bright4B(PRESETS["nano"].config, HEAD)
+
+
+def test_the_token_loss_is_zero_for_the_same_tokens_and_two_for_opposite_ones():
+    tokens = l2norm(torch.randn(2, 10, 16))
+    assert token_cosine_loss(tokens, tokens).item() == pytest.approx(0.0, abs=1e-6)
+    assert token_cosine_loss(tokens, -tokens).item() == pytest.approx(2.0, abs=1e-6)
+
+
+def test_a_teacher_equal_to_the_student_on_an_unmasked_patch_adds_nothing():
+    model = student().eval()
+    image = torch.rand(1, 1, 4, 64, 64)
+    nothing_hidden = torch.cat([image, torch.zeros_like(image)], 1)
+    with torch.no_grad(), distillation_loss(model, momentum=0.5) as loss:
+        value = loss(model(image), image, nothing_hidden)  # the masked reconstruction is 0 with nothing hidden
+    assert value.item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_the_teacher_follows_the_student_as_a_moving_average_on_the_hypersphere():
+    model = student()
+    teacher = EmaTeacher(model, momentum=0.9)
+    old = teacher.model.stream_offsets.detach().clone()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1)
+    teacher.update(model)
+    torch.testing.assert_close(teacher.model.stream_offsets, 0.9 * old + 0.1 * model.stream_offsets)
+    slots = teacher.model.blocks[0].moe.slot_keys
+    torch.testing.assert_close(slots.norm(dim=0), torch.ones(slots.shape[1]))  # back on the sphere
+    assert all(not p.requires_grad for p in teacher.model.parameters())
+    with pytest.raises(ValueError, match="momentum"):
+        EmaTeacher(model, momentum=1.0)
+
+
+def test_the_student_learns_from_the_teacher_through_its_tokens():
+    model = student()
+    image = torch.rand(1, 1, 4, 64, 64)
+    mask = torch.zeros_like(image)
+    mask[..., :32, :] = 1.0
+    with distillation_loss(model, momentum=0.0) as loss:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1.01)  # the teacher (momentum 0: a copy taken at the next call) differs from nothing
+        value = loss(model(image * (1 - mask)), image * (1 - mask), torch.cat([image, mask], 1))
+        value.backward()
+    assert model.blocks[0].attention_connection.step.grad.abs().sum() > 0
+
+
+def test_pretraining_with_the_teacher_records_both_objectives(volume, tmp_path):
+    both = ["ema_teacher", "masked_reconstruction"]
+    result = pretrain([volume], tmp_path / "pre.safetensors", settings=SETTINGS, objectives=both)
+    assert result.steps == 3
+    _, card = load_model(tmp_path / "pre.safetensors")
+    assert card.provenance["objectives"] == ["masked_reconstruction", "ema_teacher"]
+    assert card.description.startswith("Pretrained by masked reconstruction and ema teacher")
+    with pytest.raises(BadInputError, match="unknown pretraining objective"):
+        pretrain([volume], tmp_path / "x.safetensors", settings=SETTINGS, objectives=["masked_reconstruction", "clip"])
+    with pytest.raises(BadInputError, match="always trained"):
+        pretrain([volume], tmp_path / "x.safetensors", settings=SETTINGS, objectives=["ema_teacher"])

@@ -13,6 +13,7 @@ from ..errors import BadInputError
 from .options import add_voxel_size, positive_float, positive_int, safetensors_output
 
 HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction (torchrun: DDP)"
+OBJECTIVES = ("masked_reconstruction", "ema_teacher")  # training/pretrain/run.py's (no torch at start-up)
 
 
 def _ratio(text: str) -> float:
@@ -36,6 +37,13 @@ def add_parsers(sub) -> None:
     parser.add_argument("--time-budget", type=positive_float, help="seconds (with --steps: whichever ends first)")
     parser.add_argument("--batch-size", type=positive_int, default=2, help="patches per step and process (2)")
     parser.add_argument("--mask-ratio", type=_ratio, default=0.6, help="share of token blocks hidden (0.6)")
+    parser.add_argument(
+        "--objectives",
+        nargs="+",
+        choices=OBJECTIVES,
+        default=["masked_reconstruction"],
+        help="masked_reconstruction (always) and ema_teacher: the student's tokens follow an EMA teacher's",
+    )
     add_voxel_size(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint at -o")
@@ -44,7 +52,7 @@ def add_parsers(sub) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from ..training.pretrain.run import pretrain
+    from ..training.pretrain.run import check_objectives, pretrain
     from ..training.trainer import TrainSettings
 
     out = safetensors_output(args.output, "the pretrained model")
@@ -71,6 +79,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         settings=settings,
         voxel_size=args.voxel_size,
         mask_ratio=args.mask_ratio,
+        objectives=args.objectives,
         resume=args.resume,
         progress=progress,
     )
@@ -80,7 +89,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "command": "pretrain",
         "output": str(out),
         "preset": args.preset,
-        "objectives": ["masked_reconstruction"],
+        "objectives": list(check_objectives(args.objectives)),
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
         "steps": result.steps,
         "first_loss": result.losses[0][1] if result.losses else None,

@@ -1,4 +1,5 @@
-"""``pretrain``: a Bright-4B backbone learns unlabeled volumes by masked reconstruction.
+"""``pretrain``: a Bright-4B backbone learns unlabeled volumes by masked reconstruction, and
+optionally by EMA-teacher distillation (:mod:`.teacher`).
 
 Every input is read (TIFF, OME-Zarr, NIfTI), normalized by its percentiles and resampled
 to one voxel size (given, else the first input's); patches of the model's tile are drawn
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,8 +38,10 @@ from ...models.presets import PRESETS
 from ..patches import Example, PatchSampler
 from ..trainer import TrainResult, TrainSettings, train
 from .masking import MaskedPatches, masked_reconstruction_loss
+from .teacher import distillation_loss
 
 HEAD = HeadConfig(task="deblur", class_names=("reconstruction",), activation="identity")
+OBJECTIVES = ("masked_reconstruction", "ema_teacher")
 MASK_RATIO = 0.6
 DEFAULT_SETTINGS = TrainSettings(steps=500, warmup=20)
 
@@ -94,40 +97,46 @@ def pretrain(
     settings: TrainSettings = DEFAULT_SETTINGS,
     voxel_size: Sequence[float] | None = None,
     mask_ratio: float = MASK_RATIO,
+    objectives: Sequence[str] = ("masked_reconstruction",),
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Pretrain a ``preset`` backbone (or one of ``config``) on ``inputs`` (files, folders,
-    globs) by masked reconstruction, saving to ``out``; per process under torchrun."""
+    globs) by masked reconstruction, plus EMA-teacher distillation when ``objectives`` name
+    ``ema_teacher`` (:mod:`.teacher`), saving to ``out``; per process under torchrun."""
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    objectives = check_objectives(objectives)
     files = expand(inputs)
     volumes, voxel = load_volumes(files, voxel_size)
     config = _input_config(config or PRESETS[preset].config, volumes)
-    card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio)
+    card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio, objectives)
     model = _initial_model(card, out, resume, settings.seed)
     with process_group() as (rank, world):
-        model = model.to(process_device())
+        core = model.to(process_device())
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            model = DistributedDataParallel(model)
+            model = DistributedDataParallel(core)
         sampler = PatchSampler(
             [Example(v, v) for v in volumes], card.tile, np.random.default_rng(settings.seed), foreground_share=0.0
         )
         batches = MaskedPatches(sampler, config.patch, mask_ratio, rank, world)
-        result = train(
-            model,
-            card,
-            batches,
-            settings,
-            out,
-            resume=resume,
-            progress=progress,
-            loss=masked_reconstruction_loss,
-        )
-        del model  # DDP's reducer goes before the process group it holds
+        distilling = distillation_loss(core) if "ema_teacher" in objectives else nullcontext(masked_reconstruction_loss)
+        with distilling as loss:
+            result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
+        del model, core  # DDP's reducer goes before the process group it holds
     return result
+
+
+def check_objectives(objectives: Sequence[str]) -> tuple[str, ...]:
+    """``objectives`` in :data:`OBJECTIVES` order; masked reconstruction is always among them."""
+    unknown = sorted(set(objectives) - set(OBJECTIVES))
+    if unknown:
+        raise BadInputError(f"unknown pretraining objective(s) {unknown}; use {', '.join(OBJECTIVES)}")
+    if "masked_reconstruction" not in objectives:
+        raise BadInputError("masked_reconstruction is always trained (the other objectives add to it)")
+    return tuple(o for o in OBJECTIVES if o in objectives)
 
 
 def _input_config(config: Bright4BConfig, volumes: Sequence[np.ndarray]) -> Bright4BConfig:
@@ -139,7 +148,12 @@ def _input_config(config: Bright4BConfig, volumes: Sequence[np.ndarray]) -> Brig
 
 
 def _pretrain_card(
-    name: str, config: Bright4BConfig, voxel_size: tuple, files: Sequence[Path], mask_ratio: float
+    name: str,
+    config: Bright4BConfig,
+    voxel_size: tuple,
+    files: Sequence[Path],
+    mask_ratio: float,
+    objectives: tuple[str, ...],
 ) -> ModelCard:
     """The card of a backbone pretrained on ``files`` at ``voxel_size`` (z, y, x, um) with a
     one-channel reconstruction head; its tile is one brick of tokens across, four deep."""
@@ -151,10 +165,11 @@ def _pretrain_card(
         head=HEAD,
         voxel_size=voxel_size,
         tile=tile,
-        description=f"Pretrained by masked reconstruction on {len(files)} unlabeled volume(s)",
+        description=f"Pretrained by {' and '.join(o.replace('_', ' ') for o in objectives)} "
+        f"on {len(files)} unlabeled volume(s)",
         provenance={
             "recipe": "pretrain",
-            "objectives": ["masked_reconstruction"],
+            "objectives": list(objectives),
             "mask_ratio": mask_ratio,
             "inputs": [str(p) for p in files],
         },
