@@ -8,7 +8,9 @@ best state is chosen on the training strokes (``keep_last``), the head alone (``
 a ten-times higher learning rate (``lr_2e-3``), and the fixes tried: the instant classifier's
 sure voxels as extra labels (``teacher``) and 30 s of test-time adaptation on the whole
 image before the strokes' budget, at its default rate and at the fine-tune's
-(``adapt_30``, ``adapt_30_2e-4``; :mod:`napari_bright4b.training.finetune.image_adaptation`).
+(``adapt_30``, ``adapt_30_2e-4``; :mod:`napari_bright4b.training.finetune.image_adaptation`),
+and at the fine-tune's rate with an EMA teacher holding the token states near the base's
+(``adapt_30_ema``).
 Reports Dice per class, steps, the step kept and steps per second.
 """
 
@@ -36,6 +38,7 @@ VARIANTS = {
     "teacher": {"teacher": True},
     "adapt_30": {"adapt_s": 30.0},
     "adapt_30_2e-4": {"adapt_s": 30.0, "adapt_learning_rate": 2e-4},
+    "adapt_30_ema": {"adapt_s": 30.0, "adapt_learning_rate": 2e-4, "adapt_ema_teacher": True},
 }
 
 

@@ -22,9 +22,9 @@ from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.models.session import load_model
 from napari_bright4b.nn.hypersphere import l2norm
 from napari_bright4b.training.patches import Example, PatchSampler
+from napari_bright4b.training.pretrain.ema_teacher import EmaTeacher, distillation_loss, token_cosine_loss
 from napari_bright4b.training.pretrain.masking import MaskedPatches, block_mask, masked_reconstruction_loss
 from napari_bright4b.training.pretrain.run import HEAD, pretrain
-from napari_bright4b.training.pretrain.teacher import EmaTeacher, distillation_loss, token_cosine_loss
 from napari_bright4b.training.trainer import TrainSettings
 
 SETTINGS = TrainSettings(steps=3, warmup=1, batch_size=1, learning_rate=1e-3)

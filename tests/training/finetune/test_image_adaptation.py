@@ -40,13 +40,16 @@ def test_the_reconstructor_maps_back_to_the_input_channels(base):
     assert Reconstructor(model)(x).shape == x.shape
 
 
-def test_a_fine_tune_that_adapts_first_records_it_and_leaves_the_base_untouched(base, tmp_path):
+@pytest.mark.parametrize(
+    "teacher, objectives", [(False, ["masked_reconstruction"]), (True, ["masked_reconstruction", "ema_teacher"])]
+)
+def test_a_fine_tune_that_adapts_first_records_it_and_leaves_the_base_untouched(base, tmp_path, teacher, objectives):
     image, _, labels = toy_volume()
     digest = hashlib.sha256(base.read_bytes()).hexdigest()
-    settings = FinetuneSettings(mode="adapter", steps=2, time_budget_s=None, adapt_s=0.5)
+    settings = FinetuneSettings(mode="adapter", steps=2, time_budget_s=None, adapt_s=0.5, adapt_ema_teacher=teacher)
     result = finetune(image, VOXEL, labels, str(base), settings=settings, out=tmp_path / "adapted.safetensors")
     record = result.card.provenance["image_adaptation"]
-    assert record["objective"] == "masked_reconstruction" and record["steps"] >= 1
+    assert record["objectives"] == objectives and record["steps"] >= 1
     assert result.card.provenance["settings"]["adapt_s"] == 0.5 and result.steps == 2
     assert hashlib.sha256(base.read_bytes()).hexdigest() == digest
     assert load_checkpoint(result.path)[1].provenance["image_adaptation"] == record

@@ -9,6 +9,8 @@ memory; the temporary head is dropped and the base file is never written.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 from torch import nn
@@ -17,6 +19,7 @@ from ...inference.engine import CancelToken
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ..patches import Example, PatchSampler
+from ..pretrain.ema_teacher import distillation_loss
 from ..pretrain.masking import MaskedPatches, masked_reconstruction_loss
 from ..pretrain.run import MASK_RATIO
 from ..trainer import TrainResult, TrainSettings, train
@@ -43,30 +46,35 @@ def adapt_to_image(
     settings: TrainSettings,
     rng: np.random.Generator,
     cancel: CancelToken | None = None,
+    ema_teacher: bool = False,
 ) -> TrainResult:
     """Train ``model`` (for ``card``) in place by masked reconstruction of ``image (C, Z, Y, X)``
     (normalized, on the model's grid) in patches of its tile, as ``settings`` say (steps or a
     time budget), with the Soft-MoE balancing loss as in pretraining; every parameter but the
-    head's (which the reconstruction does not use) trains. Returns the trainer's result."""
+    head's (which the reconstruction does not use) trains. With ``ema_teacher`` the token
+    states also follow an EMA teacher that starts as the base (:mod:`..pretrain.ema_teacher`),
+    which holds the features near the base's. Returns the trainer's result."""
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     unlabeled = np.zeros((1, *image.shape[1:]), np.uint8)  # the masked patches need no target
     sampler = PatchSampler([Example(image, unlabeled)], card.tile, rng, foreground_share=0.0)
     batches = MaskedPatches(sampler, model.config.patch, MASK_RATIO)
+    objective = distillation_loss(model) if ema_teacher else nullcontext(masked_reconstruction_loss)
+    with objective as reconstruction:
 
-    def loss(output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return masked_reconstruction_loss(output, image, target) + model.balance_loss()
+        def loss(output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return reconstruction(output, image, target) + model.balance_loss()
 
-    result = train(Reconstructor(model), card, batches, settings, None, cancel=cancel, loss=loss)
+        result = train(Reconstructor(model), card, batches, settings, None, cancel=cancel, loss=loss)
     model.eval()
     return result
 
 
-def adaptation_record(result: TrainResult) -> dict:
-    """What a card records of an adaptation: its steps, seconds and first and last losses."""
+def adaptation_record(result: TrainResult, ema_teacher: bool = False) -> dict:
+    """What a card records of an adaptation: its objectives, steps, seconds and first and last losses."""
     losses = [loss for _, loss in result.losses]
     return {
-        "objective": "masked_reconstruction",
+        "objectives": ["masked_reconstruction", "ema_teacher"] if ema_teacher else ["masked_reconstruction"],
         "steps": result.steps,
         "seconds": round(result.seconds, 2),
         "loss_first": losses[0] if losses else None,

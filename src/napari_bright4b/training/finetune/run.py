@@ -138,8 +138,9 @@ def _adapt_to_image(
     if not settings.adapt_s:
         return None, started
     begun = time.perf_counter()
-    result = adapt_to_image(model, card, image, adaptation_settings(settings), rng, cancel)
-    return adaptation_record(result), started + (time.perf_counter() - begun)
+    teacher = settings.adapt_ema_teacher
+    result = adapt_to_image(model, card, image, adaptation_settings(settings), rng, cancel, teacher)
+    return adaptation_record(result, teacher), started + (time.perf_counter() - begun)
 
 
 def _load_base(base: str, device: str) -> tuple[ModelEntry, Bright4B, ModelCard]:

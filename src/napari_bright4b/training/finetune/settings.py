@@ -24,7 +24,8 @@ class FinetuneSettings:
     train on the instant classifier's sure voxels (:mod:`.teacher`). ``adapt_s``: first train
     that many seconds by masked reconstruction of the whole image, unlabeled
     (:mod:`.image_adaptation`; 0: not at all) at ``adapt_learning_rate``, before the budget
-    for the strokes starts.
+    for the strokes starts; ``adapt_ema_teacher``: with an EMA teacher that holds the token
+    states near the base's.
 
     The defaults were chosen on simulated colonies (benchmarks/fewshot.py, docs/finetune.md):
     ``full`` at a peak rate of 2e-4 kept improving nuclei and nucleoli over 150 steps, where
@@ -47,6 +48,7 @@ class FinetuneSettings:
     teacher: bool = False
     adapt_s: float = 0.0
     adapt_learning_rate: float = 2e-5
+    adapt_ema_teacher: bool = False
     seed: int = 0
 
     def __post_init__(self):

@@ -1,5 +1,5 @@
 """``pretrain``: a Bright-4B backbone learns unlabeled volumes by masked reconstruction, and
-optionally by EMA-teacher distillation (:mod:`.teacher`).
+optionally by EMA-teacher distillation (:mod:`.ema_teacher`).
 
 Every input is read (TIFF, OME-Zarr, NIfTI), normalized by its percentiles and resampled
 to one voxel size (given, else the first input's); patches of the model's tile are drawn
@@ -37,8 +37,8 @@ from ...models.config import Bright4BConfig, HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example, PatchSampler
 from ..trainer import TrainResult, TrainSettings, train
+from .ema_teacher import distillation_loss
 from .masking import MaskedPatches, masked_reconstruction_loss
-from .teacher import distillation_loss
 
 HEAD = HeadConfig(task="deblur", class_names=("reconstruction",), activation="identity")
 OBJECTIVES = ("masked_reconstruction", "ema_teacher")
@@ -103,7 +103,7 @@ def pretrain(
 ) -> TrainResult:
     """Pretrain a ``preset`` backbone (or one of ``config``) on ``inputs`` (files, folders,
     globs) by masked reconstruction, plus EMA-teacher distillation when ``objectives`` name
-    ``ema_teacher`` (:mod:`.teacher`), saving to ``out``; per process under torchrun."""
+    ``ema_teacher`` (:mod:`.ema_teacher`), saving to ``out``; per process under torchrun."""
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     objectives = check_objectives(objectives)
