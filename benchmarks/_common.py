@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing as mp
 import os
@@ -44,3 +45,15 @@ def write_json(path: str | None, payload: dict) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text + "\n")
     print(text)
+
+
+def model_comparison_args(doc: str, default_model: str) -> argparse.Namespace:
+    """The command line of a benchmark that compares models: ``--model`` (one or more names or
+    paths), ``--json`` and ``--threads`` (torch's thread count is set)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", nargs="+", default=[default_model], help="models to compare")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args

@@ -21,11 +21,8 @@ MI >= 0.1 bits in at least one layer, a ratio >= 2 in at least one layer, Dice w
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
-import torch
-from _common import environment, write_json
+from _common import environment, model_comparison_args, write_json
 
 from napari_bright4b.analysis.inspection import Inspection, inspect_volume
 from napari_bright4b.analysis.structure_usage import structure_usage, token_structures
@@ -65,12 +62,7 @@ def routing_statistics(model, card, seeds) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", nargs="+", default=["bright4b-nano-organelles"], help="models to compare")
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = model_comparison_args(__doc__, "bright4b-nano-organelles")
     results = {}
     for name in args.model:
         model, card = load_model(name)

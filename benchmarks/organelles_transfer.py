@@ -21,10 +21,7 @@ figures no lower than the bundled model's minus 0.05. Prints a table of Dice, wr
 
 from __future__ import annotations
 
-import argparse
-
-import torch
-from _common import environment, write_json
+from _common import environment, model_comparison_args, write_json
 from external_data import SHIFTED, SHIFTED_SEED
 
 from napari_bright4b.api import load_model
@@ -46,12 +43,7 @@ def dice_row(structures: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", nargs="+", default=["bright4b-nano-organelles"], help="models to compare")
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = model_comparison_args(__doc__, "bright4b-nano-organelles")
     results = {}
     for name in args.model:
         model, card = load_model(name)
