@@ -12,7 +12,7 @@ import sys
 from ..errors import BadInputError
 from .options import add_voxel_size, positive_float, positive_int, safetensors_output
 
-HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction (torchrun: DDP)"
+HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction and an EMA teacher (torchrun: DDP)"
 OBJECTIVES = ("masked_reconstruction", "ema_teacher")  # training/pretrain/run.py's (no torch at start-up)
 
 

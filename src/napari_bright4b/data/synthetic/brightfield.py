@@ -15,8 +15,9 @@ Image formation, first-order (weak object) and through focus:
 5. Poisson shot noise and Gaussian read noise on a camera offset, in counts, clipped at
    the camera's full scale.
 
-Every optical and biological parameter is drawn at random per volume, from the ranges of
-the first bundled organelle model; ``brightfield_ranges.py`` widens them by overrides.
+Every optical and biological parameter but the wavelength and the camera's full scale
+(fixed unless overridden) is drawn at random per volume, from the ranges of the first
+bundled organelle model; ``brightfield_ranges.py`` widens them by overrides.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 The brightfield simulator (:mod:`.brightfield`) draws its optics and colonies from the
 narrow ranges the first organelle model was trained on (NA 0.7-1.2, 300-3000 photons,
-cells 7-11 um apart, one voxel size): :data:`CLASSIC`, one corner of the space here.
-:data:`RANDOMIZED` widens every range to the microscopes users have: objectives from NA 0.3
+cells 7-11 um apart, one voxel size), the classic ranges, which lie inside the ones here.
+:data:`RANDOMIZED` widens the ranges of imaging that differ most between the microscopes
+users have (absorption, depth blur and attenuation, refractive indices and cell height
+keep their classic ranges): objectives from NA 0.3
 to 1.4, condenser coherence, wavelength, voxel sizes from 0.08 to 0.4 um laterally and 0.15
 to 1 um in z, cells 6-20 um apart with nuclei of 25-50% of the cell, halos, uneven
 illumination, 30-5000 photons (log-uniform), read noise and saturation at the camera's

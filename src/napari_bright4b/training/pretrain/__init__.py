@@ -1,2 +1,2 @@
 """Self-supervised pretraining on unlabeled volumes (the light-sheet paper's masked
-reconstruction so far), on one process or many through torchrun (DDP)."""
+reconstruction and EMA-teacher distillation), on one process or many through torchrun (DDP)."""

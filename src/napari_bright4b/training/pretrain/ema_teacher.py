@@ -10,7 +10,6 @@ gradient and is not saved: a resumed run starts it again from the student.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -52,13 +51,16 @@ class EmaTeacher:
     def __init__(self, student: Bright4B, momentum: float = MOMENTUM):
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"the EMA momentum must be in [0, 1), got {momentum}")
-        self.model = copy.deepcopy(student).eval().requires_grad_(False)
+        weight = next(student.parameters())
+        self.model = Bright4B(student.config, student.head_config).to(weight.device, weight.dtype)
+        self.model.load_state_dict(student.state_dict())
+        self.model.eval().requires_grad_(False)
         self.momentum = momentum
 
     @torch.no_grad()
     def update(self, student: Bright4B) -> None:
         """``w_t <- m w_t + (1 - m) w_s`` for every weight, then the unit-norm ones renormalized."""
-        for mine, theirs in zip(self.model.parameters(), student.parameters()):
+        for mine, theirs in zip(self.model.parameters(), student.parameters(), strict=True):
             mine.lerp_(theirs.detach(), 1.0 - self.momentum)
         renormalize_(self.model)
 
