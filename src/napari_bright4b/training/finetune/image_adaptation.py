@@ -9,8 +9,6 @@ memory; the temporary head is dropped and the base file is never written.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 import torch
 from torch import nn
@@ -19,8 +17,8 @@ from ...inference.engine import CancelToken
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ..patches import Example, PatchSampler
-from ..pretrain.ema_teacher import distillation_loss
-from ..pretrain.masking import MaskedPatches, masked_reconstruction_loss
+from ..pretrain.ema_teacher import reconstruction_objective
+from ..pretrain.masking import MaskedPatches
 from ..pretrain.run import MASK_RATIO
 from ..trainer import TrainResult, TrainSettings, train
 
@@ -59,8 +57,7 @@ def adapt_to_image(
     unlabeled = np.zeros((1, *image.shape[1:]), np.uint8)  # the masked patches need no target
     sampler = PatchSampler([Example(image, unlabeled)], card.tile, rng, foreground_share=0.0)
     batches = MaskedPatches(sampler, model.config.patch, MASK_RATIO)
-    objective = distillation_loss(model) if ema_teacher else nullcontext(masked_reconstruction_loss)
-    with objective as reconstruction:
+    with reconstruction_objective(model, ema_teacher) as reconstruction:
 
         def loss(output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return reconstruction(output, image, target) + model.balance_loss()

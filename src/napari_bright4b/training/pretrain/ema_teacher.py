@@ -11,7 +11,7 @@ gradient and is not saved: a resumed run starts it again from the student.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
@@ -87,3 +87,9 @@ def distillation_loss(student: Bright4B, momentum: float = MOMENTUM, weight: flo
             return masked_reconstruction_loss(output, image, target) + weight * distilled
 
         yield loss
+
+
+def reconstruction_objective(student: Bright4B, ema_teacher: bool):
+    """A context yielding the trainer's loss for ``student``: :func:`distillation_loss` with
+    ``ema_teacher``, else masked reconstruction alone."""
+    return distillation_loss(student) if ema_teacher else nullcontext(masked_reconstruction_loss)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,8 +37,8 @@ from ...models.config import Bright4BConfig, HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example, PatchSampler
 from ..trainer import TrainResult, TrainSettings, train
-from .ema_teacher import distillation_loss
-from .masking import MaskedPatches, masked_reconstruction_loss
+from .ema_teacher import reconstruction_objective
+from .masking import MaskedPatches
 
 HEAD = HeadConfig(task="deblur", class_names=("reconstruction",), activation="identity")
 OBJECTIVES = ("masked_reconstruction", "ema_teacher")
@@ -122,8 +122,7 @@ def pretrain(
             [Example(v, v) for v in volumes], card.tile, np.random.default_rng(settings.seed), foreground_share=0.0
         )
         batches = MaskedPatches(sampler, config.patch, mask_ratio, rank, world)
-        distilling = distillation_loss(core) if "ema_teacher" in objectives else nullcontext(masked_reconstruction_loss)
-        with distilling as loss:
+        with reconstruction_objective(core, "ema_teacher" in objectives) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
         del model, core  # DDP's reducer goes before the process group it holds
     return result
