@@ -1,6 +1,6 @@
 """``bright4b pretrain INPUTS... -o OUT.safetensors``: self-supervised pretraining on unlabeled
 volumes (masked reconstruction); under ``torchrun --nproc-per-node N -m napari_bright4b.cli
-pretrain ...`` on N processes with DDP."""
+pretrain ...`` on N processes with DDP, or FSDP2 for the presets too large for one device."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import sys
 from ..errors import BadInputError
 from .options import add_voxel_size, positive_float, positive_int, safetensors_output
 
-HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction and an EMA teacher (torchrun: DDP)"
+HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction and an EMA teacher (torchrun: DDP or FSDP2)"
 OBJECTIVES = ("masked_reconstruction", "ema_teacher")  # training/pretrain/run.py's (no torch at start-up)
+SHARDINGS = ("auto", "ddp", "fsdp")  # training/sharding.py's STRATEGIES
 
 
 def _ratio(text: str) -> float:
@@ -43,6 +44,13 @@ def add_parsers(sub) -> None:
         choices=OBJECTIVES,
         default=["masked_reconstruction"],
         help="masked_reconstruction (always) and ema_teacher: the student's tokens follow an EMA teacher's",
+    )
+    parser.add_argument(
+        "--sharding",
+        choices=SHARDINGS,
+        default="auto",
+        help="under torchrun: ddp keeps the whole model on each process, fsdp shards it (FSDP2); "
+        "auto shards base and full-4b (auto)",
     )
     add_voxel_size(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -80,6 +88,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         voxel_size=args.voxel_size,
         mask_ratio=args.mask_ratio,
         objectives=args.objectives,
+        sharding=args.sharding,
         resume=args.resume,
         progress=progress,
     )

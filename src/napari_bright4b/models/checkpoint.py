@@ -108,12 +108,16 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
     return len(backbone)
 
 
-def save_checkpoint(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> Path:
-    """Write ``model`` and ``card`` to ``path`` atomically (temporary file, fsync, rename)."""
+def save_checkpoint(
+    model: Bright4B, card: ModelCard, path: str | os.PathLike, weights: dict[str, torch.Tensor] | None = None
+) -> Path:
+    """Write ``model`` (or its state dict ``weights``, e.g. gathered from shards) and ``card``
+    to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"checkpoint path must end in .safetensors, got {path.name}")
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = model.state_dict() if weights is None else weights
+    tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
     metadata = {"format": "pt", CARD_KEY: json.dumps(card.to_dict())}
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)

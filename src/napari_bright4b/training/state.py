@@ -2,12 +2,16 @@
 
 Written next to the model checkpoint as ``<name>.state.safetensors``; never pickled. The
 optimizer's tensors are stored flat (``state.<param index>.<key>``) and its hyper-
-parameters and the generators' states as JSON metadata.
+parameters and the generators' states as JSON metadata. A sharded (FSDP) run keeps its
+optimizer's moments in a folder per step instead, ``<name>.state-<step>/``
+(:mod:`.sharding`), which the file names; a folder is complete before the file names it,
+and the older ones are removed after.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +21,10 @@ from safetensors.torch import save_file
 
 from ..errors import BadInputError
 from ..files import atomic_path
+from .sharding import load_optimizer
 
 KEY = "bright4b_train_state"
+STEP_DIGITS = 8
 
 
 def state_path(checkpoint: str | Path) -> Path:
@@ -26,12 +32,26 @@ def state_path(checkpoint: str | Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".state.safetensors")
 
 
+def optimizer_folder(checkpoint: str | Path, step: int) -> Path:
+    """Where a sharded run keeps its optimizer's moments at ``step``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.state-{step:0{STEP_DIGITS}d}")
+
+
 def save_state(
-    path: Path, optimizer: torch.optim.Optimizer, step: int, rng: np.random.Generator, losses: list, seconds: float
+    path: Path,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    rng: np.random.Generator,
+    losses: list,
+    seconds: float,
+    sharded: tuple[Path, list[dict]] | None = None,
 ) -> None:
     """Write the optimizer, both generators, the step, the loss log and the training seconds
-    so far (every run's, summed) to ``path``, atomically."""
-    state = optimizer.state_dict()
+    so far (every run's, summed) to ``path``, atomically. ``sharded``: the folder the
+    optimizer's moments were saved to and its parameter groups (:func:`.sharding.save_optimizer`),
+    named in place of the moments; the other step folders are then removed."""
+    state = optimizer.state_dict() if sharded is None else {"state": {}, "param_groups": sharded[1]}
     tensors = {
         f"state.{index}.{key}": value.detach().cpu().contiguous()
         for index, entries in state["state"].items()
@@ -45,14 +65,23 @@ def save_state(
         "numpy_rng": rng.bit_generator.state,
         "losses": losses,
         "seconds": seconds,
+        "optimizer_folder": None if sharded is None else sharded[0].name,
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={KEY: json.dumps(meta)})
+    if sharded is not None:
+        folder = sharded[0]
+        for stale in folder.parent.glob(folder.name[:-STEP_DIGITS] + "[0-9]" * STEP_DIGITS):
+            if stale != folder:
+                shutil.rmtree(stale)
 
 
-def load_state(path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, list, float]:
-    """Restore ``optimizer`` and ``rng`` in place; return the step reached, the loss log and
-    the training seconds so far (0 for states written before they were recorded)."""
+def load_state(
+    path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator, model: torch.nn.Module
+) -> tuple[int, list, float]:
+    """Restore ``optimizer`` of ``model`` and ``rng`` in place; return the step reached, the loss
+    log and the training seconds so far (0 for states written before they were recorded).
+    A sharded run's state is read by every process."""
     if not path.is_file():
         raise BadInputError(f"cannot resume: no training state at {path} (it is written at every checkpoint)")
     with safe_open(str(path), framework="pt") as f:
@@ -65,7 +94,10 @@ def load_state(path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Gene
         if name.startswith("state."):
             _, index, key = name.split(".", 2)
             entries.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": entries, "param_groups": meta["param_groups"]})
+    if meta.get("optimizer_folder"):
+        load_optimizer(path.parent / meta["optimizer_folder"], model, optimizer, meta["param_groups"])
+    else:
+        optimizer.load_state_dict({"state": entries, "param_groups": meta["param_groups"]})
     torch.set_rng_state(tensors["torch_rng"])
     rng.bit_generator.state = meta["numpy_rng"]
     return int(meta["step"]), list(meta["losses"]), float(meta.get("seconds", 0.0))

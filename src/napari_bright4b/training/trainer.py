@@ -32,7 +32,8 @@ from ..nn.hypersphere import renormalize_
 from .losses import classification_loss, deblur_loss, segmentation_loss
 from .patches import PatchSampler
 from .schedule import warmup_cosine
-from .state import load_state, save_state, state_path
+from .sharding import full_weights, is_sharded, save_optimizer
+from .state import load_state, optimizer_folder, save_state, state_path
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -88,7 +89,7 @@ def _agree(elapsed: float, stop: bool, device: torch.device) -> tuple[float, boo
 
 
 def _writes() -> bool:
-    """Whether this process writes checkpoints: rank 0 under DDP, the only process otherwise."""
+    """Whether this process writes checkpoints: rank 0 of a torchrun, the only process otherwise."""
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
@@ -138,9 +139,17 @@ def _checkpoint(
     losses: list[list[float]],
 ) -> None:
     """Write the model (its card's provenance: ``step`` steps, the seconds since ``start``, a
-    ``time.perf_counter()`` reading), the resumable state and the loss log to ``out``;
-    nothing when ``out`` is ``None``."""
-    if out is None:
+    ``time.perf_counter()`` reading), the resumable state and the loss log to ``out`` from
+    rank 0; nothing when ``out`` is ``None``. Every process calls it: a sharded model's
+    weights are gathered and its optimizer saved by all of them (:mod:`.sharding`)."""
+    sharded = is_sharded(core)
+    if out is None or not (sharded or _writes()):
+        return
+    weights, shards = None, None
+    if sharded:
+        weights, folder = full_weights(core), optimizer_folder(out, step)
+        shards = (folder, save_optimizer(folder, core, optimizer))
+    if not _writes():
         return
     provenance = {
         **card.provenance,
@@ -150,8 +159,8 @@ def _checkpoint(
         "settings": dataclasses.asdict(settings),
         "torch": torch.__version__,
     }
-    save_checkpoint(core, dataclasses.replace(card, provenance=provenance), out)
-    save_state(state_path(out), optimizer, step, sampler.rng, losses, time.perf_counter() - start)
+    save_checkpoint(core, dataclasses.replace(card, provenance=provenance), out, weights)
+    save_state(state_path(out), optimizer, step, sampler.rng, losses, time.perf_counter() - start, shards)
     write_loss_log(out, losses)
 
 
@@ -170,8 +179,9 @@ def train(
     """Train ``model`` in place on batches from ``sampler``; checkpoints go to ``out``.
 
     ``model`` is a :class:`Bright4B` for ``card`` (or one wrapped in
-    ``DistributedDataParallel``: only rank 0 writes) or, with ``out=None`` (nothing
-    written), any network giving the raw output of ``card.head`` (e.g. a baseline).
+    ``DistributedDataParallel`` or sharded by :func:`.sharding.distribute`: only rank 0
+    writes) or, with ``out=None`` (nothing written), any network giving the raw output of
+    ``card.head`` (e.g. a baseline).
 
     ``progress(step, total, loss)`` is called after every step. A time budget or a
     cancel stops early after the current step and still writes the final checkpoint.
@@ -183,15 +193,14 @@ def train(
         raise ValueError("resuming needs the checkpoint path 'out'")
     torch.manual_seed(settings.seed)
     core = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: the network inside
-    writes = _writes()
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    step, losses, earlier = load_state(state_path(out), optimizer, sampler.rng) if resume else (0, [], 0.0)
+    step, losses, earlier = load_state(state_path(out), optimizer, sampler.rng, core) if resume else (0, [], 0.0)
     loss_of = loss or task_loss(card)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     start = time.perf_counter() - earlier  # seconds count over every run of a resumed training
-    checkpoint = partial(_checkpoint, out if writes else None, core, card, settings, optimizer, sampler, start)
+    checkpoint = partial(_checkpoint, out, core, card, settings, optimizer, sampler, start)
     model.train()
     while step < settings.steps:
         elapsed, stop = _agree(time.perf_counter() - start, cancel is not None and cancel.cancelled, device)

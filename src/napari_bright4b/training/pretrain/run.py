@@ -6,9 +6,9 @@ to one voxel size (given, else the first input's); patches of the model's tile a
 with flips, turns and intensity jitter, a share of their token-sized blocks hidden, and
 the network (a backbone with a one-channel reconstruction head) is trained by
 :func:`~..trainer.train` to fill them in. Under ``torchrun`` each process takes its share
-of every global batch and DDP averages the gradients (gloo on CPU, NCCL on CUDA), so N
-processes with batch B train as one process with batch N x B (the Soft-MoE load term,
-which is a statistic of each process's batch, aside). The checkpoint is a safetensors
+of every global batch and DDP or FSDP2 (:mod:`..sharding`) averages the gradients (gloo on
+CPU, NCCL on CUDA), so N processes with batch B train as one process with batch N x B (the
+Soft-MoE load term, which is a statistic of each process's batch, aside). The checkpoint is a safetensors
 model whose card records the objective, the inputs and the losses; its backbone starts
 fine-tuning and training runs (``--init``).
 """
@@ -36,6 +36,7 @@ from ...models.checkpoint import build_model, load_checkpoint
 from ...models.config import Bright4BConfig, HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example, PatchSampler
+from ..sharding import choose_strategy, distribute
 from ..trainer import TrainResult, TrainSettings, train
 from .ema_teacher import reconstruction_objective
 from .masking import MaskedPatches
@@ -98,15 +99,21 @@ def pretrain(
     voxel_size: Sequence[float] | None = None,
     mask_ratio: float = MASK_RATIO,
     objectives: Sequence[str] = ("masked_reconstruction",),
+    sharding: str = "auto",
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Pretrain a ``preset`` backbone (or one of ``config``) on ``inputs`` (files, folders,
     globs) by masked reconstruction, plus EMA-teacher distillation when ``objectives`` name
-    ``ema_teacher`` (:mod:`.ema_teacher`), saving to ``out``; per process under torchrun."""
+    ``ema_teacher`` (:mod:`.ema_teacher`), saving to ``out``; per process under torchrun,
+    the model spread over the processes by ``sharding`` (:mod:`..sharding`: ``auto``
+    shards ``base`` and ``full-4b``)."""
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     objectives = check_objectives(objectives)
+    strategy = choose_strategy(sharding, preset)
+    if strategy == "fsdp" and "ema_teacher" in objectives:
+        raise BadInputError("the EMA teacher needs the whole model on every process; use --sharding ddp")
     files = expand(inputs)
     volumes, voxel = load_volumes(files, voxel_size)
     config = _input_config(config or PRESETS[preset].config, volumes)
@@ -115,16 +122,14 @@ def pretrain(
     with process_group() as (rank, world):
         core = model.to(process_device())
         if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            model = DistributedDataParallel(core)
+            model = distribute(core, strategy)
         sampler = PatchSampler(
             [Example(v, v) for v in volumes], card.tile, np.random.default_rng(settings.seed), foreground_share=0.0
         )
         batches = MaskedPatches(sampler, config.patch, mask_ratio, rank, world)
         with reconstruction_objective(core, "ema_teacher" in objectives) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
-        del model, core  # DDP's reducer goes before the process group it holds
+        del model, core  # DDP's reducer and FSDP's shards go before the process group they hold
     return result
 
 
