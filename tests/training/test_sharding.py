@@ -94,7 +94,7 @@ def test_the_large_presets_shard_by_default_and_the_small_ones_copy():
 
 def test_the_ema_teacher_is_refused_on_a_sharded_model(volume, tmp_path):
     with pytest.raises(BadInputError, match="--sharding ddp"):
-        pretrain([volume], tmp_path / "x.safetensors", objectives=["masked_reconstruction", "ema_teacher"], preset="base")
+        pretrain([volume], tmp_path / "x.pt", objectives=["masked_reconstruction", "ema_teacher"], preset="base")
 
 
 def test_the_command_line_offers_every_sharding():
