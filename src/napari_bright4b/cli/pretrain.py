@@ -12,9 +12,10 @@ import sys
 from ..errors import BadInputError
 from .options import add_voxel_size, positive_float, positive_int, safetensors_output
 
-HELP = "pretrain a backbone on unlabeled volumes by masked reconstruction and an EMA teacher (torchrun: DDP or FSDP2)"
-OBJECTIVES = ("masked_reconstruction", "ema_teacher")  # training/pretrain/run.py's (no torch at start-up)
-SHARDINGS = ("auto", "ddp", "fsdp")  # training/sharding.py's STRATEGIES
+HELP = "pretrain a backbone on unlabeled volumes: masked reconstruction, EMA teacher, TokenUnify (torchrun: DDP, FSDP2)"
+# training/pretrain/run.py's OBJECTIVES and training/sharding.py's STRATEGIES (no torch at start-up)
+OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify")
+SHARDINGS = ("auto", "ddp", "fsdp")
 
 
 def _ratio(text: str) -> float:
@@ -43,7 +44,8 @@ def add_parsers(sub) -> None:
         nargs="+",
         choices=OBJECTIVES,
         default=["masked_reconstruction"],
-        help="masked_reconstruction (always) and ema_teacher: the student's tokens follow an EMA teacher's",
+        help="masked_reconstruction (always); ema_teacher: the student's tokens follow an EMA teacher's; "
+        "token_unify: a curriculum of random, next and next-all token prediction",
     )
     parser.add_argument(
         "--sharding",

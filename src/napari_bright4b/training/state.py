@@ -76,19 +76,29 @@ def save_state(
                 shutil.rmtree(stale)
 
 
-def load_state(
-    path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator, model: torch.nn.Module
-) -> tuple[int, list, float]:
-    """Restore ``optimizer`` of ``model`` and ``rng`` in place; return the step reached, the loss
-    log and the training seconds so far (0 for states written before they were recorded).
-    A sharded run's state is read by every process."""
+def _read_state(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The metadata and tensors of the state file at ``path``."""
     if not path.is_file():
         raise BadInputError(f"cannot resume: no training state at {path} (it is written at every checkpoint)")
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads((f.metadata() or {}).get(KEY, "null") or "null")
         if not isinstance(meta, dict):
             raise BadInputError(f"{path} is not a bright4b training state")
-        tensors = {name: f.get_tensor(name) for name in f.keys()}
+        return meta, {name: f.get_tensor(name) for name in f.keys()}
+
+
+def saved_step(path: Path) -> int:
+    """The step the state file at ``path`` was written at."""
+    return int(_read_state(path)[0]["step"])
+
+
+def load_state(
+    path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator, model: torch.nn.Module
+) -> tuple[int, list, float]:
+    """Restore ``optimizer`` of ``model`` and ``rng`` in place; return the step reached, the loss
+    log and the training seconds so far (0 for states written before they were recorded).
+    A sharded run's state is read by every process."""
+    meta, tensors = _read_state(path)
     entries: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith("state."):

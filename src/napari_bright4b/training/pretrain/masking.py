@@ -1,9 +1,10 @@
-"""Masked reconstruction: hide random 3D blocks of a patch and learn to fill them in.
+"""Masked reconstruction: hide 3D blocks of a patch and learn to fill them in.
 
 As in the light-sheet foundation model's masked image modelling: the patch is cut into
 blocks of the backbone's token size, a share ``ratio`` of them is zeroed, and the loss is
 the mean squared error on the hidden voxels only (what the network could see teaches
-nothing).
+nothing). With TokenUnify's tasks (:mod:`.token_unify`) the hidden blocks follow each
+sample's task and only the task's scored blocks count.
 """
 
 from __future__ import annotations
@@ -14,31 +15,42 @@ import numpy as np
 import torch
 
 from ..patches import PatchSampler
+from .token_unify import TASKS, curriculum_weights, task_cells
+
+
+def _cells(size: Sequence[int], block: Sequence[int]) -> list[int]:
+    """Blocks per axis of a ``size`` patch (a partial last block counts)."""
+    return [-(-n // b) for n, b in zip(size, block)]
+
+
+def cells_to_voxels(flags: np.ndarray, size: Sequence[int], block: Sequence[int]) -> torch.Tensor:
+    """Per-block ``flags (B, cells)`` (raster order) as a ``(B, 1, Z, Y, X)`` voxel mask of a
+    ``size`` patch cut into ``block``-sized blocks."""
+    grid = flags.reshape(flags.shape[0], 1, *_cells(size, block))
+    for axis, b in enumerate(block):
+        grid = np.repeat(grid, b, axis=2 + axis)
+    return torch.from_numpy(np.ascontiguousarray(grid[:, :, : size[0], : size[1], : size[2]]))
 
 
 def block_mask(shape: Sequence[int], block: Sequence[int], ratio: float, rng: np.random.Generator) -> torch.Tensor:
     """``(B, 1, Z, Y, X)`` float mask, 1 on a random ``ratio`` of the ``block``-sized cells of
     each sample (rounded to whole cells; the grid covers a partial last cell)."""
     batch, *size = shape
-    cells = [-(-n // b) for n, b in zip(size, block)]
-    count = int(np.prod(cells))
-    hidden = round(ratio * count)
-    grid = np.zeros((batch, count), np.float32)
-    for sample in grid:
-        sample[rng.choice(count, hidden, replace=False)] = 1.0
-    grid = grid.reshape(batch, 1, *cells)
-    for axis, b in enumerate(block):
-        grid = np.repeat(grid, b, axis=2 + axis)
-    return torch.from_numpy(np.ascontiguousarray(grid[:, :, : size[0], : size[1], : size[2]]))
+    count = int(np.prod(_cells(size, block)))
+    flags = np.stack([task_cells("random", count, ratio, rng)[0] for _ in range(batch)])
+    return cells_to_voxels(flags, size, block)
 
 
 def masked_reconstruction_loss(output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of ``output (B, C, Z, Y, X)`` against the original image, on the
-    hidden voxels only; ``target`` is ``(B, C + 1, ...)``: the original, then the mask. No
-    hidden voxel: 0."""
+    """Mean squared error of ``output (B, C, Z, Y, X)`` against the original image on the
+    scored voxels of each sample, averaged over the samples with any; ``target`` is
+    ``(B, C + 1, ...)``: the original, then the scored mask (the hidden voxels, or a task's
+    share of them). Nothing scored: 0."""
     channels = output.shape[1]
     original, mask = target[:, :channels], target[:, channels:]
-    return ((output - original) ** 2 * mask).sum() / (mask.sum() * channels).clamp(min=1.0)
+    voxels = mask.flatten(1).sum(1)
+    per_sample = ((output - original) ** 2 * mask).flatten(1).sum(1) / (voxels * channels).clamp(min=1.0)
+    return per_sample.sum() / (voxels > 0).sum().clamp(min=1)
 
 
 class MaskedPatches:
@@ -47,13 +59,28 @@ class MaskedPatches:
     Each call draws the *global* batch, ``size * world`` patches and their masks, from the
     one seeded stream every rank shares, and keeps this ``rank``'s share: ``world``
     processes with batch ``size`` see exactly the patches one process with batch
-    ``size * world`` sees. Returns ``(masked image, original and mask)``.
+    ``size * world`` sees. Returns ``(masked image, original and scored mask)``.
+
+    ``token_unify_steps``: each sample's blocks are hidden by a TokenUnify task drawn from
+    the curriculum over a run of that many steps (:mod:`.token_unify`), counting calls from
+    ``first_step`` (a resumed run's); else every sample is masked at random (``ratio``).
     """
 
-    def __init__(self, sampler: PatchSampler, block: Sequence[int], ratio: float, rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        sampler: PatchSampler,
+        block: Sequence[int],
+        ratio: float,
+        rank: int = 0,
+        world: int = 1,
+        *,
+        token_unify_steps: int | None = None,
+        first_step: int = 0,
+    ):
         if not 0.0 < ratio < 1.0:
             raise ValueError(f"the mask ratio must be in (0, 1), got {ratio}")
         self.sampler, self.block, self.ratio, self.rank, self.world = sampler, tuple(block), ratio, rank, world
+        self.token_unify_steps, self.step = token_unify_steps, first_step
 
     @property
     def rng(self) -> np.random.Generator:
@@ -61,7 +88,16 @@ class MaskedPatches:
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, _ = self.sampler.batch(size * self.world)
-        mask = block_mask((image.shape[0], *image.shape[2:]), self.block, self.ratio, self.sampler.rng)
+        shape = image.shape[2:]
+        count = int(np.prod(_cells(shape, self.block)))
+        tasks = ["random"] * image.shape[0]
+        if self.token_unify_steps is not None:
+            weights = curriculum_weights(self.step, self.token_unify_steps)
+            tasks = list(self.rng.choice(TASKS, size=image.shape[0], p=weights))
+        hidden, scored = zip(*(task_cells(task, count, self.ratio, self.rng) for task in tasks))
+        self.step += 1
         share = slice(self.rank * size, (self.rank + 1) * size)
-        image, mask = image[share], mask[share]
-        return image * (1.0 - mask), torch.cat([image, mask], dim=1)
+        hidden = cells_to_voxels(np.stack(hidden), shape, self.block)[share]
+        scored = cells_to_voxels(np.stack(scored), shape, self.block)[share]
+        image = image[share]
+        return image * (1.0 - hidden), torch.cat([image, scored], dim=1)

@@ -1,5 +1,6 @@
 """``pretrain``: a Bright-4B backbone learns unlabeled volumes by masked reconstruction, and
-optionally by EMA-teacher distillation (:mod:`.ema_teacher`).
+optionally by EMA-teacher distillation (:mod:`.ema_teacher`) and TokenUnify's next and
+next-all token prediction (:mod:`.token_unify`).
 
 Every input is read (TIFF, OME-Zarr, NIfTI), normalized by its percentiles and resampled
 to one voxel size (given, else the first input's); patches of the model's tile are drawn
@@ -37,12 +38,13 @@ from ...models.config import Bright4BConfig, HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example, PatchSampler
 from ..sharding import choose_strategy, distribute
+from ..state import saved_step, state_path
 from ..trainer import TrainResult, TrainSettings, train
 from .ema_teacher import reconstruction_objective
 from .masking import MaskedPatches
 
 HEAD = HeadConfig(task="deblur", class_names=("reconstruction",), activation="identity")
-OBJECTIVES = ("masked_reconstruction", "ema_teacher")
+OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify")
 MASK_RATIO = 0.6
 DEFAULT_SETTINGS = TrainSettings(steps=500, warmup=20)
 
@@ -105,9 +107,10 @@ def pretrain(
 ) -> TrainResult:
     """Pretrain a ``preset`` backbone (or one of ``config``) on ``inputs`` (files, folders,
     globs) by masked reconstruction, plus EMA-teacher distillation when ``objectives`` name
-    ``ema_teacher`` (:mod:`.ema_teacher`), saving to ``out``; per process under torchrun,
-    the model spread over the processes by ``sharding`` (:mod:`..sharding`: ``auto``
-    shards ``base`` and ``full-4b``)."""
+    ``ema_teacher`` (:mod:`.ema_teacher`) and TokenUnify's curriculum of random, next and
+    next-all token prediction when they name ``token_unify`` (:mod:`.token_unify`), saving
+    to ``out``; per process under torchrun, the model spread over the processes by
+    ``sharding`` (:mod:`..sharding`: ``auto`` shards ``base`` and ``full-4b``)."""
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     objectives = check_objectives(objectives)
@@ -126,7 +129,11 @@ def pretrain(
         sampler = PatchSampler(
             [Example(v, v) for v in volumes], card.tile, np.random.default_rng(settings.seed), foreground_share=0.0
         )
-        batches = MaskedPatches(sampler, config.patch, mask_ratio, rank, world)
+        token_unify = settings.steps if "token_unify" in objectives else None
+        first_step = saved_step(state_path(out)) if resume else 0
+        batches = MaskedPatches(
+            sampler, config.patch, mask_ratio, rank, world, token_unify_steps=token_unify, first_step=first_step
+        )
         with reconstruction_objective(core, "ema_teacher" in objectives) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
         del model, core  # DDP's reducer and FSDP's shards go before the process group they hold
