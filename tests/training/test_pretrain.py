@@ -73,7 +73,7 @@ def test_two_processes_share_out_exactly_the_patches_of_one_process_with_twice_t
     for step, (masked, target) in enumerate(single):
         assert torch.equal(masked, torch.cat([shares[0][step][0], shares[1][step][0]]))
         assert torch.equal(target, torch.cat([shares[0][step][1], shares[1][step][1]]))
-        assert torch.equal(masked, target[:, :1] * (1 - target[:, 1:]))
+        assert torch.equal(masked, target[:, :1] * (1 - target[:, 1:2]))  # the original where not hidden
 
 
 def test_a_pretrained_checkpoint_records_its_objective_and_loads(volume, tmp_path):

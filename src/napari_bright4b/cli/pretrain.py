@@ -12,9 +12,9 @@ import sys
 from ..errors import BadInputError
 from .options import add_voxel_size, positive_float, positive_int, safetensors_output
 
-HELP = "pretrain a backbone on unlabeled volumes: masked reconstruction, EMA teacher, TokenUnify (torchrun: DDP, FSDP2)"
+HELP = "pretrain a backbone on unlabeled volumes (masked reconstruction, EMA teacher, TokenUnify, image-text)"
 # training/pretrain/run.py's OBJECTIVES and training/sharding.py's STRATEGIES (no torch at start-up)
-OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify")
+OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify", "image_text")
 SHARDINGS = ("auto", "ddp", "fsdp")
 
 
@@ -45,7 +45,13 @@ def add_parsers(sub) -> None:
         choices=OBJECTIVES,
         default=["masked_reconstruction"],
         help="masked_reconstruction (always); ema_teacher: the student's tokens follow an EMA teacher's; "
-        "token_unify: a curriculum of random, next and next-all token prediction",
+        "token_unify: a curriculum of random, next and next-all token prediction; "
+        "image_text: the tokens align with captions of each volume (needs --captions)",
+    )
+    parser.add_argument(
+        "--captions",
+        help="image_text: a JSON file mapping file-name patterns to caption fields "
+        '(modality, stain, organism, structure), e.g. {"*dapi*": {"stain": "DAPI"}}',
     )
     parser.add_argument(
         "--sharding",
@@ -90,6 +96,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         voxel_size=args.voxel_size,
         mask_ratio=args.mask_ratio,
         objectives=args.objectives,
+        captions=args.captions,
         sharding=args.sharding,
         resume=args.resume,
         progress=progress,
@@ -100,7 +107,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "command": "pretrain",
         "output": str(out),
         "preset": args.preset,
-        "objectives": list(check_objectives(args.objectives)),
+        "objectives": list(check_objectives(args.objectives, args.captions)),
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
         "steps": result.steps,
         "first_loss": result.losses[0][1] if result.losses else None,

@@ -68,7 +68,7 @@ class PatchSampler:
         self.rng, self.augment, self.foreground_share = rng, augment, foreground_share
         self.flip_axes = (1, 2, 3) if flip_z else (2, 3)
         self.scale = scale
-        self._foreground = [_centres(e.target, centre_on) for e in self.examples]
+        self._foreground = [_centres(e.target, centre_on) if foreground_share > 0 else [] for e in self.examples]
 
     def _corner(self, index: int, size: Sequence[int]) -> tuple[int, ...]:
         shape = self.examples[index].image.shape[1:]

@@ -54,14 +54,15 @@ def distribute(core: nn.Module, strategy: str) -> nn.Module:
         return DistributedDataParallel(core)
     scalars = {p for p in core.parameters() if p.ndim == 0}
     for param in scalars:
-        param.register_post_accumulate_grad_hook(_average_gradient)
+        param.register_post_accumulate_grad_hook(average_gradient)
     for block in core.blocks:
         fully_shard(block, ignored_params=scalars)
     fully_shard(core, ignored_params=scalars)
     return core
 
 
-def _average_gradient(param: torch.Tensor) -> None:
+def average_gradient(param: torch.Tensor) -> None:
+    """``param``'s gradient averaged over the processes, in place."""
     dist.all_reduce(param.grad)
     param.grad.div_(dist.get_world_size())
 

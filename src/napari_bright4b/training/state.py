@@ -25,6 +25,7 @@ from .sharding import load_optimizer
 
 KEY = "bright4b_train_state"
 STEP_DIGITS = 8
+OBJECTIVE = "objective"  # the prefix of a trained objective's weights
 
 
 def state_path(checkpoint: str | Path) -> Path:
@@ -46,11 +47,13 @@ def save_state(
     losses: list,
     seconds: float,
     sharded: tuple[Path, list[dict]] | None = None,
+    objective: torch.nn.Module | None = None,
 ) -> None:
     """Write the optimizer, both generators, the step, the loss log and the training seconds
-    so far (every run's, summed) to ``path``, atomically. ``sharded``: the folder the
-    optimizer's moments were saved to and its parameter groups (:func:`.sharding.save_optimizer`),
-    named in place of the moments; the other step folders are then removed."""
+    so far (every run's, summed) to ``path``, atomically, with the weights of a trained
+    ``objective`` (e.g. a caption encoder). ``sharded``: the folder the optimizer's moments
+    were saved to and its parameter groups (:func:`.sharding.save_optimizer`), named in
+    place of the moments; the other step folders are then removed."""
     state = optimizer.state_dict() if sharded is None else {"state": {}, "param_groups": sharded[1]}
     tensors = {
         f"state.{index}.{key}": value.detach().cpu().contiguous()
@@ -59,6 +62,8 @@ def save_state(
         if torch.is_tensor(value)
     }
     tensors["torch_rng"] = torch.get_rng_state()
+    if objective is not None:
+        tensors.update({f"{OBJECTIVE}.{k}": v.detach().cpu().contiguous() for k, v in objective.state_dict().items()})
     meta = {
         "step": step,
         "param_groups": state["param_groups"],
@@ -93,12 +98,19 @@ def saved_step(path: Path) -> int:
 
 
 def load_state(
-    path: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator, model: torch.nn.Module
+    path: Path,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    model: torch.nn.Module,
+    objective: torch.nn.Module | None = None,
 ) -> tuple[int, list, float]:
-    """Restore ``optimizer`` of ``model`` and ``rng`` in place; return the step reached, the loss
-    log and the training seconds so far (0 for states written before they were recorded).
-    A sharded run's state is read by every process."""
+    """Restore ``optimizer`` of ``model``, ``rng`` and a trained ``objective``'s weights in place;
+    return the step reached, the loss log and the training seconds so far (0 for states
+    written before they were recorded). A sharded run's state is read by every process."""
     meta, tensors = _read_state(path)
+    if objective is not None:
+        prefix = OBJECTIVE + "."
+        objective.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
     entries: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith("state."):

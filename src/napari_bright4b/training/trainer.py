@@ -32,7 +32,7 @@ from ..nn.hypersphere import renormalize_
 from .losses import classification_loss, deblur_loss, segmentation_loss
 from .patches import PatchSampler
 from .schedule import warmup_cosine
-from .sharding import full_weights, is_sharded, save_optimizer
+from .sharding import average_gradient, full_weights, is_sharded, save_optimizer
 from .state import load_state, optimizer_folder, save_state, state_path
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -116,12 +116,22 @@ def _batch_loss(
 
 
 def _update(
-    core: nn.Module, optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter], value: torch.Tensor, clip: float
+    core: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    trainable: list[nn.Parameter],
+    value: torch.Tensor,
+    clip: float,
+    outside: list[nn.Parameter],
 ) -> None:
-    """One optimizer step on ``value``: gradients of ``trainable`` clipped to norm ``clip``,
-    then ``core``'s weights back on the hypersphere."""
+    """One optimizer step on ``value``: gradients of ``trainable`` (the model's, then the
+    ``outside`` ones of a trained objective, averaged over the processes here since DDP
+    does not see them) clipped to norm ``clip``, then ``core``'s weights back on the hypersphere."""
     optimizer.zero_grad(set_to_none=True)
     value.backward()
+    if outside and dist.is_available() and dist.is_initialized():
+        for param in outside:
+            if param.grad is not None:
+                average_gradient(param)
     torch.nn.utils.clip_grad_norm_(trainable, clip)
     optimizer.step()
     renormalize_(core)
@@ -135,6 +145,7 @@ def _checkpoint(
     optimizer: torch.optim.Optimizer,
     sampler: PatchSampler,
     start: float,
+    objective: nn.Module | None,
     step: int,
     losses: list[list[float]],
 ) -> None:
@@ -160,7 +171,8 @@ def _checkpoint(
         "torch": torch.__version__,
     }
     save_checkpoint(core, dataclasses.replace(card, provenance=provenance), out, weights)
-    save_state(state_path(out), optimizer, step, sampler.rng, losses, time.perf_counter() - start, shards)
+    seconds = time.perf_counter() - start
+    save_state(state_path(out), optimizer, step, sampler.rng, losses, seconds, shards, objective)
     write_loss_log(out, losses)
 
 
@@ -185,8 +197,9 @@ def train(
 
     ``progress(step, total, loss)`` is called after every step. A time budget or a
     cancel stops early after the current step and still writes the final checkpoint.
-    ``loss(output, image, target)`` replaces the card task's loss (:func:`task_loss`).
-    Only parameters that require gradients are optimized.
+    ``loss(output, image, target)`` replaces the card task's loss (:func:`task_loss`); a
+    loss that is an ``nn.Module`` trains its own weights with the model's, and they are
+    kept in the resumable state. Only parameters that require gradients are optimized.
     """
     out = None if out is None else Path(out)
     if resume and out is None:
@@ -194,13 +207,16 @@ def train(
     torch.manual_seed(settings.seed)
     core = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: the network inside
     device = next(model.parameters()).device
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    objective = loss if isinstance(loss, nn.Module) else None  # a loss with weights of its own
+    outside = [p for p in objective.parameters() if p.requires_grad] if objective is not None else []
+    trainable = [p for p in model.parameters() if p.requires_grad] + outside
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    step, losses, earlier = load_state(state_path(out), optimizer, sampler.rng, core) if resume else (0, [], 0.0)
+    resumed = load_state(state_path(out), optimizer, sampler.rng, core, objective) if resume else (0, [], 0.0)
+    step, losses, earlier = resumed
     loss_of = loss or task_loss(card)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     start = time.perf_counter() - earlier  # seconds count over every run of a resumed training
-    checkpoint = partial(_checkpoint, out, core, card, settings, optimizer, sampler, start)
+    checkpoint = partial(_checkpoint, out, core, card, settings, optimizer, sampler, start, objective)
     model.train()
     while step < settings.steps:
         elapsed, stop = _agree(time.perf_counter() - start, cancel is not None and cancel.cancelled, device)
@@ -209,7 +225,7 @@ def train(
         _set_learning_rate(optimizer, settings, step, elapsed)
         image, target = sampler.batch(settings.batch_size)
         value = _batch_loss(model, core, loss_of, image.to(device), target.to(device), autocast)
-        _update(core, optimizer, trainable, value, settings.clip)
+        _update(core, optimizer, trainable, value, settings.clip, outside)
         step += 1
         losses.append([step, round(value.detach().item(), 5)])
         if progress:

@@ -44,10 +44,10 @@ def block_mask(shape: Sequence[int], block: Sequence[int], ratio: float, rng: np
 def masked_reconstruction_loss(output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error of ``output (B, C, Z, Y, X)`` against the original image on the
     scored voxels of each sample, averaged over the samples with any; ``target`` is
-    ``(B, C + 1, ...)``: the original, then the scored mask (the hidden voxels, or a task's
-    share of them). Nothing scored: 0."""
+    ``(B, C + 1 [+ 1], ...)``: the original, then the scored mask (the hidden voxels, or a
+    task's share of them) and, from :class:`MaskedPatches`, the source. Nothing scored: 0."""
     channels = output.shape[1]
-    original, mask = target[:, :channels], target[:, channels:]
+    original, mask = target[:, :channels], target[:, channels : channels + 1]
     voxels = mask.flatten(1).sum(1)
     per_sample = ((output - original) ** 2 * mask).flatten(1).sum(1) / (voxels * channels).clamp(min=1.0)
     return per_sample.sum() / (voxels > 0).sum().clamp(min=1)
@@ -59,7 +59,9 @@ class MaskedPatches:
     Each call draws the *global* batch, ``size * world`` patches and their masks, from the
     one seeded stream every rank shares, and keeps this ``rank``'s share: ``world``
     processes with batch ``size`` see exactly the patches one process with batch
-    ``size * world`` sees. Returns ``(masked image, original and scored mask)``.
+    ``size * world`` sees. Returns ``(masked image, target)``, the target ``(B, C + 2, Z, Y,
+    X)``: the original, the scored mask and the first channel of the sampler's target (the
+    index of each patch's volume, for :mod:`.image_text`).
 
     ``token_unify_steps``: each sample's blocks are hidden by a TokenUnify task drawn from
     the curriculum over a run of that many steps (:mod:`.token_unify`), counting calls from
@@ -87,7 +89,7 @@ class MaskedPatches:
         return self.sampler.rng
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, _ = self.sampler.batch(size * self.world)
+        image, source = self.sampler.batch(size * self.world)
         shape = image.shape[2:]
         count = int(np.prod(_cells(shape, self.block)))
         tasks = ["random"] * image.shape[0]
@@ -99,5 +101,5 @@ class MaskedPatches:
         share = slice(self.rank * size, (self.rank + 1) * size)
         hidden = cells_to_voxels(np.stack(hidden), shape, self.block)[share]
         scored = cells_to_voxels(np.stack(scored), shape, self.block)[share]
-        image = image[share]
-        return image * (1.0 - hidden), torch.cat([image, scored], dim=1)
+        image, source = image[share], source[share, :1].to(image.dtype)
+        return image * (1.0 - hidden), torch.cat([image, scored, source], dim=1)

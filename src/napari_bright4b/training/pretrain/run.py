@@ -40,22 +40,26 @@ from ..patches import Example, PatchSampler
 from ..sharding import choose_strategy, distribute
 from ..state import saved_step, state_path
 from ..trainer import TrainResult, TrainSettings, train
+from .captions import read_captions
 from .ema_teacher import reconstruction_objective
+from .image_text import image_text_objective
 from .masking import MaskedPatches
 
 HEAD = HeadConfig(task="deblur", class_names=("reconstruction",), activation="identity")
-OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify")
+OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify", "image_text")
 MASK_RATIO = 0.6
 DEFAULT_SETTINGS = TrainSettings(steps=500, warmup=20)
 
 
-def load_volumes(files: Sequence[Path], voxel_size=None) -> tuple[list[np.ndarray], tuple]:
+def load_volumes(files: Sequence[Path], voxel_size=None) -> tuple[list[np.ndarray], tuple, list]:
     """Every image ``(C, Z, Y, X)`` normalized and resampled to one voxel size: the given
-    one, else the first file's (which must record one)."""
-    volumes, target = [], check_voxel_size(voxel_size) if voxel_size is not None else None
+    one, else the first file's (which must record one); that voxel size; and the one each
+    file records (``None`` where it records none)."""
+    volumes, recorded, target = [], [], check_voxel_size(voxel_size) if voxel_size is not None else None
     for path in files:
         volume = read_image(path)
         found = volume.voxel_size
+        recorded.append(found)
         if target is None:
             if found is None:
                 raise BadInputError(f"{path.name} records no voxel size; give the one to train at with --voxel-size")
@@ -63,7 +67,7 @@ def load_volumes(files: Sequence[Path], voxel_size=None) -> tuple[list[np.ndarra
         image = percentile_normalize(np.asarray(volume.data, dtype=np.float32))
         shape = target_shape(image.shape[1:], found or target, target)
         volumes.append(resize(image, shape))
-    return volumes, target
+    return volumes, target, recorded
 
 
 def process_device() -> torch.device:
@@ -101,6 +105,7 @@ def pretrain(
     voxel_size: Sequence[float] | None = None,
     mask_ratio: float = MASK_RATIO,
     objectives: Sequence[str] = ("masked_reconstruction",),
+    captions: str | os.PathLike | None = None,
     sharding: str = "auto",
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
@@ -108,45 +113,76 @@ def pretrain(
     """Pretrain a ``preset`` backbone (or one of ``config``) on ``inputs`` (files, folders,
     globs) by masked reconstruction, plus EMA-teacher distillation when ``objectives`` name
     ``ema_teacher`` (:mod:`.ema_teacher`) and TokenUnify's curriculum of random, next and
-    next-all token prediction when they name ``token_unify`` (:mod:`.token_unify`), saving
-    to ``out``; per process under torchrun, the model spread over the processes by
-    ``sharding`` (:mod:`..sharding`: ``auto`` shards ``base`` and ``full-4b``)."""
+    next-all token prediction when they name ``token_unify`` (:mod:`.token_unify`) and
+    image-text alignment against the ``captions`` file's captions when they name
+    ``image_text`` (:mod:`.image_text`), saving to ``out``; per process under torchrun, the
+    model spread over the processes by ``sharding`` (:mod:`..sharding`: ``auto`` shards
+    ``base`` and ``full-4b``)."""
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    objectives = check_objectives(objectives)
+    objectives = check_objectives(objectives, captions)
     strategy = choose_strategy(sharding, preset)
-    if strategy == "fsdp" and "ema_teacher" in objectives:
-        raise BadInputError("the EMA teacher needs the whole model on every process; use --sharding ddp")
+    if strategy == "fsdp" and {"ema_teacher", "image_text"} & set(objectives):
+        raise BadInputError("ema_teacher and image_text need the whole model on every process; use --sharding ddp")
     files = expand(inputs)
-    volumes, voxel = load_volumes(files, voxel_size)
+    volumes, voxel, recorded = load_volumes(files, voxel_size)
+    texts = read_captions(captions, files, [r or voxel for r in recorded]) if "image_text" in objectives else None
     config = _input_config(config or PRESETS[preset].config, volumes)
-    card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio, objectives)
+    card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio, objectives, texts)
     model = _initial_model(card, out, resume, settings.seed)
     with process_group() as (rank, world):
         core = model.to(process_device())
         if world > 1:
             model = distribute(core, strategy)
-        sampler = PatchSampler(
-            [Example(v, v) for v in volumes], card.tile, np.random.default_rng(settings.seed), foreground_share=0.0
-        )
-        token_unify = settings.steps if "token_unify" in objectives else None
         first_step = saved_step(state_path(out)) if resume else 0
-        batches = MaskedPatches(
-            sampler, config.patch, mask_ratio, rank, world, token_unify_steps=token_unify, first_step=first_step
-        )
-        with reconstruction_objective(core, "ema_teacher" in objectives) as loss:
+        batches = _masked_patches(volumes, card, settings, mask_ratio, objectives, (rank, world), first_step)
+        with _objective(core, objectives, texts) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
         del model, core  # DDP's reducer and FSDP's shards go before the process group they hold
     return result
 
 
-def check_objectives(objectives: Sequence[str]) -> tuple[str, ...]:
-    """``objectives`` in :data:`OBJECTIVES` order; masked reconstruction is always among them."""
+def _masked_patches(
+    volumes: Sequence[np.ndarray],
+    card: ModelCard,
+    settings: TrainSettings,
+    mask_ratio: float,
+    objectives: tuple[str, ...],
+    process: tuple[int, int],
+    first_step: int,
+) -> MaskedPatches:
+    """This ``process`` ``(rank, world)``'s batches of ``volumes``' patches, each patch's target
+    the index of its volume, masked at random or by TokenUnify's curriculum from ``first_step``."""
+    index = [np.full((1, *v.shape[1:]), i, np.uint16) for i, v in enumerate(volumes)]
+    examples = [Example(v, i) for v, i in zip(volumes, index)]
+    sampler = PatchSampler(examples, card.tile, np.random.default_rng(settings.seed), foreground_share=0.0)
+    token_unify = settings.steps if "token_unify" in objectives else None
+    patch = card.config.patch
+    return MaskedPatches(sampler, patch, mask_ratio, *process, token_unify_steps=token_unify, first_step=first_step)
+
+
+@contextmanager
+def _objective(core: Bright4B, objectives: tuple[str, ...], captions: Sequence[str] | None):
+    """The trainer's loss for ``objectives``: masked reconstruction, with the EMA teacher's
+    term and then the image-text terms (an ``nn.Module`` whose weights train too) added."""
+    with reconstruction_objective(core, "ema_teacher" in objectives) as loss:
+        if "image_text" not in objectives:
+            yield loss
+            return
+        with image_text_objective(core, captions, loss) as objective:
+            yield objective
+
+
+def check_objectives(objectives: Sequence[str], captions: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """``objectives`` in :data:`OBJECTIVES` order; masked reconstruction is always among them,
+    and ``image_text`` needs a ``captions`` file."""
     unknown = sorted(set(objectives) - set(OBJECTIVES))
     if unknown:
         raise BadInputError(f"unknown pretraining objective(s) {unknown}; use {', '.join(OBJECTIVES)}")
     if "masked_reconstruction" not in objectives:
         raise BadInputError("masked_reconstruction is always trained (the other objectives add to it)")
+    if "image_text" in objectives and captions is None:
+        raise BadInputError("image_text needs captions: give --captions FILE.json (see docs/training.md)")
     return tuple(o for o in OBJECTIVES if o in objectives)
 
 
@@ -165,6 +201,7 @@ def _pretrain_card(
     files: Sequence[Path],
     mask_ratio: float,
     objectives: tuple[str, ...],
+    captions: Sequence[str] | None,
 ) -> ModelCard:
     """The card of a backbone pretrained on ``files`` at ``voxel_size`` (z, y, x, um) with a
     one-channel reconstruction head; its tile is one brick of tokens across, four deep."""
@@ -183,6 +220,7 @@ def _pretrain_card(
             "objectives": list(objectives),
             "mask_ratio": mask_ratio,
             "inputs": [str(p) for p in files],
+            "captions": None if captions is None else list(captions),
         },
     )
 
