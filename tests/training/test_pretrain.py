@@ -23,8 +23,9 @@ from napari_bright4b.models.session import load_model
 from napari_bright4b.nn.hypersphere import l2norm
 from napari_bright4b.training.patches import Example, PatchSampler
 from napari_bright4b.training.pretrain.ema_teacher import EmaTeacher, distillation_loss, token_cosine_loss
-from napari_bright4b.training.pretrain.masking import MaskedPatches, block_mask, masked_reconstruction_loss
+from napari_bright4b.training.pretrain.masking import MaskedPatches, cells_to_voxels, masked_reconstruction_loss
 from napari_bright4b.training.pretrain.run import HEAD, pretrain
+from napari_bright4b.training.pretrain.token_unify import task_cells
 from napari_bright4b.training.trainer import TrainSettings
 
 SETTINGS = TrainSettings(steps=3, warmup=1, batch_size=1, learning_rate=1e-3)
@@ -39,6 +40,13 @@ def volume(tmp_path_factory):
     path = tmp_path_factory.mktemp("unlabeled") / "cells.tif"
     rng = np.random.default_rng(0)
     return write_image(path, rng.normal(1000, 50, (16, 72, 72)).astype(np.float32), (0.5, 0.2, 0.2))
+
+
+def block_mask(shape, block, ratio, rng) -> torch.Tensor:
+    """``(B, 1, Z, Y, X)``: a random ``ratio`` of each sample's ``block``-sized cells hidden."""
+    batch, *size = shape
+    count = int(np.prod([-(-n // b) for n, b in zip(size, block)]))
+    return cells_to_voxels(np.stack([task_cells("random", count, ratio, rng)[0] for _ in range(batch)]), size, block)
 
 
 def test_the_mask_hides_the_ratio_of_whole_token_blocks():

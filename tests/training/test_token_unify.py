@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from napari_bright4b.data.io import write_image
+from napari_bright4b.errors import BadInputError
 from napari_bright4b.models.session import load_model
 from napari_bright4b.training.patches import Example, PatchSampler
 from napari_bright4b.training.pretrain.masking import MaskedPatches, cells_to_voxels, masked_reconstruction_loss
@@ -16,12 +17,13 @@ from napari_bright4b.training.trainer import TrainSettings
 
 
 def test_the_curriculum_moves_from_random_to_next_to_next_all_token_prediction():
-    steps = 90
-    primary = [TASKS[int(np.argmax(curriculum_weights(step, steps)))] for step in range(steps)]
+    progress = np.arange(90) / 90
+    primary = [TASKS[int(np.argmax(curriculum_weights(share)))] for share in progress]
     assert primary == ["random"] * 30 + ["next"] * 30 + ["next_all"] * 30
-    for step in (0, 45, 89):
-        assert sum(curriculum_weights(step, steps)) == pytest.approx(1.0)
-        assert sorted(curriculum_weights(step, steps)) == [0.09, 0.18, 0.73]
+    assert curriculum_weights(1.0) == curriculum_weights(0.99)  # the end of the run stays in the last third
+    for share in (0.0, 0.5, 1.0):
+        assert sum(curriculum_weights(share)) == pytest.approx(1.0)
+        assert sorted(curriculum_weights(share)) == [0.09, 0.18, 0.73]
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -63,19 +65,18 @@ def test_every_sample_weighs_the_same_however_many_voxels_it_scores():
 def test_token_unify_batches_hide_what_they_score_and_follow_the_curriculum():
     image = np.random.default_rng(0).random((1, 8, 32, 32)).astype(np.float32) + 1.0
     sampler = PatchSampler([Example(image, image)], (8, 32, 32), np.random.default_rng(0), foreground_share=0.0)
-    patches = MaskedPatches(sampler, (2, 8, 8), 0.5, token_unify_steps=3)
+    patches = MaskedPatches(sampler, (2, 8, 8), 0.5, token_unify=True)
     shares = []
-    for _ in range(3):
+    for progress in (0.0, 0.5, 0.9):
+        patches.follow_schedule(progress)
         masked, target = patches.batch(60)
-        original, scored = target[:, :1], target[:, 1:]
+        original, scored = target[:, :1], target[:, 1:2]
         assert torch.all(masked[scored > 0] == 0)  # every scored voxel is hidden
         assert torch.equal(masked[masked > 0], original[masked > 0])
         counts = scored.flatten(1).sum(1) / (2 * 8 * 8)  # scored blocks per sample
         shares.append(((counts == 32).float().mean().item(), (counts == 1).float().mean().item()))
     assert shares[0][0] > 0.5  # random first: half of the 64 blocks scored
     assert shares[1][1] > 0.5  # then next: one block
-    resumed = MaskedPatches(sampler, (2, 8, 8), 0.5, token_unify_steps=3, first_step=1)
-    assert resumed.step == 1
 
 
 def test_an_interrupted_token_unify_pretraining_resumed_gives_the_weights_of_an_unbroken_run(tmp_path):
@@ -97,3 +98,5 @@ def test_an_interrupted_token_unify_pretraining_resumed_gives_the_weights_of_an_
     assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-6
     _, card = load_model(unbroken)
     assert card.provenance["objectives"] == objectives
+    with pytest.raises(BadInputError, match="resume with those objectives"):
+        pretrain([volume], broken, settings=settings, resume=True)

@@ -10,27 +10,20 @@ logit scales, hyper-connection scales) stay whole on every process and their gra
 averaged by a hook, as the sharded ones are by FSDP's reduce-scatter.
 
 A sharded run's optimizer moments are saved with ``torch.distributed.checkpoint`` in
-safetensors files, one per process (:class:`~torch.distributed.checkpoint.HuggingFaceStorageWriter`:
-nothing is pickled), in a folder per step; the model itself is gathered to rank 0 and
-written as an ordinary safetensors checkpoint.
+safetensors files, one per process (``HuggingFaceStorageWriter``: nothing is pickled), in a
+folder per step that appears whole or not at all; the model itself is gathered to rank 0
+and written as an ordinary safetensors checkpoint. FSDP2 and these checkpoints need a
+recent torch (2.8 or later); they are imported only when used.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_optimizer_state_dict,
-)
-from torch.distributed.fsdp import FSDPModule, fully_shard
-from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import BadInputError
 
@@ -51,7 +44,11 @@ def distribute(core: nn.Module, strategy: str) -> nn.Module:
     """The module to train on this process: ``core`` in DDP, or ``core`` itself sharded in place
     (``fsdp``, each block of ``core.blocks`` and then the rest). Needs a process group."""
     if strategy == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
         return DistributedDataParallel(core)
+    from torch.distributed.fsdp import fully_shard
+
     scalars = {p for p in core.parameters() if p.ndim == 0}
     for param in scalars:
         param.register_post_accumulate_grad_hook(average_gradient)
@@ -68,26 +65,51 @@ def average_gradient(param: torch.Tensor) -> None:
 
 
 def is_sharded(model: nn.Module) -> bool:
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # a torch without FSDP2 shards nothing
+        return False
     return isinstance(model, FSDPModule)
 
 
 def full_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """The whole state dict of a sharded ``model`` on the CPU of rank 0 (empty elsewhere);
     every process must call it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def save_optimizer(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
     """Write each process's share of ``optimizer``'s moments to ``folder`` (every process must
-    call it); returns the parameter groups (JSON-ready, parameters named) to keep beside it."""
+    call it): into ``<folder>.partial`` first, which rank 0 then puts in ``folder``'s place.
+    Returns the parameter groups (JSON-ready, parameters named) to keep beside it."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    partial = folder.with_name(folder.name + ".partial")
+    if dist.get_rank() == 0:
+        shutil.rmtree(partial, ignore_errors=True)  # left by a run that stopped while saving
+    dist.barrier()
     state = get_optimizer_state_dict(model, optimizer)
-    dcp.save({"state": state["state"]}, storage_writer=dcp.HuggingFaceStorageWriter(str(folder), save_distributed=True))
+    writer = dcp.HuggingFaceStorageWriter(str(partial), save_distributed=True)
+    dcp.save({"state": state["state"]}, storage_writer=writer)
+    if dist.get_rank() == 0:  # dcp.save returns once every process has written its file
+        aside = folder.with_name(folder.name + ".old")
+        shutil.rmtree(aside, ignore_errors=True)
+        if folder.exists():
+            folder.rename(aside)
+        partial.rename(folder)
+        shutil.rmtree(aside, ignore_errors=True)
     return state["param_groups"]
 
 
 def load_optimizer(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, param_groups: list[dict]) -> None:
     """Restore ``optimizer`` of a sharded ``model`` from :func:`save_optimizer`'s ``folder`` and
-    ``param_groups``, on any number of processes (every process must call it)."""
+    ``param_groups`` (every process must call it; tested on as many processes as saved it)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
     if not folder.is_dir():
         raise BadInputError(f"cannot resume: the optimizer state folder {folder} is missing")
     state = {"state": get_optimizer_state_dict(model, optimizer)["state"]}  # shapes to read into

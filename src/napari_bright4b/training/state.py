@@ -11,6 +11,7 @@ and the older ones are removed after.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -76,8 +77,9 @@ def save_state(
         save_file(tensors, str(tmp), metadata={KEY: json.dumps(meta)})
     if sharded is not None:
         folder = sharded[0]
-        for stale in folder.parent.glob(folder.name[:-STEP_DIGITS] + "[0-9]" * STEP_DIGITS):
-            if stale != folder:
+        step_folder = re.compile(re.escape(folder.name[:-STEP_DIGITS]) + rf"\d{{{STEP_DIGITS}}}(\.partial|\.old)?")
+        for stale in folder.parent.iterdir():
+            if stale != folder and stale.is_dir() and step_folder.fullmatch(stale.name):
                 shutil.rmtree(stale)
 
 
@@ -90,11 +92,6 @@ def _read_state(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         if not isinstance(meta, dict):
             raise BadInputError(f"{path} is not a bright4b training state")
         return meta, {name: f.get_tensor(name) for name in f.keys()}
-
-
-def saved_step(path: Path) -> int:
-    """The step the state file at ``path`` was written at."""
-    return int(_read_state(path)[0]["step"])
 
 
 def load_state(

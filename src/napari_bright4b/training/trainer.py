@@ -93,14 +93,16 @@ def _writes() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _set_learning_rate(optimizer: torch.optim.Optimizer, settings: TrainSettings, step: int, elapsed: float) -> None:
-    """The rate of ``step``: linear warmup, then a cosine over the steps or, with a time
-    budget, over the budget if ``elapsed`` seconds of it are the larger share."""
+def _set_learning_rate(optimizer: torch.optim.Optimizer, settings: TrainSettings, step: int, elapsed: float) -> float:
+    """Set the rate of ``step``: linear warmup, then a cosine over the steps or, with a time
+    budget, over the budget if ``elapsed`` seconds of it are the larger share; returns the
+    share of the schedule done (negative during warmup)."""
     progress_share = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
     if settings.time_budget_s:
         progress_share = max(progress_share, elapsed / settings.time_budget_s)
     for group in optimizer.param_groups:
         group["lr"] = settings.learning_rate * warmup_cosine(step, settings.warmup, progress_share)
+    return progress_share
 
 
 def _batch_loss(
@@ -191,15 +193,17 @@ def train(
     """Train ``model`` in place on batches from ``sampler``; checkpoints go to ``out``.
 
     ``model`` is a :class:`Bright4B` for ``card`` (or one wrapped in
-    ``DistributedDataParallel`` or sharded by :func:`.sharding.distribute`: only rank 0
-    writes) or, with ``out=None`` (nothing written), any network giving the raw output of
-    ``card.head`` (e.g. a baseline).
+    ``DistributedDataParallel`` or sharded by :func:`.sharding.distribute`: rank 0 writes
+    the files, and under FSDP every process its optimizer shard) or, with ``out=None``
+    (nothing written), any network giving the raw output of ``card.head`` (e.g. a baseline).
 
     ``progress(step, total, loss)`` is called after every step. A time budget or a
     cancel stops early after the current step and still writes the final checkpoint.
     ``loss(output, image, target)`` replaces the card task's loss (:func:`task_loss`); a
     loss that is an ``nn.Module`` trains its own weights with the model's, and they are
-    kept in the resumable state. Only parameters that require gradients are optimized.
+    kept in the resumable state. Only parameters that require gradients are optimized. A
+    sampler with a ``follow_schedule(share)`` method is told, before each batch, the share
+    of the learning-rate schedule done, in [0, 1] (the same on every process).
     """
     out = None if out is None else Path(out)
     if resume and out is None:
@@ -213,7 +217,8 @@ def train(
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     resumed = load_state(state_path(out), optimizer, sampler.rng, core, objective) if resume else (0, [], 0.0)
     step, losses, earlier = resumed
-    loss_of = loss or task_loss(card)
+    loss_of = loss if loss is not None else task_loss(card)
+    follow_schedule = getattr(sampler, "follow_schedule", None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     start = time.perf_counter() - earlier  # seconds count over every run of a resumed training
     checkpoint = partial(_checkpoint, out, core, card, settings, optimizer, sampler, start, objective)
@@ -222,7 +227,9 @@ def train(
         elapsed, stop = _agree(time.perf_counter() - start, cancel is not None and cancel.cancelled, device)
         if stop:
             break
-        _set_learning_rate(optimizer, settings, step, elapsed)
+        share = _set_learning_rate(optimizer, settings, step, elapsed)
+        if follow_schedule is not None:
+            follow_schedule(min(1.0, max(0.0, share)))
         image, target = sampler.batch(settings.batch_size)
         value = _batch_loss(model, core, loss_of, image.to(device), target.to(device), autocast)
         _update(core, optimizer, trainable, value, settings.clip, outside)

@@ -48,9 +48,8 @@ def caption_words(text: str) -> list[int]:
     return [zlib.crc32(word.encode()) % BUCKETS for word in re.findall(r"[a-z0-9.\-]+", text.lower())]
 
 
-def read_captions(path: str | Path, files: Sequence[Path], voxel_sizes: Sequence) -> list[str]:
-    """The caption of each of ``files`` (with its ``voxel_sizes``) from the captions file at
-    ``path``; a file no pattern matches is described by its voxel size alone."""
+def caption_patterns(path: str | Path) -> dict[str, dict[str, str]]:
+    """The checked contents of the captions file at ``path``: file-name patterns to fields."""
     try:
         patterns = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
@@ -59,6 +58,12 @@ def read_captions(path: str | Path, files: Sequence[Path], voxel_sizes: Sequence
         raise BadInputError(f"{path} must hold an object mapping file-name patterns to captions")
     for pattern, fields in patterns.items():
         _check_fields(pattern, fields)
+    return patterns
+
+
+def read_captions(patterns: dict[str, dict[str, str]], files: Sequence[Path], voxel_sizes: Sequence) -> list[str]:
+    """The caption of each of ``files`` (with its ``voxel_sizes``) from ``patterns``
+    (:func:`caption_patterns`); a file no pattern matches is described by its voxel size alone."""
     return [caption_text(_first_match(patterns, file.name), voxel) for file, voxel in zip(files, voxel_sizes)]
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -36,14 +37,14 @@ Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def image_text_loss(
-    image: torch.Tensor, text: torch.Tensor, sources: torch.Tensor, scale: torch.Tensor
+    image: torch.Tensor, text: torch.Tensor, captions: torch.Tensor, scale: torch.Tensor
 ) -> torch.Tensor:
     """Cosine alignment plus symmetric InfoNCE of unit ``image`` and ``text`` embeddings
-    ``(B, d)``, row ``i`` of each from volume ``sources[i]``; pairs from the same volume are
-    all positives. ``scale``: the inverse temperature. Zero alignment when they match."""
+    ``(B, d)``, row ``i`` of each with caption ``captions[i]``; pairs with the same caption
+    are all positives. ``scale``: the inverse temperature. Zero alignment when they match."""
     alignment = (1 - (image * text).sum(-1)).mean()
-    logits = scale * image.float() @ text.float().T
-    positives = (sources[:, None] == sources[None, :]).float()
+    logits = scale * image @ text.T
+    positives = (captions[:, None] == captions[None, :]).float()
     targets = positives / positives.sum(1, keepdim=True)
     contrastive = (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets.T)) / 2
     return alignment + contrastive
@@ -68,13 +69,17 @@ class CaptionEncoder(nn.Module):
 class ImageTextObjective(nn.Module):
     """The trainer's loss: ``base(output, image, target)`` plus ``weight`` times
     :func:`image_text_loss` of the student's pooled last-layer tokens against the captions
-    of the patches' volumes (``target``'s last channel holds each patch's volume index).
-    Its own weights (caption encoder, image projection, temperature) train with the model."""
+    of the patches' volumes (``target``'s last channel holds each patch's volume index;
+    ``captions`` has one per volume). Its own weights (caption encoder, image projection,
+    temperature) train with the model. Under torchrun the image embeddings of every process
+    are gathered, so the contrast runs over the global batch, as on one process."""
 
     def __init__(self, student: Bright4B, captions: Sequence[str], base: Loss, weight: float = WEIGHT):
         super().__init__()
         dim = student.config.dim
-        self.captions = CaptionEncoder(captions, dim)
+        unique = sorted(set(captions))
+        self.register_buffer("caption_of", torch.tensor([unique.index(c) for c in captions]), persistent=False)
+        self.captions = CaptionEncoder(unique, dim)
         self.projection = nn.Linear(dim, dim, bias=False)
         nn.init.eye_(self.projection.weight)
         self.log_scale = nn.Parameter(torch.full((1,), math.log(1 / 0.07)))
@@ -82,11 +87,28 @@ class ImageTextObjective(nn.Module):
         self.tokens: list[torch.Tensor] = []  # the student's last token states, set by a hook
 
     def forward(self, output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        pooled = l2norm(self.projection(l2norm(self.tokens[0].float().mean(1))))
         sources = target[:, -1].flatten(1).amax(1).round().long()  # padding is 0, volume 0 too
-        scale = self.log_scale.exp().clamp(max=MAX_SCALE)
-        language = image_text_loss(pooled, self.captions()[sources], sources, scale)
+        with torch.autocast(output.device.type, enabled=False):  # logits up to 100: float32
+            pooled = l2norm(self.projection(l2norm(self.tokens[0].float().mean(1))))
+            pooled, sources = _gathered(pooled), _gathered(sources)
+            captions = self.caption_of[sources]
+            scale = self.log_scale.exp().clamp(max=MAX_SCALE)
+            language = image_text_loss(pooled, self.captions()[captions], captions, scale)
         return self.base(output, image, target) + self.weight * language
+
+
+def _gathered(rows: torch.Tensor) -> torch.Tensor:
+    """``rows (b, ...)`` of every process in rank order under torchrun (gradients flow back to
+    each process's own rows), else ``rows``."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return rows
+    if rows.requires_grad:
+        from torch.distributed.nn.functional import all_gather
+
+        return torch.cat(all_gather(rows))
+    parts = [torch.empty_like(rows) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, rows)
+    return torch.cat(parts)
 
 
 @contextmanager

@@ -32,15 +32,6 @@ def cells_to_voxels(flags: np.ndarray, size: Sequence[int], block: Sequence[int]
     return torch.from_numpy(np.ascontiguousarray(grid[:, :, : size[0], : size[1], : size[2]]))
 
 
-def block_mask(shape: Sequence[int], block: Sequence[int], ratio: float, rng: np.random.Generator) -> torch.Tensor:
-    """``(B, 1, Z, Y, X)`` float mask, 1 on a random ``ratio`` of the ``block``-sized cells of
-    each sample (rounded to whole cells; the grid covers a partial last cell)."""
-    batch, *size = shape
-    count = int(np.prod(_cells(size, block)))
-    flags = np.stack([task_cells("random", count, ratio, rng)[0] for _ in range(batch)])
-    return cells_to_voxels(flags, size, block)
-
-
 def masked_reconstruction_loss(output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error of ``output (B, C, Z, Y, X)`` against the original image on the
     scored voxels of each sample, averaged over the samples with any; ``target`` is
@@ -63,9 +54,9 @@ class MaskedPatches:
     X)``: the original, the scored mask and the first channel of the sampler's target (the
     index of each patch's volume, for :mod:`.image_text`).
 
-    ``token_unify_steps``: each sample's blocks are hidden by a TokenUnify task drawn from
-    the curriculum over a run of that many steps (:mod:`.token_unify`), counting calls from
-    ``first_step`` (a resumed run's); else every sample is masked at random (``ratio``).
+    ``token_unify``: each sample's blocks are hidden by a TokenUnify task drawn from the
+    curriculum (:mod:`.token_unify`) at the run's progress, which the trainer reports
+    through :meth:`follow_schedule`; else every sample is masked at random (``ratio``).
     """
 
     def __init__(
@@ -76,13 +67,16 @@ class MaskedPatches:
         rank: int = 0,
         world: int = 1,
         *,
-        token_unify_steps: int | None = None,
-        first_step: int = 0,
+        token_unify: bool = False,
     ):
         if not 0.0 < ratio < 1.0:
             raise ValueError(f"the mask ratio must be in (0, 1), got {ratio}")
         self.sampler, self.block, self.ratio, self.rank, self.world = sampler, tuple(block), ratio, rank, world
-        self.token_unify_steps, self.step = token_unify_steps, first_step
+        self.token_unify, self.progress = token_unify, 0.0
+
+    def follow_schedule(self, progress: float) -> None:
+        """The share of the run done, in [0, 1], which sets the curriculum's weights."""
+        self.progress = progress
 
     @property
     def rng(self) -> np.random.Generator:
@@ -93,11 +87,9 @@ class MaskedPatches:
         shape = image.shape[2:]
         count = int(np.prod(_cells(shape, self.block)))
         tasks = ["random"] * image.shape[0]
-        if self.token_unify_steps is not None:
-            weights = curriculum_weights(self.step, self.token_unify_steps)
-            tasks = list(self.rng.choice(TASKS, size=image.shape[0], p=weights))
+        if self.token_unify:
+            tasks = list(self.rng.choice(TASKS, size=image.shape[0], p=curriculum_weights(self.progress)))
         hidden, scored = zip(*(task_cells(task, count, self.ratio, self.rng) for task in tasks))
-        self.step += 1
         share = slice(self.rank * size, (self.rank + 1) * size)
         hidden = cells_to_voxels(np.stack(hidden), shape, self.block)[share]
         scored = cells_to_voxels(np.stack(scored), shape, self.block)[share]

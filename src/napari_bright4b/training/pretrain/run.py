@@ -38,9 +38,8 @@ from ...models.config import Bright4BConfig, HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example, PatchSampler
 from ..sharding import choose_strategy, distribute
-from ..state import saved_step, state_path
 from ..trainer import TrainResult, TrainSettings, train
-from .captions import read_captions
+from .captions import caption_patterns, read_captions
 from .ema_teacher import reconstruction_objective
 from .image_text import image_text_objective
 from .masking import MaskedPatches
@@ -121,12 +120,14 @@ def pretrain(
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     objectives = check_objectives(objectives, captions)
-    strategy = choose_strategy(sharding, preset)
-    if strategy == "fsdp" and {"ema_teacher", "image_text"} & set(objectives):
-        raise BadInputError("ema_teacher and image_text need the whole model on every process; use --sharding ddp")
+    whole = {"ema_teacher", "image_text"} & set(objectives)  # these need the whole model on every process
+    strategy = choose_strategy(sharding, None if whole else preset)
+    if strategy == "fsdp" and whole:
+        raise BadInputError(f"{' and '.join(sorted(whole))} need the whole model on every process; use --sharding ddp")
+    patterns = caption_patterns(captions) if captions is not None else None
     files = expand(inputs)
     volumes, voxel, recorded = load_volumes(files, voxel_size)
-    texts = read_captions(captions, files, [r or voxel for r in recorded]) if "image_text" in objectives else None
+    texts = read_captions(patterns, files, [r or voxel for r in recorded]) if patterns is not None else None
     config = _input_config(config or PRESETS[preset].config, volumes)
     card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio, objectives, texts)
     model = _initial_model(card, out, resume, settings.seed)
@@ -134,8 +135,7 @@ def pretrain(
         core = model.to(process_device())
         if world > 1:
             model = distribute(core, strategy)
-        first_step = saved_step(state_path(out)) if resume else 0
-        batches = _masked_patches(volumes, card, settings, mask_ratio, objectives, (rank, world), first_step)
+        batches = _masked_patches(volumes, card, settings, mask_ratio, objectives, (rank, world))
         with _objective(core, objectives, texts) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
         del model, core  # DDP's reducer and FSDP's shards go before the process group they hold
@@ -149,16 +149,14 @@ def _masked_patches(
     mask_ratio: float,
     objectives: tuple[str, ...],
     process: tuple[int, int],
-    first_step: int,
 ) -> MaskedPatches:
     """This ``process`` ``(rank, world)``'s batches of ``volumes``' patches, each patch's target
-    the index of its volume, masked at random or by TokenUnify's curriculum from ``first_step``."""
-    index = [np.full((1, *v.shape[1:]), i, np.uint16) for i, v in enumerate(volumes)]
+    the index of its volume (a broadcast view: no memory), masked at random or by TokenUnify's curriculum."""
+    index = [np.broadcast_to(np.uint16(i), (1, *v.shape[1:])) for i, v in enumerate(volumes)]
     examples = [Example(v, i) for v, i in zip(volumes, index)]
     sampler = PatchSampler(examples, card.tile, np.random.default_rng(settings.seed), foreground_share=0.0)
-    token_unify = settings.steps if "token_unify" in objectives else None
-    patch = card.config.patch
-    return MaskedPatches(sampler, patch, mask_ratio, *process, token_unify_steps=token_unify, first_step=first_step)
+    token_unify = "token_unify" in objectives
+    return MaskedPatches(sampler, card.config.patch, mask_ratio, *process, token_unify=token_unify)
 
 
 @contextmanager
@@ -181,8 +179,11 @@ def check_objectives(objectives: Sequence[str], captions: str | os.PathLike | No
         raise BadInputError(f"unknown pretraining objective(s) {unknown}; use {', '.join(OBJECTIVES)}")
     if "masked_reconstruction" not in objectives:
         raise BadInputError("masked_reconstruction is always trained (the other objectives add to it)")
-    if "image_text" in objectives and captions is None:
-        raise BadInputError("image_text needs captions: give --captions FILE.json (see docs/training.md)")
+    if ("image_text" in objectives) != (captions is not None):
+        raise BadInputError(
+            "image_text needs captions, and only it reads them: give --captions FILE.json with image_text "
+            "(docs/training.md)"
+        )
     return tuple(o for o in OBJECTIVES if o in objectives)
 
 
@@ -232,6 +233,9 @@ def _initial_model(card: ModelCard, out: str | os.PathLike, resume: bool, seed: 
         model, saved = load_checkpoint(out)
         if saved.config != card.config:
             raise BadInputError(f"{Path(out).name} is another backbone than this run's; resume with its own preset")
+        earlier = saved.provenance.get("objectives")
+        if earlier != card.provenance["objectives"]:
+            raise BadInputError(f"{Path(out).name} was pretrained with {earlier}; resume with those objectives")
         model.train()
         return model
     with torch.random.fork_rng(devices=[]):

@@ -4,8 +4,9 @@ Each sample of a batch is given one task; its token-sized blocks are hidden (zer
 input) and some of the hidden ones scored (the reconstruction loss counts their voxels):
 
 - ``random``: a random share of the blocks hidden, all scored: masked reconstruction;
-- ``next``: every block after a random cut along the raster path over the blocks (z, then
-  y, then x) hidden, the first of them scored: the next token from all before it;
+- ``next``: every block after a random cut along the raster path over the blocks (x
+  fastest, then y, then z) hidden, the first of them scored: the next token from all
+  before it;
 - ``next_all``: the same cut, every hidden block scored: all future tokens at once.
 
 Bright-4B's attention is bidirectional, so a sample gives one cut (one next-token target),
@@ -13,8 +14,10 @@ where TokenUnify's causal sequence model scores every position of a sequence at 
 
 The curriculum is the paper's alternating protocol: each sample's task is drawn from
 weights that move from local to global over the run, a primary task at 0.73 and the others
-at 0.18 and 0.09 (the paper's shares): random first, next from a third of the steps,
-next-all from two thirds (our thresholds; the paper's are not in our copy).
+at 0.18 and 0.09 (the paper's shares): random first, next from a third of the schedule,
+next-all from two thirds (our thresholds; the paper's are not in our copy). The run's
+progress is the learning-rate schedule's (steps, or a time budget), so a resumed run picks
+the curriculum up where it stopped.
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ TASKS = ("random", "next", "next_all")
 CURRICULUM = ((0.73, 0.18, 0.09), (0.18, 0.73, 0.09), (0.09, 0.18, 0.73))
 
 
-def curriculum_weights(step: int, steps: int) -> tuple[float, float, float]:
-    """The task weights at ``step`` of ``steps``."""
-    third = min(2, 3 * max(0, step) // max(1, steps))
-    return CURRICULUM[third]
+def curriculum_weights(progress: float) -> tuple[float, float, float]:
+    """The task weights at ``progress`` (the share of the run done, in [0, 1])."""
+    return CURRICULUM[min(2, int(3 * max(0.0, progress)))]
 
 
 def task_cells(task: str, count: int, ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
