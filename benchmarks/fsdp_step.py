@@ -2,23 +2,26 @@
 
     python benchmarks/fsdp_step.py --json OUT.json [--preset full-4b] [--processes 2] [--threads 1]
 
-Each process builds the whole model in bfloat16 (the same seeded weights everywhere), shards
-it with ``training/sharding.py`` (``fsdp``: every block, then the rest), and takes one
-training step as ``bright4b pretrain`` does: a forward pass over one brick-sized input
+Each process builds the model on the meta device in bfloat16, shards it with
+``training/sharding.py`` (``fsdp``: every block, then the rest) and only then allocates its
+own shards (``to_empty``), so no process ever holds the whole model. The shards are filled
+with seeded random weights (normal, scaled by the fan-in) and put on the hypersphere: not
+the model's own initializer, which fills whole tensors, but the same shapes, dtype and
+arithmetic, which is what memory and time depend on. Then one training step as ``bright4b
+pretrain`` takes it: a forward pass over one brick-sized input
 (the smallest the model takes), the reconstruction error plus the Soft-MoE balancing loss,
 backward (FSDP reduce-scatters the gradients), gradient clipping, AdamW (its moments bf16,
 like the weights) and renormalization onto the hypersphere. Per rank it reports the bytes of
 its weight shard, the resident memory after sharding and the peak during the step (Linux
 ``VmHWM``, reset after sharding through ``/proc/self/clear_refs``), and seconds per phase
 (Linux only).
-The build peak (one whole bf16 copy per process before sharding) is reported apart.
+(``bright4b pretrain --sharding fsdp`` itself still builds the whole float32 model on each
+process before sharding it; see docs/training.md.)
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import os
 import socket
 import time
@@ -45,6 +48,19 @@ def _reset_peak() -> None:
         refs.write("5")
 
 
+@torch.no_grad()
+def _fill_shards(model: torch.nn.Module, seed: int) -> None:
+    """Each local shard normal with std ``fan_in ** -0.5``; the scalars, whole on every
+    process, 0.1 everywhere."""
+    generator = torch.Generator().manual_seed(seed)
+    for param in model.parameters():
+        if param.ndim == 0:
+            param.fill_(0.1)
+            continue
+        local = param.to_local() if hasattr(param, "to_local") else param
+        local.copy_(torch.randn(local.shape, generator=generator) * param.shape[-1] ** -0.5)
+
+
 def _rank(rank: int, world: int, port: int, preset: str, threads: int, results) -> None:
     from napari_bright4b.models.card import ModelCard
     from napari_bright4b.models.checkpoint import build_model
@@ -58,15 +74,11 @@ def _rank(rank: int, world: int, port: int, preset: str, threads: int, results) 
     seconds = {}
     start = time.perf_counter()
     card = ModelCard(name=preset, config=PRESETS[preset].config, head=PRESETS[preset].head)
-    torch.manual_seed(0)
-    model = build_model(card, dtype=torch.bfloat16)
-    seconds["build"] = time.perf_counter() - start
-    build_peak = _status_gib("VmHWM")
-    start = time.perf_counter()
-    model = distribute(model, "fsdp")
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # give the freed whole copy back to the system
-    seconds["shard"] = time.perf_counter() - start
+    model = distribute(build_model(card, "meta", torch.bfloat16), "fsdp")
+    model.to_empty(device="cpu")
+    _fill_shards(model, seed=rank)
+    renormalize_(model)
+    seconds["build_and_shard"] = time.perf_counter() - start
     shard_bytes = sum(p.to_local().nbytes if hasattr(p, "to_local") else p.nbytes for p in model.parameters())
     sharded_rss = _status_gib("VmRSS")
     _reset_peak()
@@ -86,7 +98,6 @@ def _rank(rank: int, world: int, port: int, preset: str, threads: int, results) 
     seconds["update"] = time.perf_counter() - start
     results[rank] = {
         "weight_shard_gib": round(shard_bytes / GIB, 3),
-        "build_peak_gib": round(build_peak, 3),
         "rss_after_sharding_gib": round(sharded_rss, 3),
         "step_peak_gib": round(_status_gib("VmHWM"), 3),
         "loss": round(loss.item(), 5),
@@ -114,11 +125,11 @@ def main() -> None:
     mp.spawn(_rank, args=(args.processes, port, args.preset, args.threads, results), nprocs=args.processes)
     ranks = [results[r] for r in range(args.processes)]
     print(f"{args.preset}, bf16, FSDP2 over {args.processes} gloo processes, one training step")
-    print(f"{'rank':<5}{'shard GiB':>10}{'build peak':>12}{'after shard':>13}{'step peak':>11}{'seconds f/b/u':>16}")
+    print(f"{'rank':<5}{'shard GiB':>10}{'after shard':>13}{'step peak':>11}{'seconds f/b/u':>16}")
     for rank, r in enumerate(ranks):
         s = r["seconds"]
         timing = f"{s['forward']:.0f}/{s['backward']:.0f}/{s['update']:.0f}"
-        row = f"{r['weight_shard_gib']:>10.2f}{r['build_peak_gib']:>12.2f}{r['rss_after_sharding_gib']:>13.2f}"
+        row = f"{r['weight_shard_gib']:>10.2f}{r['rss_after_sharding_gib']:>13.2f}"
         print(f"{rank:<5}{row}{r['step_peak_gib']:>11.2f}{timing:>16}")
     parameters = total_parameters(PRESETS[args.preset].config, PRESETS[args.preset].head)
     write_json(
