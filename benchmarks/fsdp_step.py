@@ -82,7 +82,7 @@ def _rank(rank: int, world: int, port: int, preset: str, threads: int, results) 
     shard_bytes = sum(p.to_local().nbytes if hasattr(p, "to_local") else p.nbytes for p in model.parameters())
     sharded_rss = _status_gib("VmRSS")
     _reset_peak()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=False)  # no whole-model temporaries
     image = torch.rand(1, card.config.in_channels, *card.config.spatial_multiple, dtype=torch.bfloat16)
     start = time.perf_counter()
     model.train()
