@@ -105,6 +105,13 @@ def _set_learning_rate(optimizer: torch.optim.Optimizer, settings: TrainSettings
     return progress_share
 
 
+def _follow_schedule(sampler, share: float) -> None:
+    """Tell a sampler that follows the schedule (``follow_schedule``) its share done, in [0, 1]."""
+    follow = getattr(sampler, "follow_schedule", None)
+    if follow is not None:
+        follow(min(1.0, max(0.0, share)))
+
+
 def _batch_loss(
     model: nn.Module, core: nn.Module, loss_of: Loss, image: torch.Tensor, target: torch.Tensor, autocast
 ) -> torch.Tensor:
@@ -115,6 +122,17 @@ def _batch_loss(
         if isinstance(core, Bright4B):
             value = value + core.balance_loss()
     return value
+
+
+def _optimizer(
+    model: nn.Module, objective: nn.Module | None, settings: TrainSettings
+) -> tuple[list[nn.Parameter], list[nn.Parameter], torch.optim.Optimizer]:
+    """AdamW over the trainable parameters of ``model`` and then of ``objective``: those, the
+    objective's alone, and the optimizer."""
+    outside = [p for p in objective.parameters() if p.requires_grad] if objective is not None else []
+    trainable = [p for p in model.parameters() if p.requires_grad] + outside
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    return trainable, outside, optimizer
 
 
 def _update(
@@ -199,12 +217,10 @@ def train(
 
     ``progress(step, total, loss)`` is called after every step. A time budget or a
     cancel stops early after the current step and still writes the final checkpoint.
-    ``loss(output, image, target)`` replaces the card task's loss (:func:`task_loss`); a
-    loss that is an ``nn.Module`` trains its own weights with the model's, and they are
-    kept in the resumable state. Only parameters that require gradients are optimized. A
-    sampler with a ``follow_schedule(share)`` method is told, before each batch, the share
-    of the learning-rate schedule done, in [0, 1] (the same on every process).
-    """
+    ``loss(output, image, target)`` replaces the card task's loss (:func:`task_loss`); an
+    ``nn.Module`` loss trains its own weights too, kept in the resumable state. Only
+    parameters that require gradients are optimized. A sampler may follow the schedule
+    (:func:`_follow_schedule`)."""
     out = None if out is None else Path(out)
     if resume and out is None:
         raise ValueError("resuming needs the checkpoint path 'out'")
@@ -212,13 +228,10 @@ def train(
     core = model.module if isinstance(model, DistributedDataParallel) else model  # DDP: the network inside
     device = next(model.parameters()).device
     objective = loss if isinstance(loss, nn.Module) else None  # a loss with weights of its own
-    outside = [p for p in objective.parameters() if p.requires_grad] if objective is not None else []
-    trainable = [p for p in model.parameters() if p.requires_grad] + outside
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    trainable, outside, optimizer = _optimizer(model, objective, settings)
     resumed = load_state(state_path(out), optimizer, sampler.rng, core, objective) if resume else (0, [], 0.0)
     step, losses, earlier = resumed
     loss_of = loss if loss is not None else task_loss(card)
-    follow_schedule = getattr(sampler, "follow_schedule", None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     start = time.perf_counter() - earlier  # seconds count over every run of a resumed training
     checkpoint = partial(_checkpoint, out, core, card, settings, optimizer, sampler, start, objective)
@@ -227,9 +240,7 @@ def train(
         elapsed, stop = _agree(time.perf_counter() - start, cancel is not None and cancel.cancelled, device)
         if stop:
             break
-        share = _set_learning_rate(optimizer, settings, step, elapsed)
-        if follow_schedule is not None:
-            follow_schedule(min(1.0, max(0.0, share)))
+        _follow_schedule(sampler, _set_learning_rate(optimizer, settings, step, elapsed))
         image, target = sampler.batch(settings.batch_size)
         value = _batch_loss(model, core, loss_of, image.to(device), target.to(device), autocast)
         _update(core, optimizer, trainable, value, settings.clip, outside)
