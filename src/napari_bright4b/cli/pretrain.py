@@ -16,6 +16,7 @@ HELP = "pretrain a backbone on unlabeled volumes (masked reconstruction, EMA tea
 # training/pretrain/run.py's OBJECTIVES and training/sharding.py's STRATEGIES (no torch at start-up)
 OBJECTIVES = ("masked_reconstruction", "ema_teacher", "token_unify", "image_text")
 SHARDINGS = ("auto", "ddp", "fsdp")
+OPTIMIZERS = ("adamw", "factored")  # training/trainer.py's
 
 
 def _ratio(text: str) -> float:
@@ -61,6 +62,13 @@ def add_parsers(sub) -> None:
         "auto shards base and full-4b (auto)",
     )
     parser.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="adamw",
+        help="adamw (two moments per weight) or factored (second moments as row and column means: a sliver of the "
+        "memory, for full-4b) (adamw)",
+    )
+    parser.add_argument(
         "--held-out",
         nargs="+",
         default=[],
@@ -88,6 +96,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         warmup=min(20, args.steps // 10),
         time_budget_s=args.time_budget,
         seed=args.seed,
+        optimizer=args.optimizer,
     )
     main_process = os.environ.get("RANK", "0") == "0"
     show = not args.json and main_process and sys.stderr.isatty()

@@ -105,6 +105,11 @@ def load_state(
     return the step reached, the loss log and the training seconds so far (0 for states
     written before they were recorded). A sharded run's state is read by every process."""
     meta, tensors = _read_state(path)
+    saved, current = set(meta["param_groups"][0]), set(optimizer.param_groups[0])
+    if saved - {"params"} != current - {"params"}:
+        raise BadInputError(
+            f"{path.name} was written by another optimizer than this run's; resume with the optimizer it trained with"
+        )
     if objective is not None:
         prefix = OBJECTIVE + "."
         objective.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})

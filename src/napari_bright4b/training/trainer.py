@@ -29,6 +29,7 @@ from ..models.bright4b import Bright4B
 from ..models.card import ModelCard
 from ..models.checkpoint import save_checkpoint
 from ..nn.hypersphere import renormalize_
+from .factored import FactoredRMS
 from .losses import classification_loss, deblur_loss, segmentation_loss
 from .patches import PatchSampler
 from .schedule import warmup_cosine
@@ -36,6 +37,9 @@ from .sharding import average_gradient, full_weights, is_sharded, save_optimizer
 from .state import load_state, optimizer_folder, save_state, state_path
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# adamw: two moments per weight. factored (:mod:`.factored`): second moments factored into
+# row and column means, no first moment; a sliver of the memory, what lets full-4b train sharded.
+OPTIMIZERS = ("adamw", "factored")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class TrainSettings:
     checkpoint_every: int = 250
     time_budget_s: float | None = None
     seed: int = 0
+    optimizer: str = "adamw"  # or "factored" (:data:`OPTIMIZERS`)
 
 
 @dataclass
@@ -129,12 +134,19 @@ def _batch_loss(
 def _optimizer(
     model: nn.Module, objective: nn.Module | None, settings: TrainSettings
 ) -> tuple[list[nn.Parameter], list[nn.Parameter], torch.optim.Optimizer]:
-    """AdamW over the trainable parameters of ``model`` and then of ``objective``: those, the
-    objective's alone, and the optimizer."""
+    """The settings' optimizer (:data:`OPTIMIZERS`) over the trainable parameters of ``model``
+    and then of ``objective``: those, the objective's alone, and the optimizer."""
     outside = [p for p in objective.parameters() if p.requires_grad] if objective is not None else []
     trainable = [p for p in model.parameters() if p.requires_grad] + outside
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    return trainable, outside, optimizer
+    return trainable, outside, make_optimizer(trainable, settings)
+
+
+def make_optimizer(parameters: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
+    """``settings.optimizer`` over ``parameters`` at the settings' rate and weight decay."""
+    if settings.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {settings.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    kind = FactoredRMS if settings.optimizer == "factored" else torch.optim.AdamW
+    return kind(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
 
 def _update(

@@ -1,0 +1,52 @@
+"""Structure-aware routing: the probes read the expert usage and the token maps of the forward
+just run, their terms reach the router, and zero weights leave the task's loss."""
+
+import torch
+
+from napari_bright4b.models.card import ModelCard
+from napari_bright4b.models.checkpoint import build_model
+from napari_bright4b.models.config import HeadConfig
+from napari_bright4b.models.presets import PRESETS
+from napari_bright4b.training.structure_routing import StructureRouting
+
+CARD = ModelCard(name="t", config=PRESETS["nano"].config, head=HeadConfig("segment", ("a", "b"), "sigmoid"))
+
+
+def _nothing(output, image, target):
+    return output.sum() * 0.0
+
+
+def _forward(weights=(0.5, 0.5)):
+    torch.manual_seed(0)
+    model = build_model(CARD)
+    objective = StructureRouting(model, _nothing, channels=2, token_weight=weights[0], routing_weight=weights[1])
+    image = torch.rand(2, 1, 4, 64, 64)
+    target = (torch.rand(2, 2, 4, 64, 64) > 0.7).float()
+    return model, objective, objective(model(image), image, target)
+
+
+def test_the_usage_maps_are_each_tokens_expert_shares_on_the_lattice():
+    model, objective, _ = _forward()
+    maps = objective.usage_maps()
+    assert len(maps) == CARD.config.depth
+    for usage in maps:
+        assert usage.shape == (2, CARD.config.num_experts, *objective.lattice.shape)
+        torch.testing.assert_close(usage.sum(1), torch.ones_like(usage[:, 0]))
+
+
+def test_the_routing_term_trains_the_router_and_its_probes():
+    model, objective, value = _forward(weights=(0.0, 0.5))
+    value.backward()
+    assert value > 0
+    assert all(block.moe.slot_keys.grad.abs().sum() > 0 for block in model.blocks)
+    assert all(probe.weight.grad.abs().sum() > 0 for probe in objective.routing_probes)
+    assert all(probe.weight.grad is None for probe in objective.token_probes)
+
+
+def test_zero_weights_leave_the_task_loss_and_removed_hooks_keep_nothing():
+    model, objective, value = _forward(weights=(0.0, 0.0))
+    assert value == 0.0
+    objective.remove()
+    objective.combine = []
+    model(torch.rand(1, 1, 4, 64, 64))
+    assert objective.combine == []
