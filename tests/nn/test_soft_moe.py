@@ -86,3 +86,17 @@ def test_the_routing_method_gives_the_routing_the_forward_pass_uses():
     dispatch, combine = moe.routing(x)
     slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch, x))
     torch.testing.assert_close(moe(x), torch.einsum("bms,bsd->bmd", combine, moe.experts(slots)))
+
+
+def test_centred_routing_ignores_what_every_token_shares():
+    torch.manual_seed(0)
+    x = torch.randn(2, 30, 16)
+    common = 50 * torch.randn(2, 1, 16)  # a direction every token carries, as in a trained model
+    centred, plain = make_moe(centred=True), make_moe()
+    plain.load_state_dict(centred.state_dict())
+    for got, want in zip(centred.routing(x + common), centred.routing(x)):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    combine = plain.routing(x + common)[1]  # uncentred, the common direction routes every token alike
+    assert (combine - combine.mean(1, keepdim=True)).abs().max() < 0.5 * (
+        centred.routing(x)[1] - centred.routing(x)[1].mean(1, keepdim=True)
+    ).abs().max()

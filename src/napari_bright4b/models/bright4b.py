@@ -50,6 +50,7 @@ class Bright4BBlock(nn.Module):
             c.expert_hidden,
             balance_weight=c.balance_weight,
             confidence_weight=c.routing_confidence,
+            centred=c.centred_routing,
         )
         self.attention_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)
         self.moe_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)

@@ -29,7 +29,8 @@ class Bright4BConfig:
     (plus convolutional features at half resolution), ``pyramid`` (at half and quarter
     resolution) or ``light`` (one convolution); see
     :mod:`napari_bright4b.nn.decoder`. ``balance_weight`` scales the Soft-MoE balancing loss
-    and ``routing_confidence`` its term that nudges each token's routing to be confident
+    and ``routing_confidence`` its term that nudges each token's routing to be confident;
+    ``centred_routing`` routes each token by its difference from its sequence's mean token
     (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`).
     """
 
@@ -54,6 +55,7 @@ class Bright4BConfig:
     balance_weight: float = 0.01
     routing_confidence: float = 0.5
     attention: str = "nsa"
+    centred_routing: bool = False
 
     def __post_init__(self):
         for name in ("patch", "brick", "window_radius"):

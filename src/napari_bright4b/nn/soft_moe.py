@@ -46,10 +46,11 @@ class HypersphericalSoftMoE(nn.Module):
         balance_weight: float = 0.01,
         logit_scale: float = 10.0,
         confidence_weight: float = 0.5,
+        centred: bool = False,
     ):
         super().__init__()
         self.num_experts, self.slots_per_expert = num_experts, slots_per_expert
-        self.balance_weight, self.confidence_weight = balance_weight, confidence_weight
+        self.balance_weight, self.confidence_weight, self.centred = balance_weight, confidence_weight, centred
         slots = num_experts * slots_per_expert
         self.slot_keys = nn.Parameter(torch.randn(dim, slots))
         self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)))
@@ -66,6 +67,8 @@ class HypersphericalSoftMoE(nn.Module):
 
     def routing(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dispatch and combine weights ``(B, m, s)`` for tokens ``x (B, m, dim)``."""
+        if self.centred:
+            x = x - x.mean(1, keepdim=True)
         logits = (l2norm(x) @ l2norm(self.slot_keys, 0).to(x.dtype)).float() * self.logit_scale
         return logits.softmax(dim=1), logits.softmax(dim=2)
 
