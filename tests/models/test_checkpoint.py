@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import pickle
@@ -226,3 +227,13 @@ def test_loads_into_a_requested_dtype(saved):
     x = torch.randn(1, 1, 4, 32, 32)
     with torch.no_grad():
         assert torch.allclose(loaded(x.bfloat16()).float(), model(x), atol=0.1)
+
+
+def test_centred_routing_reaches_every_layer_and_survives_a_round_trip(card, tmp_path):
+    centred = dataclasses.replace(card, config=dataclasses.replace(card.config, centred_routing=True))
+    path = save_checkpoint(build_model(centred), centred, tmp_path / "centred.safetensors")
+    model, loaded = load_checkpoint(path)
+    assert loaded.config.centred_routing and all(block.moe.centred for block in model.blocks)
+    assert not any(block.moe.centred for block in build_model(card).blocks)  # off unless asked for
+    older = rewrite_card(path, tmp_path / "older.safetensors", lambda c: c["config"].pop("centred_routing"))
+    assert not load_checkpoint(older)[1].config.centred_routing  # cards from before the option route as before

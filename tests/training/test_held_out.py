@@ -37,9 +37,15 @@ def volumes(tmp_path_factory):
     return [write_image(folder / f"blobs-{seed}.tif", _blobs(seed), VOXEL) for seed in range(2)]
 
 
-def test_the_curve_scores_fixed_patches_by_the_pretraining_loss_in_eval_mode(volumes, tmp_path):
-    pretrain([volumes[0]], tmp_path / "pre.safetensors", settings=SETTINGS)
-    model, card = load_model(tmp_path / "pre.safetensors")
+@pytest.fixture(scope="module")
+def pretrained(volumes, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrained") / "pre.safetensors"
+    pretrain([volumes[0]], out, settings=SETTINGS)
+    return load_model(out)
+
+
+def test_the_curve_scores_fixed_patches_by_the_pretraining_loss_in_eval_mode(pretrained):
+    model, card = pretrained
     model.train()
     image = np.random.default_rng(0).random((1, 16, 72, 72), dtype=np.float32)
     curve = HeldOutCurve(model, [image], card, 0.6, seed=5, batch_size=3)
@@ -84,3 +90,15 @@ def test_the_command_takes_held_out_volumes_and_reports_the_curve(volumes, tmp_p
     assert main([*argv, "--held-out", str(volumes[1]), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert [step for step, _ in summary["held_out"]] == [0, 2] and read_curve(out) == summary["held_out"]
+
+
+def test_each_point_is_written_at_once_and_replaces_those_of_an_interrupted_run_from_its_step_on(pretrained, tmp_path):
+    model, card = pretrained
+    image = np.random.default_rng(1).random((1, 16, 72, 72), dtype=np.float32)
+    log = tmp_path / "run.safetensors"
+    interrupted = [[0, 0.5], [100, 0.4], [200, 0.3]]  # the run stopped after 200; its checkpoint was at 150
+    curve = HeldOutCurve(model, [image], card, 0.6, seed=5, points=interrupted, log=log)
+    loss = curve.measure(200)
+    assert curve.points == [[0, 0.5], [100, 0.4], [200, loss]] and read_curve(log) == curve.points
+    curve.measure(100)
+    assert [step for step, _ in read_curve(log)] == [0, 100]

@@ -31,7 +31,8 @@ class Bright4BConfig:
     :mod:`napari_bright4b.nn.decoder`. ``balance_weight`` scales the Soft-MoE balancing loss
     and ``routing_confidence`` its term that nudges each token's routing to be confident;
     ``centred_routing`` routes each token by its difference from its sequence's mean token
-    (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`).
+    (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`; the routing then depends
+    on the whole tile, as attention already does).
     """
 
     in_channels: int = 1

@@ -67,8 +67,8 @@ class HypersphericalSoftMoE(nn.Module):
 
     def routing(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dispatch and combine weights ``(B, m, s)`` for tokens ``x (B, m, dim)``."""
-        if self.centred:
-            x = x - x.mean(1, keepdim=True)
+        if self.centred:  # in float32: the common part can dwarf what is left in bf16
+            x = x.float() - x.float().mean(1, keepdim=True)
         logits = (l2norm(x) @ l2norm(self.slot_keys, 0).to(x.dtype)).float() * self.logit_scale
         return logits.softmax(dim=1), logits.softmax(dim=2)
 

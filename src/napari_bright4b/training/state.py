@@ -67,6 +67,7 @@ def save_state(
         tensors.update({f"{OBJECTIVE}.{k}": v.detach().cpu().contiguous() for k, v in objective.state_dict().items()})
     meta = {
         "step": step,
+        "optimizer": type(optimizer).__name__,
         "param_groups": state["param_groups"],
         "numpy_rng": rng.bit_generator.state,
         "losses": losses,
@@ -105,10 +106,11 @@ def load_state(
     return the step reached, the loss log and the training seconds so far (0 for states
     written before they were recorded). A sharded run's state is read by every process."""
     meta, tensors = _read_state(path)
-    saved, current = set(meta["param_groups"][0]), set(optimizer.param_groups[0])
-    if saved - {"params"} != current - {"params"}:
+    saved, current = meta.get("optimizer", "AdamW"), type(optimizer).__name__  # older states: AdamW's
+    if saved != current:
         raise BadInputError(
-            f"{path.name} was written by another optimizer than this run's; resume with the optimizer it trained with"
+            f"{path.name} was written by the {saved} optimizer and this run uses {current}; "
+            "resume with the optimizer it trained with (--optimizer)"
         )
     if objective is not None:
         prefix = OBJECTIVE + "."

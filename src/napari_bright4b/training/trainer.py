@@ -1,7 +1,8 @@
 """Supervised training of any Bright-4B head.
 
-AdamW with linear warmup and cosine decay, gradient clipping, the Soft-MoE balancing
-loss, nGPT weight renormalization after every step, bf16 autocast on CUDA; a checkpoint
+AdamW (or the factored optimizer of :mod:`.factored`) with linear warmup and cosine decay,
+gradient clipping, the Soft-MoE balancing loss, nGPT weight renormalization after every
+step, bf16 autocast on CUDA; a checkpoint
 (model + resumable state + a loss log) every ``checkpoint_every`` steps and at the end.
 With a time budget the cosine runs over the budget or the steps, whichever ends first.
 Seeded and deterministic on the CPU for a step count: same seed, same weights.
@@ -23,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..errors import BadInputError
 from ..files import atomic_path
 from ..inference.engine import CancelToken
 from ..models.bright4b import Bright4B
@@ -39,7 +41,7 @@ from .state import load_state, optimizer_folder, save_state, state_path
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 # adamw: two moments per weight. factored (:mod:`.factored`): second moments factored into
 # row and column means, no first moment; a sliver of the memory, what lets full-4b train sharded.
-OPTIMIZERS = ("adamw", "factored")
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "factored": FactoredRMS}  # --optimizer NAME
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,8 @@ def _optimizer(
 def make_optimizer(parameters: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
     """``settings.optimizer`` over ``parameters`` at the settings' rate and weight decay."""
     if settings.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {settings.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
-    kind = FactoredRMS if settings.optimizer == "factored" else torch.optim.AdamW
-    return kind(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        raise BadInputError(f"unknown optimizer {settings.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[settings.optimizer](parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
 
 def _update(

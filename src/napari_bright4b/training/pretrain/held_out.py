@@ -29,7 +29,9 @@ class HeldOutCurve:
     """``[step, loss]`` points of ``model``'s masked-reconstruction loss on ``PATCHES`` patches
     of ``volumes`` ``(C, Z, Y, X)`` (the card's tile, ``mask_ratio`` of their token blocks
     hidden, drawn from ``seed``), a point every ``every`` steps; ``points`` are those of an
-    earlier run being resumed. Every process measures (a sharded model's forward needs them all)."""
+    earlier run being resumed. Every process measures (a sharded model's forward needs them
+    all); with a ``log`` path (rank 0's) the points so far are written there after each one,
+    so an interrupted run keeps its curve."""
 
     def __init__(
         self,
@@ -42,15 +44,18 @@ class HeldOutCurve:
         every: int = EVERY,
         batch_size: int = 2,
         points: Sequence[Sequence[float]] = (),
+        log: Path | None = None,
     ):
         sampler = volume_patches(volumes, card.tile, np.random.default_rng(seed), augment=False)
         self.image, self.target = MaskedPatches(sampler, card.config.patch, mask_ratio).batch(PATCHES)
         self.model, self.every, self.batch_size = model, every, batch_size
         self.points = [[int(step), float(loss)] for step, loss in points]
+        self.log = log
 
     @torch.no_grad()
     def measure(self, step: int) -> float:
-        """Add the point of ``step``: the loss averaged over the patches."""
+        """Add the point of ``step``, the loss averaged over the patches, in place of any of
+        an interrupted run at ``step`` or later (a resumed run goes back to its checkpoint)."""
         training, device = self.model.training, next(self.model.parameters()).device
         self.model.eval()
         total = 0.0
@@ -59,7 +64,9 @@ class HeldOutCurve:
             target = self.target[start : start + self.batch_size].to(device)
             total += masked_reconstruction_loss(self.model(image).float(), image, target).item() * len(image)
         self.model.train(training)
-        self.points.append([step, round(total / PATCHES, 6)])
+        self.points = [point for point in self.points if point[0] < step] + [[step, round(total / PATCHES, 6)]]
+        if self.log is not None:
+            write_loss_log(self.log, self.points, KIND)
         return self.points[-1][1]
 
     def watching(self, progress: Callable[[int, int, float], None] | None) -> Callable[[int, int, float], None]:
@@ -73,13 +80,10 @@ class HeldOutCurve:
 
         return after_step
 
-    def finish(self, step: int, model_path: Path | None = None) -> list[list[float]]:
-        """The points, with the last ``step``'s measured if it is not yet, written beside
-        ``model_path`` (``<stem>.held_out.csv``) when it is given."""
+    def finish(self, step: int) -> list[list[float]]:
+        """The points, with the last ``step``'s measured if it is not yet."""
         if not self.points or self.points[-1][0] != step:
             self.measure(step)
-        if model_path is not None:
-            write_loss_log(model_path, self.points, KIND)
         return self.points
 
 

@@ -142,12 +142,13 @@ def pretrain(
         if world > 1:
             model = distribute(core, strategy)
         batches = _masked_patches(volumes, card, settings, mask_ratio, objectives, (rank, world))
-        curve = _held_out_curve(core, unseen, card, mask_ratio, settings.seed, out, resume)
+        log = Path(out) if rank == 0 else None
+        curve = _held_out_curve(core, unseen, card, mask_ratio, settings.seed, log, resume)
         progress = curve.watching(progress) if curve is not None else progress
         with _objective(core, objectives, texts) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
         if curve is not None:
-            result.held_out = curve.finish(result.steps, Path(out) if rank == 0 else None)
+            result.held_out = curve.finish(result.steps)
         del model, core  # DDP's reducer and FSDP's shards go before the process group they hold
     return result
 
@@ -158,14 +159,16 @@ def _held_out_curve(
     card: ModelCard,
     mask_ratio: float,
     seed: int,
-    out: str | os.PathLike,
+    out: Path | None,
     resume: bool,
 ) -> HeldOutCurve | None:
-    """The held-out loss curve of ``core`` on the ``unseen`` volumes, continuing the points of
-    the run at ``out`` when resuming, else with its step-0 point measured; ``None`` without volumes."""
+    """The held-out loss curve of ``core`` on the ``unseen`` volumes, written beside ``out``
+    (rank 0's model path) and continuing the points there when resuming, else with its
+    step-0 point measured; ``None`` without volumes."""
     if unseen is None:
         return None
-    curve = HeldOutCurve(core, unseen, card, mask_ratio, seed, points=read_curve(out) if resume else ())
+    points = read_curve(out) if resume and out is not None else ()
+    curve = HeldOutCurve(core, unseen, card, mask_ratio, seed, points=points, log=out)
     if not resume:
         curve.measure(0)
     return curve

@@ -1,0 +1,60 @@
+"""Train the organelle recipe with the routing asked to follow structure (issue 22's experiment).
+
+    OMP_NUM_THREADS=2 python benchmarks/structure_routing.py -o OUT.safetensors [--steps 1500]
+        [--token-weight 0.5] [--routing-weight 0.5] [--centred]
+    OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
+
+The ``organelles`` recipe (:mod:`napari_bright4b.training.recipes`) with its task loss
+wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (token and
+routing probes against each token's structure shares) and, with ``--centred``, the model's
+``centred_routing`` on. Then per-class thresholds and the held-out Dice, as ``bright4b
+train`` does, written into OUT's card; the routing statistics come from
+``expert_specialization.py``. On our own simulator: routing is a property of the model,
+and these are the colonies the bundled model is scored on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+
+import numpy as np
+import torch
+
+from napari_bright4b.models.checkpoint import build_model, save_checkpoint
+from napari_bright4b.training.recipes import RECIPES
+from napari_bright4b.training.structure_routing import ROUTING_WEIGHT, TOKEN_WEIGHT, StructureRouting
+from napari_bright4b.training.trainer import TrainSettings, task_loss, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-o", "--output", required=True, help="the model to write (.safetensors)")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--token-weight", type=float, default=TOKEN_WEIGHT)
+    parser.add_argument("--routing-weight", type=float, default=ROUTING_WEIGHT)
+    parser.add_argument("--centred", action="store_true", help="route tokens by their difference from the mean")
+    args = parser.parse_args()
+    recipe = RECIPES["organelles"]
+    card = recipe.card()
+    card = dataclasses.replace(card, config=dataclasses.replace(card.config, centred_routing=args.centred))
+    torch.manual_seed(0)
+    model = build_model(card)
+    sampler = recipe.sampler(recipe.examples(recipe.train_seeds), np.random.default_rng(0))
+    loss = StructureRouting(model, task_loss(card), card.head.channels, args.token_weight, args.routing_weight)
+    settings = TrainSettings(steps=args.steps, learning_rate=recipe.learning_rate)
+    started = time.perf_counter()
+    result = train(model, card, sampler, settings, args.output, loss=loss)
+    loss.remove()
+    model.eval()
+    card = dataclasses.replace(card, thresholds=recipe.calibrate(model, card))
+    held_out = recipe.evaluate(model, card, recipe.held_out_seeds)
+    save_checkpoint(model, dataclasses.replace(card, metrics=held_out), args.output)
+    seconds = round(time.perf_counter() - started, 1)
+    print(json.dumps({"steps": result.steps, "seconds": seconds, "held_out": held_out}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
