@@ -1,15 +1,15 @@
 """Train the organelle recipe with the routing asked to follow structure (issue 22's experiment).
 
     OMP_NUM_THREADS=2 python benchmarks/structure_routing.py -o OUT.safetensors [--steps 1500]
-        [--token-weight 0.5] [--routing-weight 0.5] [--centred]
+        [--token-weight 0.5] [--routing-weight 0.5] [--centred] [--balance-weight 0.01]
     OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
 
 The ``organelles`` recipe (:mod:`napari_bright4b.training.recipes`) with its task loss
 wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (token and
 routing probes against each token's structure shares) and, with ``--centred``, the model's
-``centred_routing`` on. Then per-class thresholds and the held-out Dice, as ``bright4b
-train`` does, written into OUT's card; the routing statistics come from
-``expert_specialization.py``. On our own simulator: routing is a property of the model,
+``centred_routing`` on; ``--balance-weight`` sets the Soft-MoE load term's weight. Then
+per-class thresholds and the held-out Dice, as ``bright4b train`` does, written into OUT's
+card; the routing statistics come from ``expert_specialization.py``. On our own simulator: routing is a property of the model,
 and these are the colonies the bundled model is scored on.
 """
 
@@ -36,10 +36,13 @@ def main() -> None:
     parser.add_argument("--token-weight", type=float, default=TOKEN_WEIGHT)
     parser.add_argument("--routing-weight", type=float, default=ROUTING_WEIGHT)
     parser.add_argument("--centred", action="store_true", help="route tokens by their difference from the mean")
+    parser.add_argument("--balance-weight", type=float, help="the load term's weight (default: the recipe's)")
     args = parser.parse_args()
     recipe = RECIPES["organelles"]
     card = recipe.card()
-    card = dataclasses.replace(card, config=dataclasses.replace(card.config, centred_routing=args.centred))
+    balance = card.config.balance_weight if args.balance_weight is None else args.balance_weight
+    config = dataclasses.replace(card.config, centred_routing=args.centred, balance_weight=balance)
+    card = dataclasses.replace(card, config=config)
     torch.manual_seed(0)
     model = build_model(card)
     sampler = recipe.sampler(recipe.examples(recipe.train_seeds), np.random.default_rng(0))
