@@ -9,8 +9,8 @@ wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting`
 routing probes against each token's structure shares) and, with ``--centred``, the model's
 ``centred_routing`` on; ``--balance-weight`` sets the Soft-MoE load term's weight. Then
 per-class thresholds and the held-out Dice, as ``bright4b train`` does, written into OUT's
-card; the routing statistics come from ``expert_specialization.py``. On our own simulator: routing is a property of the model,
-and these are the colonies the bundled model is scored on.
+card; the routing statistics come from ``expert_specialization.py``. On our own simulator:
+routing is a property of the model, and these are the colonies the bundled model is scored on.
 """
 
 from __future__ import annotations
