@@ -2,8 +2,8 @@
 
 AdamW (or the factored optimizer of :mod:`.factored`) with linear warmup and cosine decay,
 gradient clipping, the Soft-MoE balancing loss, nGPT weight renormalization after every
-step, bf16 autocast on CUDA; a checkpoint
-(model + resumable state + a loss log) every ``checkpoint_every`` steps and at the end.
+step, bf16 autocast on CUDA; a checkpoint (model + resumable state + a loss log) every
+``checkpoint_every`` steps and at the end.
 With a time budget the cosine runs over the budget or the steps, whichever ends first.
 Seeded and deterministic on the CPU for a step count: same seed, same weights.
 """
