@@ -34,13 +34,13 @@ HELD_OUT = (9000,)
 
 def preset_card(preset: str):
     """The organelle recipe's card with ``preset``'s backbone, one view per tile (a quick look)."""
-    card = RECIPES["organelles"].card()
+    card = RECIPES["organelles-classic"].card()
     return dataclasses.replace(card, name=f"{preset}-organelles", config=PRESETS[preset].config, views=1)
 
 
 def short_run(preset: str, steps: int, examples, seed: int = 0) -> dict:
     """Routing statistics of a fresh ``preset`` model before and after ``steps`` training steps."""
-    recipe, card = RECIPES["organelles"], preset_card(preset)
+    recipe, card = RECIPES["organelles-classic"], preset_card(preset)
     torch.manual_seed(seed)
     model = build_model(card)
     before = routing_statistics(model.eval(), card, HELD_OUT)
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    examples = RECIPES["organelles"].examples(TRAIN_SEEDS)
+    examples = RECIPES["organelles-classic"].examples(TRAIN_SEEDS)
     results = {}
     for preset in args.presets:
         results[preset] = run = short_run(preset, args.steps, examples)

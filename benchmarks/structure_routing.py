@@ -4,7 +4,7 @@
         [--token-weight 0.5] [--routing-weight 0.5] [--centred] [--balance-weight 0.01]
     OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
 
-The ``organelles`` recipe (:mod:`napari_bright4b.training.recipes`) with its task loss
+The ``organelles-classic`` recipe (:mod:`napari_bright4b.training.recipes`) with its task loss
 wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (token and
 routing probes against each token's structure shares) and, with ``--centred``, the model's
 ``centred_routing`` on; ``--balance-weight`` sets the Soft-MoE load term's weight. Then
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--centred", action="store_true", help="route tokens by their difference from the mean")
     parser.add_argument("--balance-weight", type=float, help="the load term's weight (default: the recipe's)")
     args = parser.parse_args()
-    recipe = RECIPES["organelles"]
+    recipe = RECIPES["organelles-classic"]
     card = recipe.card()
     balance = card.config.balance_weight if args.balance_weight is None else args.balance_weight
     config = dataclasses.replace(card.config, centred_routing=args.centred, balance_weight=balance)

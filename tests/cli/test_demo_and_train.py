@@ -9,7 +9,7 @@ from napari_bright4b.training.recipes.organelles import organelles_card
 
 
 def test_demo_simulates_segments_scores_and_writes_everything(tmp_path, capsys):
-    card = organelles_card()
+    card = organelles_card("broad")
     model_path = save_checkpoint(build_model(card), card, tmp_path / "organelles.safetensors")
     out = tmp_path / "demo"
     argv = ["demo", "--model", str(model_path), "--out", str(out), "--shape", "24", "128", "128", "--json"]
@@ -35,6 +35,7 @@ def test_demo_simulates_segments_scores_and_writes_everything(tmp_path, capsys):
         (["train", "organelles", "-o", "m.safetensors", "--resume"], "--resume needs"),
         (["train", "nonsense", "-o", "m.safetensors"], "invalid choice"),
         (["train", "organelles", "-o", "m.safetensors", "--steps", "0"], "steps"),
+        (["train", "organelles", "-o", "m.safetensors"], "--init organelles-classic.safetensors"),
         (["demo", "--model", "no-such-model"], "unknown model"),
     ],
 )

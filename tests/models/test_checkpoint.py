@@ -9,7 +9,7 @@ import torch
 
 from napari_bright4b.errors import CheckpointError
 from napari_bright4b.models.card import ModelCard
-from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
+from napari_bright4b.models.checkpoint import build_model, load_backbone, load_checkpoint, save_checkpoint
 from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.header import CARD_KEY, read_header
 from napari_bright4b.models.presets import PRESETS
@@ -237,3 +237,19 @@ def test_centred_routing_reaches_every_layer_and_survives_a_round_trip(card, tmp
     assert not any(block.moe.centred for block in build_model(card).blocks)  # off unless asked for
     older = rewrite_card(path, tmp_path / "older.safetensors", lambda c: c["config"].pop("centred_routing"))
     assert not load_checkpoint(older)[1].config.centred_routing  # cards from before the option route as before
+
+
+def test_initialising_copies_the_head_only_where_the_heads_match(saved, card):
+    source = saved[0].state_dict()
+    same = build_model(card)
+    load_backbone(same, card, saved[1])
+    assert all(torch.equal(same.state_dict()[name], tensor) for name, tensor in source.items())
+
+    other_card = dataclasses.replace(card, head=HeadConfig(class_names=("nuclei", "nucleoli")))
+    other = build_model(other_card)
+    before = {name: t.clone() for name, t in other.state_dict().items() if name.startswith("head.")}
+    assert any(not torch.equal(source[name], tensor) for name, tensor in before.items())  # a copy would show
+    load_backbone(other, other_card, saved[1])
+    after = other.state_dict()
+    assert before and all(torch.equal(after[name], tensor) for name, tensor in before.items())
+    assert all(torch.equal(after[name], t) for name, t in source.items() if not name.startswith("head."))

@@ -68,13 +68,13 @@ def _simulate_and_segment(model: str, shape: tuple[int, int, int], seed: int, ti
     from ..data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
     from ..models.registry import list_models
     from ..models.session import ModelSession
-    from ..training.recipes.organelles import score_sample
+    from ..training.recipes.organelles import organelles_card, score_sample
 
     tick = time.perf_counter()
     if model == DEMO_MODEL and DEMO_MODEL not in {entry.name for entry in list_models()}:
         raise BadInputError(
             f"the bundled model {DEMO_MODEL} is not installed in this version; make it with "
-            f"'bright4b train organelles -o {DEMO_MODEL}.safetensors' and pass --model {DEMO_MODEL}.safetensors"
+            f"'{organelles_card('broad').provenance['command']}' and pass --model {DEMO_MODEL}.safetensors"
         )
     with ModelSession(model, "cpu", quiet=False) as session:
         card = session.card

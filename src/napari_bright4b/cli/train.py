@@ -14,9 +14,11 @@ from ..errors import BadInputError
 from ..models.card import MODALITIES
 from .options import add_zyx, positive_float, positive_int, safetensors_output
 
-# the recipes of training/recipes/catalog.py (named here so that the CLI starts without torch)
-RECIPE_NAMES = ("organelles", "organelles-randomized", "deblur", "deblur-randomized", "stain", "stain-randomized")
-RECIPE_NAMES += ("folder",)
+# the recipes of training/recipes/catalog.py and the recipe each goes on from (named here so
+# that the CLI starts without torch)
+RECIPE_NAMES = ("organelles-classic", "organelles", "organelles-randomized")
+RECIPE_NAMES += ("deblur", "deblur-randomized", "deblur-broad", "stain", "stain-randomized", "stain-broad", "folder")
+STARTS_FROM = {"organelles": "organelles-classic"}
 
 
 def add_parsers(sub) -> None:
@@ -98,6 +100,12 @@ def _checked_output(args: argparse.Namespace) -> Path:
         raise BadInputError(f"the folder {out.parent} does not exist")
     if args.resume and not out.is_file():
         raise BadInputError(f"--resume needs an existing {out.name}; train without --resume first")
+    first = STARTS_FROM.get(args.recipe)
+    if first and not (args.init or args.resume):
+        raise BadInputError(
+            f"the {args.recipe} recipe goes on from a {first} model: run `bright4b train {first} -o {first}"
+            f".safetensors`, then this command with --init {first}.safetensors"
+        )
     if (args.recipe == "folder") != (args.data is not None):
         raise BadInputError("--data DIR goes with the 'folder' recipe, and 'folder' needs --data DIR")
     if args.recipe == "folder" and not args.classes:

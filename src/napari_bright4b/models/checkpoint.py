@@ -93,15 +93,17 @@ def load_checkpoint(
 
 def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> int:
     """Copy the backbone of checkpoint ``path`` (e.g. from ``bright4b pretrain``) into ``model``
-    of ``card``, in place, its head left as it is; returns the tensors copied. The two must
-    share a backbone configuration (the head's task and classes may differ)."""
+    of ``card``, in place; returns the tensors copied. The two must share a backbone
+    configuration. The head is copied too where both have the same head (task, classes and
+    activation: training on from a bundled model), else left as it is."""
     source, source_card = load_checkpoint(path)
     if source_card.config != card.config:
         raise CheckpointError(
             f"{Path(path).name}'s backbone is not this model's (another preset or channel count): start from a "
             "checkpoint of the same preset and channels"
         )
-    backbone = {k: v for k, v in source.state_dict().items() if not k.startswith("head.")}
+    same_head = source_card.head == card.head
+    backbone = {k: v for k, v in source.state_dict().items() if same_head or not k.startswith("head.")}
     missing = model.load_state_dict(backbone, strict=False)
     if missing.unexpected_keys:
         raise CheckpointError(f"{Path(path).name} has weights this model lacks: {missing.unexpected_keys[:3]}")

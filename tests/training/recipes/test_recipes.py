@@ -15,14 +15,19 @@ def test_recipes_keep_their_splits_apart_and_name_their_command(name):
     card = recipe.card()
     assert not set(recipe.train_seeds) & set(recipe.held_out_seeds)
     assert DEMO_SEED not in set(recipe.train_seeds) | set(recipe.held_out_seeds)
-    assert card.provenance["command"] == f"bright4b train {name} -o {card.name}.safetensors"
+    init = f" --init bright4b-nano-{recipe.starts_from}.safetensors" if recipe.starts_from else ""
+    assert card.provenance["command"].endswith(f"bright4b train {name}{init} -o {card.name}.safetensors")
+    if recipe.starts_from:
+        assert card.provenance["command"].startswith(f"bright4b train {recipe.starts_from} ")
+        assert set(RECIPES[recipe.starts_from].train_seeds) <= set(recipe.train_seeds)
     assert card.config.dim == 64, "bundled models use the nano preset"
 
 
 def test_the_command_line_offers_every_recipe():
-    from napari_bright4b.cli.train import RECIPE_NAMES
+    from napari_bright4b.cli.train import RECIPE_NAMES, STARTS_FROM
 
     assert set(RECIPE_NAMES) == set(RECIPES) | {"folder"}
+    assert STARTS_FROM == {name: r.starts_from for name, r in RECIPES.items() if r.starts_from}
 
 
 def test_randomized_colonies_come_at_their_own_voxel_size_and_train_at_the_models():
@@ -98,3 +103,23 @@ def test_only_light_sheet_patches_are_mirrored_in_z(name, mirrors_z):
     sampler = RECIPES[name].sampler([example], np.random.default_rng(0))
     rising = [np.diff(sampler.sample()[0][0, :, 0, 0]).mean() > 0 for _ in range(32)]
     assert all(rising) != mirrors_z and any(rising)
+
+
+def test_broad_recipes_keep_the_classic_corner_and_add_the_training_ranges(monkeypatch):
+    deblur_seeds = RECIPES["deblur-broad"].train_seeds
+    assert set(lightsheet.DEBLUR_TRAIN_SEEDS) < set(deblur_seeds) and len(deblur_seeds) == 3 * 64
+    classic, randomized = lightsheet.DEBLUR_TRAIN_SEEDS[1], deblur_seeds[-1]
+    for seed, ranges in ((classic, "classic"), (randomized, "training")):
+        broad = lightsheet.deblur_example(seed, "broad")
+        np.testing.assert_array_equal(broad.image, lightsheet.deblur_example(seed, ranges).image)
+    stains = [lightsheet.stain_of(s) for s in lightsheet.BROAD_STAIN_CLASSIC_SEEDS]
+    assert {stains.count(stain) for stain in STAINS} == {len(stains) // len(STAINS)}
+
+    drawn = []
+    monkeypatch.setattr(organelles, "brightfield_example", lambda seed: drawn.append(("classic", seed)))
+    monkeypatch.setattr(organelles, "randomized_example", lambda seed: drawn.append(("training", seed)))
+    RECIPES["organelles"].examples(RECIPES["organelles"].train_seeds)
+    assert [s for r, s in drawn if r == "classic"] == list(organelles.TRAIN_SEEDS)
+    assert len([s for r, s in drawn if r == "training"]) == 2 * len(organelles.TRAIN_SEEDS)
+    for name in ("organelles", "deblur-broad", "stain-broad"):
+        assert RECIPES[name].card().name == f"bright4b-nano-{name}"

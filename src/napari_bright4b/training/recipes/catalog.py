@@ -20,7 +20,8 @@ class Recipe:
     """How one bundled model is made: its card, examples per seed, the held-out
     evaluation, the seeds of each split, the training patch and the default schedule;
     ``calibrate(model, card)`` (optional) picks the card's per-class thresholds on
-    training data before the held-out evaluation."""
+    training data before the held-out evaluation. A recipe that ``starts_from`` another
+    goes on from that recipe's model (``bright4b train NAME --init MODEL``)."""
 
     name: str
     card: Callable[[], ModelCard]
@@ -32,6 +33,7 @@ class Recipe:
     steps: int
     learning_rate: float = 2e-3
     calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
+    starts_from: str | None = None
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]
@@ -48,7 +50,7 @@ RECIPES = {
     recipe.name: recipe
     for recipe in (
         Recipe(
-            "organelles",
+            "organelles-classic",
             organelles.organelles_card,
             organelles.brightfield_example,
             organelles.evaluate_organelles,
@@ -68,6 +70,19 @@ RECIPES = {
             organelles.PATCH,
             steps=4400,
             calibrate=organelles.calibrate_randomized,
+        ),
+        Recipe(
+            "organelles",
+            partial(organelles.organelles_card, "broad"),
+            organelles.broad_example,
+            organelles.evaluate_organelle_conditions,
+            organelles.BROAD_TRAIN_SEEDS,
+            organelles.HELD_OUT_SEEDS,
+            organelles.PATCH,
+            steps=4400,
+            learning_rate=1e-3,  # going on from organelles-classic
+            calibrate=organelles.calibrate_broad,
+            starts_from="organelles-classic",
         ),
         Recipe(
             "deblur",
@@ -90,6 +105,16 @@ RECIPES = {
             steps=4000,
         ),
         Recipe(
+            "deblur-broad",
+            partial(lightsheet.deblur_card, "broad"),
+            partial(lightsheet.deblur_example, ranges="broad"),
+            lightsheet.evaluate_deblur_conditions,
+            lightsheet.BROAD_DEBLUR_TRAIN_SEEDS,
+            lightsheet.DEBLUR_HELD_OUT_SEEDS,
+            lightsheet.PATCH,
+            steps=4000,
+        ),
+        Recipe(
             "stain",
             lightsheet.stain_card,
             lightsheet.stain_example,
@@ -103,6 +128,16 @@ RECIPES = {
             "stain-randomized",
             partial(lightsheet.stain_card, "training"),
             partial(lightsheet.stain_example, ranges="training"),
+            lightsheet.evaluate_stain_conditions,
+            lightsheet.STAIN_TRAIN_SEEDS,
+            lightsheet.STAIN_HELD_OUT_SEEDS,
+            lightsheet.PATCH,
+            steps=4000,
+        ),
+        Recipe(
+            "stain-broad",
+            partial(lightsheet.stain_card, "broad"),
+            partial(lightsheet.stain_example, ranges="broad"),
             lightsheet.evaluate_stain_conditions,
             lightsheet.STAIN_TRAIN_SEEDS,
             lightsheet.STAIN_HELD_OUT_SEEDS,

@@ -39,6 +39,12 @@ def lightsheet_sample(seed: int, shape: Sequence[int], ranges: ImagingRanges = C
     return simulate_lightsheet(shape, LIGHTSHEET_VOXEL_SIZE, seed, stain=stain_of(seed), ranges=ranges)
 
 
+def _ranges_text(ranges: str) -> str:
+    if ranges == "broad":
+        return "'classic' ranges for the first third (deblur) or half (stain) of the seeds, else 'training'"
+    return f"{ranges!r} ranges"
+
+
 def _card(
     name: str,
     head: HeadConfig,
@@ -62,7 +68,7 @@ def _card(
             "recipe": recipe,
             "command": f"bright4b train {recipe} -o {name}.safetensors",
             "data": f"simulate_lightsheet seeds {seeds[0]}-{seeds[-1]} (stains cycling), {tuple(shape)} "
-            f"at {LIGHTSHEET_VOXEL_SIZE} um, image formation from the {ranges!r} ranges "
+            f"at {LIGHTSHEET_VOXEL_SIZE} um, image formation from the {_ranges_text(ranges)} "
             "(data/synthetic/lightsheet_ranges.py)",
         },
     )
@@ -73,13 +79,33 @@ RANDOMIZED_DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2128))  # twice as many: a far
 CONDITIONS = ("classic", "training", "held-out-corner")  # scored apart (lightsheet_ranges)
 DEBLUR_HELD_OUT_SEEDS = tuple(range(9100, 9116))
 STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
+# "broad": the classic ranges as one corner, the rest drawn from the training ranges
+BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192))  # 64 classic, 128 randomized
+BROAD_STAIN_CLASSIC_SEEDS = STAIN_TRAIN_SEEDS[:2048]  # the other half randomized; stains stay balanced
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
+
+
+def _named(model: str, ranges: str) -> tuple[str, str]:
+    """``(name, recipe)`` of ``model`` trained on ``ranges``: the bundled name for ``classic``,
+    ``-randomized`` for the ``training`` ranges, ``-broad`` for both."""
+    recipe = model.removeprefix("bright4b-nano-")
+    if ranges == "classic":
+        return model, recipe
+    suffix = "-broad" if ranges == "broad" else "-randomized"
+    return model + suffix, recipe + suffix
+
+
+def broad_ranges(seed: int, classic_seeds: Sequence[int]) -> str:
+    """The ranges a ``broad`` training volume is drawn from: ``classic`` for ``classic_seeds``,
+    else ``training``."""
+    return "classic" if seed in classic_seeds else "training"
 
 
 def deblur_card(ranges: str = "classic") -> ModelCard:
     """The card of the deblurring model trained on the ``classic`` ranges (the bundled
-    ``bright4b-nano-deblur``) or on the ``training`` ranges (randomized minus the held-out
-    corner: ``bright4b-nano-deblur-randomized``, recipe ``deblur-randomized``)."""
+    ``bright4b-nano-deblur``), on the ``training`` ranges (randomized minus the held-out
+    corner: ``bright4b-nano-deblur-randomized``, recipe ``deblur-randomized``) or on
+    ``broad``: the classic volumes and twice as many from the training ranges."""
     head = HeadConfig("deblur", ("intensity",))
     families = (
         "Gaussian and light-sheet PSFs"
@@ -87,8 +113,10 @@ def deblur_card(ranges: str = "classic") -> ModelCard:
         else "Gaussian, light-sheet and depth-graded PSFs over wide randomized ranges"
     )
     description = f"Trained on simulated light-sheet volumes only ({families}, 8 stain types): deblurring and denoising"
-    name, recipe = (DEBLUR, "deblur") if ranges == "classic" else (f"{DEBLUR}-randomized", "deblur-randomized")
-    seeds = DEBLUR_TRAIN_SEEDS if ranges == "classic" else RANDOMIZED_DEBLUR_TRAIN_SEEDS
+    name, recipe = _named(DEBLUR, ranges)
+    seeds = {"classic": DEBLUR_TRAIN_SEEDS, "broad": BROAD_DEBLUR_TRAIN_SEEDS}.get(
+        ranges, RANDOMIZED_DEBLUR_TRAIN_SEEDS
+    )
     # both light-sheet models average each tile over its 8 y-x mirrors and quarter turns
     # (the symmetries they were trained under), for 8 times the compute (docs/models.md)
     return _card(name, head, description, recipe, DEBLUR_SHAPE, seeds, views=8, ranges=ranges)
@@ -96,19 +124,23 @@ def deblur_card(ranges: str = "classic") -> ModelCard:
 
 def stain_card(ranges: str = "classic") -> ModelCard:
     """The card of the stain classifier trained on the ``classic`` ranges (the bundled
-    ``bright4b-nano-stain``) or on the ``training`` ranges (recipe ``stain-randomized``)."""
+    ``bright4b-nano-stain``), on the ``training`` ranges (recipe ``stain-randomized``) or on
+    ``broad``: half the volumes classic, half from the training ranges (``stain-broad``)."""
     head = HeadConfig("classify", STAINS)
     formation = "" if ranges == "classic" else " over wide randomized image formation"
     description = f"Trained on simulated light-sheet volumes only{formation}: stain classification, " + ", ".join(
         STAINS
     )
-    name, recipe = (STAIN, "stain") if ranges == "classic" else (f"{STAIN}-randomized", "stain-randomized")
+    name, recipe = _named(STAIN, ranges)
     return _card(name, head, description, recipe, STAIN_SHAPE, STAIN_TRAIN_SEEDS, views=8, ranges=ranges)
 
 
 def deblur_example(seed: int, ranges: str = "classic") -> Example:
     """Blurred input and sharp target, both mapped by the input's percentile normalizer; image
-    formation from :data:`~...data.synthetic.lightsheet_ranges.RANGES` ``[ranges]``."""
+    formation from :data:`~...data.synthetic.lightsheet_ranges.RANGES` ``[ranges]``
+    (``broad``: :func:`broad_ranges`)."""
+    if ranges == "broad":
+        ranges = broad_ranges(seed, DEBLUR_TRAIN_SEEDS)
     sample = lightsheet_sample(seed, DEBLUR_SHAPE, RANGES[ranges])
     normalize = Normalizer(*percentile_range(sample.image, **deblur_card().normalization))
     return Example(normalize(sample.image)[None], normalize(sample.sharp)[None])
@@ -116,7 +148,9 @@ def deblur_example(seed: int, ranges: str = "classic") -> Example:
 
 def stain_example(seed: int, ranges: str = "classic") -> Example:
     """A normalized volume and its stain index on every voxel ``(1, Z, Y, X)``; image
-    formation from ``RANGES[ranges]``."""
+    formation from ``RANGES[ranges]`` (``broad``: :func:`broad_ranges`)."""
+    if ranges == "broad":
+        ranges = broad_ranges(seed, BROAD_STAIN_CLASSIC_SEEDS)
     sample = lightsheet_sample(seed, STAIN_SHAPE, RANGES[ranges])
     normalize = Normalizer(*percentile_range(sample.image, **stain_card().normalization))
     target = np.full((1, *STAIN_SHAPE), STAINS.index(sample.stain), dtype=np.uint8)

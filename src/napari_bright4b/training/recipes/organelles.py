@@ -1,9 +1,11 @@
-"""The organelle model's card, training examples and held-out evaluation.
+"""The organelle models' cards, training examples and held-out evaluation.
 
-``bright4b-nano-organelles``: the ``nano`` preset with the ``pyramid`` decoder stem and a
-sigmoid head for nuclei, nucleoli and mitochondria, trained on simulated brightfield
-colonies imaged at the Allen Cell voxel size and resampled to the model's voxel size,
-exactly as the inference engine resamples a user's image.
+The ``nano`` preset with the ``pyramid`` decoder stem and a sigmoid head for nuclei,
+nucleoli and mitochondria, trained on simulated brightfield colonies resampled to the
+model's voxel size, exactly as the inference engine resamples a user's image. The bundled
+``bright4b-nano-organelles`` goes on from ``bright4b-nano-organelles-classic`` (the classic
+simulator's colonies at the Allen Cell voxel size) with those colonies and twice as many
+drawn from the randomized imaging ranges (``broad``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ ORGANELLES_VOXEL_SIZE = (0.29, 0.216, 0.216)
 SIMULATED_SHAPE = (40, 256, 256)  # at the Allen voxel size: 11.6 x 27.6 x 27.6 um
 TRAIN_SEEDS = tuple(range(1000, 1048))
 RANDOMIZED_TRAIN_SEEDS = tuple(range(1000, 1096))  # twice as many: a far wider space
+# the classic colonies (one corner of the space) and as many again per corner's worth of
+# randomized ones: classic seeds are TRAIN_SEEDS, the rest are drawn from the training ranges
+BROAD_TRAIN_SEEDS = TRAIN_SEEDS + tuple(range(1048, 1144))
 CONDITIONS = ("classic", "training", "held-out-low-na")  # scored apart (brightfield_ranges)
 # colonies per randomized condition, twice the classic ones (they differ far more)
 RANDOMIZED_HELD_OUT_SEEDS = tuple(range(9000, 9006))
@@ -39,19 +44,30 @@ PATCH = (32, 64, 64)  # training patch = the card's inference tile (NSA's block 
 
 
 def organelles_card(ranges: str = "classic") -> ModelCard:
-    """The organelle model's card: trained on the ``classic`` simulator (the bundled
-    ``bright4b-nano-organelles``) or on the ``training`` ranges of
-    :mod:`~...data.synthetic.brightfield_ranges` (randomized minus the held-out low NA)."""
+    """The organelle model's card: trained on the ``classic`` simulator
+    (``bright4b-nano-organelles-classic``), on the ``training`` ranges of
+    :mod:`~...data.synthetic.brightfield_ranges` (randomized minus the held-out low NA), or,
+    going on from the classic model, on ``broad``: the classic colonies and twice as many
+    from the training ranges (the bundled ``bright4b-nano-organelles``)."""
     # convolutions at half and quarter resolution: held-out nuclei Dice 0.49 -> 0.69 after
     # 800 steps, at the same step cost (docs/models.md)
     config = dataclasses.replace(PRESETS["nano"].config, decoder_stem="pyramid")
+    command = ""
     if ranges == "classic":
-        name, seeds = ORGANELLES, TRAIN_SEEDS
+        name, seeds = f"{ORGANELLES}-classic", TRAIN_SEEDS
         data = f"{SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um"
+    elif ranges == "broad":
+        name, seeds = ORGANELLES, BROAD_TRAIN_SEEDS
+        command = f"bright4b train organelles-classic -o {ORGANELLES}-classic.safetensors && "
+        data = (
+            f"seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]} classic {SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um, the rest "
+            "drawn from the 'training' ranges (data/synthetic/brightfield_ranges.py)"
+        )
     else:
         name, seeds = f"{ORGANELLES}-randomized", RANDOMIZED_TRAIN_SEEDS
         data = f"imaging and colonies drawn from the {ranges!r} ranges (data/synthetic/brightfield_ranges.py)"
     recipe = name.removeprefix("bright4b-nano-")
+    init = f" --init {ORGANELLES}-classic.safetensors" if ranges == "broad" else ""
     return ModelCard(
         name=name,
         config=config,
@@ -60,11 +76,11 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         modality="brightfield",
         tile=PATCH,
         views=8,  # each tile's 8 y-x mirrors and quarter turns averaged, as the light-sheet models
-        description="Nuclei, nucleoli and mitochondria from 3D brightfield (hiPSC colonies); "
-        "trained on simulated data only",
+        description="Nuclei, nucleoli and mitochondria from 3D brightfield (hiPSC colonies); trained on simulated "
+        "data only" + (", from one simulator" if ranges == "classic" else ", its imaging drawn from wide ranges"),
         provenance={
             "recipe": recipe,
-            "command": f"bright4b train {recipe} -o {name}.safetensors",
+            "command": f"{command}bright4b train {recipe}{init} -o {name}.safetensors",
             "data": f"simulate_brightfield seeds {seeds[0]}-{seeds[-1]}, {data}",
         },
     )
@@ -97,6 +113,12 @@ def brightfield_example(seed: int, shape: Sequence[int] = SIMULATED_SHAPE) -> Ex
 def randomized_example(seed: int) -> Example:
     """One colony drawn from the ``training`` ranges, as :func:`training_example`."""
     return training_example(colony(seed, "training"))
+
+
+def broad_example(seed: int) -> Example:
+    """A classic colony for the classic training seeds, else one drawn from the ``training``
+    ranges (:data:`BROAD_TRAIN_SEEDS`)."""
+    return brightfield_example(seed) if seed in TRAIN_SEEDS else randomized_example(seed)
 
 
 CALIBRATION_SEEDS = TRAIN_SEEDS[:3]
@@ -134,6 +156,14 @@ def calibrate_randomized(model: Bright4B, card: ModelCard) -> dict:
     many since they differ more."""
     seeds = RANDOMIZED_TRAIN_SEEDS[: 2 * len(CALIBRATION_SEEDS)]
     return _calibrate(model, card, (colony(s, "training") for s in seeds))
+
+
+def calibrate_broad(model: Bright4B, card: ModelCard) -> dict:
+    """:func:`calibrate_thresholds` on the classic calibration colonies and twice as many
+    drawn from the ``training`` ranges, pooled."""
+    randomized = BROAD_TRAIN_SEEDS[len(TRAIN_SEEDS) :][: 2 * len(CALIBRATION_SEEDS)]
+    samples = [*(colony(s) for s in CALIBRATION_SEEDS), *(colony(s, "training") for s in randomized)]
+    return _calibrate(model, card, samples)
 
 
 def _calibrate(model: Bright4B, card: ModelCard, samples: Iterable[BrightfieldSample]) -> dict:
