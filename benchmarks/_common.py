@@ -47,10 +47,13 @@ def write_json(path: str | None, payload: dict) -> None:
     print(text)
 
 
-def model_comparison_args(doc: str, default_model: str) -> argparse.Namespace:
+def model_comparison_args(doc: str, default_model: str, more=None) -> argparse.Namespace:
     """The command line of a benchmark that compares models: ``--model`` (one or more names or
-    paths), ``--json`` and ``--threads`` (torch's thread count is set)."""
+    paths), ``--json`` and ``--threads`` (torch's thread count is set); ``more(parser)`` adds
+    the benchmark's own options."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if more is not None:
+        more(parser)
     parser.add_argument("--model", nargs="+", default=[default_model], help="models to compare")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--threads", type=int, default=2)

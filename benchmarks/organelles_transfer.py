@@ -1,6 +1,7 @@
 """Do organelle models transfer to brightfield imaging they were not trained on? (issue 20)
 
     OMP_NUM_THREADS=2 python benchmarks/organelles_transfer.py --json OUT.json [--model M ...]
+        [--conditions C ...] [--no-shifted]
 
 Each model (default: the bundled ``bright4b-nano-organelles``; add e.g. one trained by
 ``bright4b train organelles-randomized``) segments, with its card's thresholds and views,
@@ -9,7 +10,9 @@ exactly as ``bright4b segment`` does:
 - the recipe's conditions (``training/recipes/organelles.py``, ``CONDITIONS``): the classic
   simulator's held-out colonies (what the bundled model was trained on), colonies drawn from
   the randomized ``training`` ranges, and from the held-out low-NA region that no
-  randomized model saw (``data/synthetic/brightfield_ranges.py``);
+  randomized model saw (``data/synthetic/brightfield_ranges.py``); and the two regions held
+  out by contrast (``CONTRAST_CONDITIONS``): DIC-like and phase-contrast-like imaging with
+  8-16-bit cameras, everything else drawn as for training;
 - the three brightfield cases of the few-shot benchmark simulated outside the classic
   ranges (``external_data.SHIFTED``: low NA and light, large cells, high NA with halo).
 
@@ -26,7 +29,13 @@ from external_data import SHIFTED, SHIFTED_SEED
 
 from napari_bright4b.api import load_model
 from napari_bright4b.data.synthetic.brightfield import STRUCTURES, simulate_brightfield
-from napari_bright4b.training.recipes.organelles import HELD_OUT_SEEDS, evaluate_organelle_conditions, score_sample
+from napari_bright4b.training.recipes.organelles import (
+    CONDITIONS,
+    CONTRAST_CONDITIONS,
+    HELD_OUT_SEEDS,
+    evaluate_organelle_conditions,
+    score_sample,
+)
 
 
 def shifted_scores(model, card) -> dict:
@@ -42,15 +51,21 @@ def dice_row(structures: dict) -> str:
     return " / ".join(f"{structures[name]['dice']:.3f}" for name in STRUCTURES)
 
 
+def _options(parser) -> None:
+    every = (*CONDITIONS, *CONTRAST_CONDITIONS)
+    parser.add_argument("--conditions", nargs="+", choices=every, default=every, help="(default: all)")
+    parser.add_argument("--no-shifted", dest="shifted", action="store_false", help="skip the few-shot cases")
+
+
 def main() -> None:
-    args = model_comparison_args(__doc__, "bright4b-nano-organelles")
+    args = model_comparison_args(__doc__, "bright4b-nano-organelles", _options)
     results = {}
     for name in args.model:
         model, card = load_model(name)
-        conditions = evaluate_organelle_conditions(model, card, HELD_OUT_SEEDS)["conditions"]
-        results[name] = {"conditions": conditions, "shifted": shifted_scores(model, card)}
+        conditions = evaluate_organelle_conditions(model, card, HELD_OUT_SEEDS, args.conditions)["conditions"]
+        results[name] = {"conditions": conditions, "shifted": shifted_scores(model, card) if args.shifted else {}}
     print(f"Dice {' / '.join(STRUCTURES)}")
-    cases = [*next(iter(results.values()))["conditions"], *SHIFTED]
+    cases = [*next(iter(results.values()))["conditions"], *(SHIFTED if args.shifted else ())]
     print(f"{'case':<22}" + "".join(f"{name[-34:]:>36}" for name in results))
     for case in cases:
         cells = []

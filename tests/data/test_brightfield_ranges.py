@@ -10,7 +10,9 @@ import pytest
 from napari_bright4b.data.synthetic.brightfield import CAMERA_OFFSET, simulate_brightfield
 from napari_bright4b.data.synthetic.brightfield_ranges import (
     EXTENT_UM,
+    HELD_OUT_DIC,
     HELD_OUT_LOW_NA,
+    HELD_OUT_PHASE,
     RANDOMIZED,
     RANGES,
     TRAINING,
@@ -87,4 +89,68 @@ def test_wider_cell_spacing_gives_fewer_larger_nuclei():
 def test_the_ranges_are_frozen_and_named():
     with pytest.raises(dataclasses.FrozenInstanceError):
         TRAINING.na = (0.1, 2.0)
-    assert RANGES == {"randomized": RANDOMIZED, "training": TRAINING, "held-out-low-na": HELD_OUT_LOW_NA}
+    assert RANGES == {
+        "randomized": RANDOMIZED,
+        "training": TRAINING,
+        "held-out-low-na": HELD_OUT_LOW_NA,
+        "held-out-dic": HELD_OUT_DIC,
+        "held-out-phase": HELD_OUT_PHASE,
+    }
+
+
+def contrast_of(sample) -> np.ndarray:
+    """The in-focus slice's contrast, its mean removed."""
+    plane = sample.image[SHAPE[0] // 2].astype(np.float64)
+    return plane - plane.mean()
+
+
+def pure_phase(**optics):
+    """:func:`simulate` with the phase term alone (no absorption)."""
+    return simulate(absorption_ratio=0.0, **optics)
+
+
+def test_dic_shades_along_its_shear_and_the_opposite_shear_inverts_it():
+    along_x = contrast_of(pure_phase(contrast="dic", shear_angle=0.0))
+    reversed_shear = contrast_of(pure_phase(contrast="dic", shear_angle=np.pi))
+    assert np.corrcoef(along_x.ravel(), reversed_shear.ravel())[0, 1] < -0.99
+    # little contrast from structure that does not change along the shear (k = 0 along it;
+    # not none: the field's edges cut the derivative)
+    power = np.abs(np.fft.rfft2(along_x)) ** 2
+    assert power[:, 0].sum() < 0.2 * power[0, :].sum()
+    along_y = np.abs(np.fft.rfft2(contrast_of(pure_phase(contrast="dic", shear_angle=np.pi / 2)))) ** 2
+    assert along_y[0, :].sum() < 0.2 * along_y[:, 0].sum()
+
+
+def test_phase_contrast_passes_no_coarse_structure_and_its_polarity_inverts_it():
+    positive = contrast_of(pure_phase(contrast="phase", ring_cutoff_per_um=0.5))
+    negative = contrast_of(pure_phase(contrast="phase", ring_cutoff_per_um=0.5, polarity=-1.0))
+    assert np.corrcoef(positive.ravel(), negative.ravel())[0, 1] < -0.99
+    power = np.abs(np.fft.rfft2(positive)) ** 2
+    k = np.hypot(*np.meshgrid(np.fft.fftfreq(SHAPE[1], VOXEL[1]), np.fft.rfftfreq(SHAPE[2], VOXEL[2]), indexing="ij"))
+    plain = np.abs(np.fft.rfft2(contrast_of(pure_phase(contrast="phase", ring_cutoff_per_um=1e-3)))) ** 2
+    coarse = k < 0.2
+    assert power[coarse].sum() / power.sum() < 0.5 * plain[coarse].sum() / plain.sum()
+    with pytest.raises(ValueError, match="'brightfield', 'dic' or 'phase'"):
+        simulate(contrast="darkfield")
+
+
+def test_a_camera_bit_depth_gives_whole_counts_within_its_range():
+    eight_bit = simulate(photons=200.0, gain=0.5, bit_depth=8, read_noise=2.0).image
+    assert eight_bit.max() <= 255 and eight_bit.min() >= 0 and np.array_equal(eight_bit, np.round(eight_bit))
+
+
+def test_held_out_contrasts_change_the_microscope_and_nothing_else():
+    for seed in range(20):
+        trained = draw_conditions(TRAINING, seed)
+        assert "contrast" not in trained.optics  # plain brightfield: the simulator's own default
+        for ranges, mode in ((HELD_OUT_DIC, "dic"), (HELD_OUT_PHASE, "phase")):
+            drawn = draw_conditions(ranges, seed)
+            assert drawn.optics["contrast"] == mode and drawn.shape == trained.shape and drawn.colony == trained.colony
+            assert {k: drawn.optics[k] for k in ("na", "photons", "wavelength_um")} == {
+                k: trained.optics[k] for k in ("na", "photons", "wavelength_um")
+            }
+            filled = (drawn.optics["photons"] * drawn.optics["gain"]) / (
+                2 ** drawn.optics["bit_depth"] - 1 - CAMERA_OFFSET
+            )
+            assert HELD_OUT_DIC.fills[0] <= filled <= HELD_OUT_DIC.fills[1]
+            assert drawn.optics["full_scale"] <= 2 ** drawn.optics["bit_depth"] - 1

@@ -106,7 +106,7 @@ def test_only_light_sheet_patches_are_mirrored_in_z(name, mirrors_z):
 
 
 def test_broad_recipes_keep_the_classic_corner_and_add_the_training_ranges(monkeypatch):
-    deblur_seeds = RECIPES["deblur-broad"].train_seeds
+    deblur_seeds = RECIPES["deblur"].train_seeds
     assert set(lightsheet.DEBLUR_TRAIN_SEEDS) < set(deblur_seeds) and len(deblur_seeds) == 3 * 64
     classic, randomized = lightsheet.DEBLUR_TRAIN_SEEDS[1], deblur_seeds[-1]
     for seed, ranges in ((classic, "classic"), (randomized, "training")):
@@ -121,5 +121,5 @@ def test_broad_recipes_keep_the_classic_corner_and_add_the_training_ranges(monke
     RECIPES["organelles"].examples(RECIPES["organelles"].train_seeds)
     assert [s for r, s in drawn if r == "classic"] == list(organelles.TRAIN_SEEDS)
     assert len([s for r, s in drawn if r == "training"]) == 2 * len(organelles.TRAIN_SEEDS)
-    for name in ("organelles", "deblur-broad", "stain-broad"):
+    for name in ("organelles", "deblur", "stain-broad"):
         assert RECIPES[name].card().name == f"bright4b-nano-{name}"

@@ -9,14 +9,21 @@ Image formation, first-order (weak object) and through focus:
    ``2 sin(pi lambda_m dz k^2)`` (phase) and ``-2 cos(pi lambda_m dz k^2)``
    (absorption), cut off at ``NA / lambda`` and damped by the partial-coherence envelope
    ``exp(-(pi alpha dz k)^2)``; the phase term is odd in defocus, so contrast inverts
-   across focus;
+   across focus. Other transmitted-light modes (``contrast``) replace the phase term:
+   ``dic``, the difference of two copies of the field sheared by ``shear_um`` along
+   ``shear_angle`` (``2i sin(pi s k_s) cos(chi)``: relief shading, strongest in focus);
+   ``phase``, a Zernike ring that turns in-focus phase into intensity above
+   ``ring_cutoff_per_um`` (``2 cos(chi) (1 - exp(-(k / k_ring)^2))``: halos around
+   objects); ``polarity`` -1 inverts the phase contrast of any mode;
 4. halos (a difference of Gaussians of the index map), a lateral blur that grows with
    depth (aberration), uneven illumination, depth attenuation;
-5. Poisson shot noise and Gaussian read noise on a camera offset, in counts, clipped at
-   the camera's full scale.
+5. Poisson shot noise times the camera's ``gain`` and Gaussian read noise on a camera
+   offset, in counts, clipped at the camera's full scale, and with ``bit_depth`` rounded
+   to whole counts below ``2^bit_depth``.
 
-Every optical and biological parameter but the wavelength and the camera's full scale
-(fixed unless overridden) is drawn at random per volume, from the ranges of the first
+Every optical and biological parameter but the wavelength, the contrast mode and its
+parameters, and the camera's gain, bit depth and full scale (fixed unless overridden) is
+drawn at random per volume, from the ranges of the first
 bundled organelle model; ``brightfield_ranges.py`` widens them by overrides.
 """
 
@@ -105,9 +112,28 @@ def through_focus_transfer(shape: Sequence[int], voxel_size: Sequence[float], op
     aperture = expit((cutoff - k) / (0.04 * cutoff))  # a soft-edged pupil
     envelope = np.exp(-((np.pi * optics["condenser_angle"] * defocus * k) ** 2)) * aperture
     chi = np.pi * (wavelength / MEDIUM_INDEX) * defocus * k2
-    phase = scipy.fft.fft(2 * np.sin(chi) * envelope, axis=0, workers=-1)
+    phase = scipy.fft.fft(
+        optics["polarity"] * phase_transfer(chi, (y, x), voxel_size, optics) * envelope, axis=0, workers=-1
+    )
     absorption = scipy.fft.fft(-2 * np.cos(chi) * envelope, axis=0, workers=-1)
     return phase.astype(np.complex64), absorption.astype(np.complex64)
+
+
+def phase_transfer(chi: np.ndarray, shape: Sequence[int], voxel_size: Sequence[float], optics: dict) -> np.ndarray:
+    """The phase term of ``optics["contrast"]`` (module docstring) at defocus phase ``chi``
+    ``(2Z, Y, X//2+1)`` for lateral ``shape`` (Y, X) at ``voxel_size`` (z, y, x) um."""
+    mode = optics["contrast"]
+    if mode == "brightfield":
+        return 2 * np.sin(chi)
+    ky = np.fft.fftfreq(shape[0], d=voxel_size[1])[:, None].astype(np.float32)
+    kx = np.fft.rfftfreq(shape[1], d=voxel_size[2])[None, :].astype(np.float32)
+    if mode == "dic":
+        along = kx * np.cos(optics["shear_angle"]) + ky * np.sin(optics["shear_angle"])
+        return 2j * np.sin(np.pi * optics["shear_um"] * along) * np.cos(chi)
+    if mode == "phase":
+        ring = 1 - np.exp(-(kx**2 + ky**2) / optics["ring_cutoff_per_um"] ** 2)
+        return 2 * np.cos(chi) * ring
+    raise ValueError(f"contrast must be 'brightfield', 'dic' or 'phase', got {mode!r}")
 
 
 def form_image(dn: np.ndarray, voxel_size: Sequence[float], optics: dict) -> np.ndarray:
@@ -174,6 +200,13 @@ def simulate_brightfield(
         # not drawn here: the randomized ranges (brightfield_ranges.py) override them
         "wavelength_um": WAVELENGTH_UM,
         "full_scale": float("inf"),  # the camera's largest count; brighter voxels saturate
+        "contrast": "brightfield",
+        "polarity": 1.0,
+        "shear_um": 0.2,  # dic
+        "shear_angle": np.pi / 4,  # dic, radians from x
+        "ring_cutoff_per_um": 0.25,  # phase
+        "gain": 1.0,  # counts per photo-electron
+        "bit_depth": 0,  # 0: counts are not rounded
     }
     optics = override(drawn, overrides, "optics")
     voxel = geometry.voxel_size
@@ -181,7 +214,9 @@ def simulate_brightfield(
     illumination = 1 + optics["illumination"] * smooth_noise(rng, shape[1:], voxel[1:], 25.0)
     attenuation = np.exp(-np.arange(shape[0]) * voxel[0] / optics["attenuation_um"])
     expected = np.clip(relative * illumination[None] * attenuation[:, None, None], 0, None) * optics["photons"]
-    counts = rng.poisson(expected).astype(np.float32)
+    counts = rng.poisson(expected).astype(np.float32) * np.float32(optics["gain"])
     counts += rng.normal(CAMERA_OFFSET, optics["read_noise"], size=shape).astype(np.float32)
     counts = np.minimum(counts, np.float32(optics["full_scale"]))
+    if optics["bit_depth"]:
+        counts = np.clip(np.round(counts), 0, 2 ** optics["bit_depth"] - 1)
     return BrightfieldSample(counts, geometry, {**optics, "index": indices})

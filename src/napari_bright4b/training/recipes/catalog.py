@@ -85,7 +85,7 @@ RECIPES = {
             starts_from="organelles-classic",
         ),
         Recipe(
-            "deblur",
+            "deblur-classic",
             lightsheet.deblur_card,
             lightsheet.deblur_example,
             lightsheet.evaluate_deblur_conditions,
@@ -105,7 +105,7 @@ RECIPES = {
             steps=4000,
         ),
         Recipe(
-            "deblur-broad",
+            "deblur",
             partial(lightsheet.deblur_card, "broad"),
             partial(lightsheet.deblur_example, ranges="broad"),
             lightsheet.evaluate_deblur_conditions,
@@ -113,6 +113,8 @@ RECIPES = {
             lightsheet.DEBLUR_HELD_OUT_SEEDS,
             lightsheet.PATCH,
             steps=4000,
+            learning_rate=1e-3,  # going on from deblur-classic
+            starts_from="deblur-classic",
         ),
         Recipe(
             "stain",

@@ -1,7 +1,9 @@
 """The light-sheet models' cards, training examples and held-out evaluation.
 
 ``bright4b-nano-deblur`` restores simulated light-sheet volumes of every stain under
-both blur models (a residual on the input, trained on sharp/blurred pairs);
+every PSF family (a residual on the input, trained on sharp/blurred pairs: it goes on from
+``bright4b-nano-deblur-classic``, the classic ranges, on those volumes and twice as many
+from the randomized ranges);
 ``bright4b-nano-stain`` names a volume's stain among :data:`STAINS`. Both work at the
 simulator's voxel size (no resampling). Stains cycle with the seed, so every split is
 balanced across stains.
@@ -23,6 +25,7 @@ from ...models.card import ModelCard
 from ...models.config import HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example
+from .naming import recipe_command
 
 DEBLUR = "bright4b-nano-deblur"
 STAIN = "bright4b-nano-stain"
@@ -66,7 +69,7 @@ def _card(
         description=description,
         provenance={
             "recipe": recipe,
-            "command": f"bright4b train {recipe} -o {name}.safetensors",
+            "command": recipe_command(recipe, name, STARTS_FROM.get(recipe)),
             "data": f"simulate_lightsheet seeds {seeds[0]}-{seeds[-1]} (stains cycling), {tuple(shape)} "
             f"at {LIGHTSHEET_VOXEL_SIZE} um, image formation from the {_ranges_text(ranges)} "
             "(data/synthetic/lightsheet_ranges.py)",
@@ -85,13 +88,20 @@ BROAD_STAIN_CLASSIC_SEEDS = STAIN_TRAIN_SEEDS[:2048]  # the other half randomize
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
 
+# the bundled models trained in two stages: the classic ranges, then "broad" on from them
+STARTS_FROM = {"deblur": "deblur-classic"}
+
+
 def _named(model: str, ranges: str) -> tuple[str, str]:
-    """``(name, recipe)`` of ``model`` trained on ``ranges``: the bundled name for ``classic``,
-    ``-randomized`` for the ``training`` ranges, ``-broad`` for both."""
+    """``(name, recipe)`` of ``model`` trained on ``ranges``: ``-randomized`` for the
+    ``training`` ranges; the bundled name for ``broad`` where the bundled model goes on from
+    the classic one (:data:`STARTS_FROM`, its first stage then ``-classic``), else for
+    ``classic`` (``broad`` then ``-broad``)."""
     recipe = model.removeprefix("bright4b-nano-")
-    if ranges == "classic":
-        return model, recipe
-    suffix = "-broad" if ranges == "broad" else "-randomized"
+    two_stages = recipe in STARTS_FROM
+    suffix = {"training": "-randomized", "classic": "-classic" if two_stages else ""}.get(
+        ranges, "" if two_stages else "-broad"
+    )
     return model + suffix, recipe + suffix
 
 
@@ -102,10 +112,11 @@ def broad_ranges(seed: int, classic_seeds: Sequence[int]) -> str:
 
 
 def deblur_card(ranges: str = "classic") -> ModelCard:
-    """The card of the deblurring model trained on the ``classic`` ranges (the bundled
-    ``bright4b-nano-deblur``), on the ``training`` ranges (randomized minus the held-out
-    corner: ``bright4b-nano-deblur-randomized``, recipe ``deblur-randomized``) or on
-    ``broad``: the classic volumes and twice as many from the training ranges."""
+    """The card of the deblurring model trained on the ``classic`` ranges
+    (``bright4b-nano-deblur-classic``), on the ``training`` ranges (randomized minus the
+    held-out corner: ``bright4b-nano-deblur-randomized``) or, going on from the classic
+    model, on ``broad``: the classic volumes and twice as many from the training ranges (the
+    bundled ``bright4b-nano-deblur``)."""
     head = HeadConfig("deblur", ("intensity",))
     families = (
         "Gaussian and light-sheet PSFs"

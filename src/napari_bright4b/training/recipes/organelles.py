@@ -27,6 +27,7 @@ from ...models.card import ModelCard
 from ...models.config import HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example
+from .naming import recipe_command
 
 ORGANELLES = "bright4b-nano-organelles"
 ORGANELLES_VOXEL_SIZE = (0.29, 0.216, 0.216)
@@ -37,6 +38,8 @@ RANDOMIZED_TRAIN_SEEDS = tuple(range(1000, 1096))  # twice as many: a far wider 
 # randomized ones: classic seeds are TRAIN_SEEDS, the rest are drawn from the training ranges
 BROAD_TRAIN_SEEDS = TRAIN_SEEDS + tuple(range(1048, 1144))
 CONDITIONS = ("classic", "training", "held-out-low-na")  # scored apart (brightfield_ranges)
+# held out by the microscope's contrast, not its optics: scored by benchmarks/organelles_transfer.py
+CONTRAST_CONDITIONS = ("held-out-dic", "held-out-phase")
 # colonies per randomized condition, twice the classic ones (they differ far more)
 RANDOMIZED_HELD_OUT_SEEDS = tuple(range(9000, 9006))
 HELD_OUT_SEEDS = tuple(range(9000, 9003))
@@ -52,13 +55,11 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
     # convolutions at half and quarter resolution: held-out nuclei Dice 0.49 -> 0.69 after
     # 800 steps, at the same step cost (docs/models.md)
     config = dataclasses.replace(PRESETS["nano"].config, decoder_stem="pyramid")
-    command = ""
     if ranges == "classic":
         name, seeds = f"{ORGANELLES}-classic", TRAIN_SEEDS
         data = f"{SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um"
     elif ranges == "broad":
         name, seeds = ORGANELLES, BROAD_TRAIN_SEEDS
-        command = f"bright4b train organelles-classic -o {ORGANELLES}-classic.safetensors && "
         data = (
             f"seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]} classic {SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um, the rest "
             "drawn from the 'training' ranges (data/synthetic/brightfield_ranges.py)"
@@ -67,7 +68,7 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         name, seeds = f"{ORGANELLES}-randomized", RANDOMIZED_TRAIN_SEEDS
         data = f"imaging and colonies drawn from the {ranges!r} ranges (data/synthetic/brightfield_ranges.py)"
     recipe = name.removeprefix("bright4b-nano-")
-    init = f" --init {ORGANELLES}-classic.safetensors" if ranges == "broad" else ""
+    starts_from = "organelles-classic" if ranges == "broad" else None
     return ModelCard(
         name=name,
         config=config,
@@ -80,7 +81,7 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         "data only" + (", from one simulator" if ranges == "classic" else ", its imaging drawn from wide ranges"),
         provenance={
             "recipe": recipe,
-            "command": f"{command}bright4b train {recipe}{init} -o {name}.safetensors",
+            "command": recipe_command(recipe, name, starts_from),
             "data": f"simulate_brightfield seeds {seeds[0]}-{seeds[-1]}, {data}",
         },
     )
@@ -202,14 +203,16 @@ def evaluate_organelles(model: Bright4B, card: ModelCard, seeds: Iterable[int], 
     return mean_scores(runs, seeds, card.thresholds)
 
 
-def evaluate_organelle_conditions(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
-    """:func:`evaluate_organelles` under each of :data:`CONDITIONS` (``conditions``): the
-    classic colonies of ``seeds``, and twice as many of :data:`RANDOMIZED_HELD_OUT_SEEDS` per
-    randomized condition; the classic figures also at the top level, comparable with earlier
-    models'."""
+def evaluate_organelle_conditions(
+    model: Bright4B, card: ModelCard, seeds: Iterable[int], conditions: Sequence[str] = CONDITIONS
+) -> dict:
+    """:func:`evaluate_organelles` under each of ``conditions`` (returned as ``conditions``):
+    the classic colonies of ``seeds``, and twice as many of :data:`RANDOMIZED_HELD_OUT_SEEDS`
+    per randomized condition; the classic figures also at the top level (when scored),
+    comparable with earlier models'."""
     seeds = list(seeds)
     randomized = list(RANDOMIZED_HELD_OUT_SEEDS[: 2 * len(seeds)])
-    conditions = {
-        name: evaluate_organelles(model, card, seeds if name == "classic" else randomized, name) for name in CONDITIONS
+    scored = {
+        name: evaluate_organelles(model, card, seeds if name == "classic" else randomized, name) for name in conditions
     }
-    return {**conditions["classic"], "conditions": conditions}
+    return {**scored.get("classic", {}), "conditions": scored}
