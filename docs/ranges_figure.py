@@ -7,8 +7,9 @@ Light sheet: one row per range set (classic, training = randomized minus the hel
 corner, the held-out corner), five volumes each (seeds 9100-9104, stains cycling): the
 middle x-z section of the blurred image (z down, 2 um per row), titled with the drawn blur
 and photons. Brightfield: one row per condition (classic, training = randomized minus the
-held-out low NA, the held-out low NA), five colonies each (seeds 9000-9004): the middle
-z-slice, titled with NA, voxel size, photons and cell spacing.
+held-out low NA, the held-out low NA, and the regions held out by contrast: DIC-like and
+phase-contrast-like), five colonies each (seeds 9000-9004): the middle z-slice, titled
+with NA, voxel size, photons and cell spacing (and the contrast's parameters).
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ def lightsheet_figure() -> None:
 
 
 def brightfield_figure() -> None:
-    seeds = range(9000, 9005)
-    figure, axes = plt.subplots(len(organelles.CONDITIONS), len(seeds), figsize=(3.0 * len(seeds), 3.3 * 3))
-    for row, name in zip(axes, organelles.CONDITIONS):
+    seeds, rows = range(9000, 9005), (*organelles.CONDITIONS, *organelles.CONTRAST_CONDITIONS)
+    figure, axes = plt.subplots(len(rows), len(seeds), figsize=(3.0 * len(seeds), 3.5 * len(rows)))
+    for row, name in zip(axes, rows):
         for ax, seed in zip(row, seeds):
             sample = organelles.colony(seed, name)
             plane = sample.image[sample.image.shape[0] // 2]
@@ -62,13 +63,24 @@ def brightfield_figure() -> None:
             o, (vz, vy, _) = sample.optics, sample.voxel_size
             spacing = sample.colony.parameters["cell_spacing_um"]
             ax.set_title(
-                f"NA {o['na']:.2f}, {o['photons']:.0f} photons\n{vz:.2f} x {vy:.3f} um, cells {spacing:.0f} um apart",
+                f"NA {o['na']:.2f}, {o['photons']:.0f} photons\n{vz:.2f} x {vy:.3f} um, cells {spacing:.0f} um apart"
+                + contrast(o),
                 fontsize=8,
             )
             ax.set_xticks([])
             ax.set_yticks([])
         row[0].set_ylabel(name, fontsize=11)
     save(figure, "brightfield-ranges.png")
+
+
+def contrast(optics: dict) -> str:
+    """The contrast mode's line of a title ("" for plain brightfield)."""
+    mode, sign = optics["contrast"], "+" if optics["polarity"] > 0 else "-"
+    if mode == "dic":
+        return f"\nDIC {sign}, shear {optics['shear_um']:.2f} um, {optics['bit_depth']} bit"
+    if mode == "phase":
+        return f"\nphase {sign}, ring {optics['ring_cutoff_per_um']:.2f}/um, {optics['bit_depth']} bit"
+    return ""
 
 
 def save(figure, name: str) -> None:

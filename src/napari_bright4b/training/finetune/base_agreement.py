@@ -27,7 +27,7 @@ from .adaptation import nested_parts
 from .painted import PaintedClasses
 
 COVERED = 0.5  # the base's (widened) mask covers at least half the class's strokes...
-BACKGROUND_INSIDE = 0.05  # ...and at most 5% of the background strokes
+BACKGROUND_INSIDE = 0.02  # ...and at most 2% of the background strokes (docs/finetune.md)
 IN_PLANE = ndimage.generate_binary_structure(2, 1)[None]  # (1, 3, 3): widen by one voxel in y and x
 
 
