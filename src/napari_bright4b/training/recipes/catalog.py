@@ -46,6 +46,30 @@ class Recipe:
         return PatchSampler(examples, self.patch, rng, flip_z=flip_z)
 
 
+def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=None, **schedule) -> Recipe:
+    """The deblurring or stain recipe (``name``'s first word) on ``ranges``, 4000 steps,
+    scored under every range set unless ``evaluate`` says otherwise."""
+    deblur = name.startswith("deblur")
+    card, example = (
+        (lightsheet.deblur_card, lightsheet.deblur_example)
+        if deblur
+        else (lightsheet.stain_card, lightsheet.stain_example)
+    )
+    evaluate = evaluate or (lightsheet.evaluate_deblur_conditions if deblur else lightsheet.evaluate_stain_conditions)
+    held_out = lightsheet.DEBLUR_HELD_OUT_SEEDS if deblur else lightsheet.STAIN_HELD_OUT_SEEDS
+    return Recipe(
+        name,
+        partial(card, ranges),
+        partial(example, ranges=ranges),
+        evaluate,
+        train_seeds,
+        held_out,
+        lightsheet.PATCH,
+        steps=4000,
+        **schedule,
+    )
+
+
 RECIPES = {
     recipe.name: recipe
     for recipe in (
@@ -84,67 +108,17 @@ RECIPES = {
             calibrate=organelles.calibrate_broad,
             starts_from="organelles-classic",
         ),
-        Recipe(
-            "deblur-classic",
-            lightsheet.deblur_card,
-            lightsheet.deblur_example,
-            lightsheet.evaluate_deblur_conditions,
-            lightsheet.DEBLUR_TRAIN_SEEDS,
-            lightsheet.DEBLUR_HELD_OUT_SEEDS,
-            lightsheet.PATCH,
-            steps=4000,
-        ),
-        Recipe(
-            "deblur-randomized",
-            partial(lightsheet.deblur_card, "training"),
-            partial(lightsheet.deblur_example, ranges="training"),
-            lightsheet.evaluate_deblur_conditions,
-            lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS,
-            lightsheet.DEBLUR_HELD_OUT_SEEDS,
-            lightsheet.PATCH,
-            steps=4000,
-        ),
-        Recipe(
+        _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
+        _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),
+        _lightsheet(
             "deblur",
-            partial(lightsheet.deblur_card, "broad"),
-            partial(lightsheet.deblur_example, ranges="broad"),
-            lightsheet.evaluate_deblur_conditions,
+            "broad",
             lightsheet.BROAD_DEBLUR_TRAIN_SEEDS,
-            lightsheet.DEBLUR_HELD_OUT_SEEDS,
-            lightsheet.PATCH,
-            steps=4000,
             learning_rate=1e-3,  # going on from deblur-classic
             starts_from="deblur-classic",
         ),
-        Recipe(
-            "stain",
-            lightsheet.stain_card,
-            lightsheet.stain_example,
-            lightsheet.evaluate_stain,
-            lightsheet.STAIN_TRAIN_SEEDS,
-            lightsheet.STAIN_HELD_OUT_SEEDS,
-            lightsheet.PATCH,
-            steps=4000,
-        ),
-        Recipe(
-            "stain-randomized",
-            partial(lightsheet.stain_card, "training"),
-            partial(lightsheet.stain_example, ranges="training"),
-            lightsheet.evaluate_stain_conditions,
-            lightsheet.STAIN_TRAIN_SEEDS,
-            lightsheet.STAIN_HELD_OUT_SEEDS,
-            lightsheet.PATCH,
-            steps=4000,
-        ),
-        Recipe(
-            "stain-broad",
-            partial(lightsheet.stain_card, "broad"),
-            partial(lightsheet.stain_example, ranges="broad"),
-            lightsheet.evaluate_stain_conditions,
-            lightsheet.STAIN_TRAIN_SEEDS,
-            lightsheet.STAIN_HELD_OUT_SEEDS,
-            lightsheet.PATCH,
-            steps=4000,
-        ),
+        _lightsheet("stain", "classic", lightsheet.STAIN_TRAIN_SEEDS, evaluate=lightsheet.evaluate_stain),
+        _lightsheet("stain-randomized", "training", lightsheet.STAIN_TRAIN_SEEDS),
+        _lightsheet("stain-broad", "broad", lightsheet.STAIN_TRAIN_SEEDS),
     )
 }
