@@ -113,16 +113,17 @@ def through_focus_transfer(shape: Sequence[int], voxel_size: Sequence[float], op
     envelope = np.exp(-((np.pi * optics["condenser_angle"] * defocus * k) ** 2)) * aperture
     chi = np.pi * (wavelength / MEDIUM_INDEX) * defocus * k2
     phase = scipy.fft.fft(
-        optics["polarity"] * phase_transfer(chi, (y, x), voxel_size, optics) * envelope, axis=0, workers=-1
+        optics.get("polarity", 1.0) * phase_transfer(chi, (y, x), voxel_size, optics) * envelope, axis=0, workers=-1
     )
     absorption = scipy.fft.fft(-2 * np.cos(chi) * envelope, axis=0, workers=-1)
     return phase.astype(np.complex64), absorption.astype(np.complex64)
 
 
 def phase_transfer(chi: np.ndarray, shape: Sequence[int], voxel_size: Sequence[float], optics: dict) -> np.ndarray:
-    """The phase term of ``optics["contrast"]`` (module docstring) at defocus phase ``chi``
-    ``(2Z, Y, X//2+1)`` for lateral ``shape`` (Y, X) at ``voxel_size`` (z, y, x) um."""
-    mode = optics["contrast"]
+    """The phase term of ``optics["contrast"]`` (module docstring; plain brightfield if it has
+    none) at defocus phase ``chi`` ``(2Z, Y, X//2+1)`` for lateral ``shape`` (Y, X) at
+    ``voxel_size`` (z, y, x) um."""
+    mode = optics.get("contrast", "brightfield")
     if mode == "brightfield":
         return 2 * np.sin(chi)
     ky = np.fft.fftfreq(shape[0], d=voxel_size[1])[:, None].astype(np.float32)
