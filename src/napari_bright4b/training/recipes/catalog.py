@@ -13,6 +13,7 @@ from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ..patches import Example, PatchSampler
 from . import lightsheet, organelles
+from .naming import STARTS_FROM
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ RECIPES = {
             steps=4400,
             learning_rate=1e-3,  # going on from organelles-classic
             calibrate=organelles.calibrate_broad,
-            starts_from="organelles-classic",
+            starts_from=STARTS_FROM["organelles"],
         ),
         _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),
@@ -115,7 +116,7 @@ RECIPES = {
             "broad",
             lightsheet.BROAD_DEBLUR_TRAIN_SEEDS,
             learning_rate=1e-3,  # going on from deblur-classic
-            starts_from="deblur-classic",
+            starts_from=STARTS_FROM["deblur"],
         ),
         _lightsheet("stain", "classic", lightsheet.STAIN_TRAIN_SEEDS, evaluate=lightsheet.evaluate_stain),
         _lightsheet("stain-randomized", "training", lightsheet.STAIN_TRAIN_SEEDS),

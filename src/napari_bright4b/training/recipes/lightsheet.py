@@ -25,7 +25,7 @@ from ...models.card import ModelCard
 from ...models.config import HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example
-from .naming import recipe_command
+from .naming import STARTS_FROM, recipe_command
 
 DEBLUR = "bright4b-nano-deblur"
 STAIN = "bright4b-nano-stain"
@@ -86,10 +86,6 @@ STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
 BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192))  # 64 classic, 128 randomized
 BROAD_STAIN_CLASSIC_SEEDS = STAIN_TRAIN_SEEDS[:2048]  # the other half randomized; stains stay balanced
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
-
-
-# the bundled models trained in two stages: the classic ranges, then "broad" on from them
-STARTS_FROM = {"deblur": "deblur-classic"}
 
 
 def _named(model: str, ranges: str) -> tuple[str, str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# the bundled models trained in two stages: each recipe and the recipe it goes on from
+STARTS_FROM = {"organelles": "organelles-classic", "deblur": "deblur-classic"}
+
 
 def recipe_command(recipe: str, name: str, starts_from: str | None = None) -> str:
     """``bright4b train RECIPE -o NAME.safetensors``; for a recipe that goes on from another

@@ -27,7 +27,7 @@ from ...models.card import ModelCard
 from ...models.config import HeadConfig
 from ...models.presets import PRESETS
 from ..patches import Example
-from .naming import recipe_command
+from .naming import STARTS_FROM, recipe_command
 
 ORGANELLES = "bright4b-nano-organelles"
 ORGANELLES_VOXEL_SIZE = (0.29, 0.216, 0.216)
@@ -68,7 +68,6 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         name, seeds = f"{ORGANELLES}-randomized", RANDOMIZED_TRAIN_SEEDS
         data = f"imaging and colonies drawn from the {ranges!r} ranges (data/synthetic/brightfield_ranges.py)"
     recipe = name.removeprefix("bright4b-nano-")
-    starts_from = "organelles-classic" if ranges == "broad" else None
     return ModelCard(
         name=name,
         config=config,
@@ -81,7 +80,7 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         "data only" + (", from one simulator" if ranges == "classic" else ", its imaging drawn from wide ranges"),
         provenance={
             "recipe": recipe,
-            "command": recipe_command(recipe, name, starts_from),
+            "command": recipe_command(recipe, name, STARTS_FROM.get(recipe)),
             "data": f"simulate_brightfield seeds {seeds[0]}-{seeds[-1]}, {data}",
         },
     )
