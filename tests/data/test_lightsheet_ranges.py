@@ -11,8 +11,10 @@ from napari_bright4b.data.synthetic.lightsheet_ranges import (
     HELD_OUT_CORNER,
     RANDOMIZED,
     TRAINING,
+    WIDEFIELD,
     ImagingRanges,
 )
+from napari_bright4b.data.synthetic.widefield import widefield_psf
 
 SHAPE = (12, 32, 32)
 
@@ -65,3 +67,36 @@ def test_saturation_clips_the_drawn_share_of_voxels_at_one_value():
 def test_log_photons_span_three_decades():
     draws = [simulate_lightsheet((4, 8, 8), seed=s, ranges=RANDOMIZED).blur["photons"] for s in range(60)]
     assert min(draws) < 50 and max(draws) > 500 and all(5 <= p <= 5000 for p in draws)
+
+
+def test_widefield_planes_carry_equal_energy_and_spread_along_the_cone():
+    voxel = (2.0, 1.0, 1.0)
+    psf = widefield_psf(voxel, lateral_um=1.0, cone_slope=0.8, defocus_um=20.0, within=(40, 80, 80))
+    assert psf.shape[0] == 21 and psf.sum() == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(psf.sum(axis=(1, 2)), 1 / 21, rtol=1e-4)
+    yy, xx = np.indices(psf.shape[1:]) - np.array(psf.shape[1:])[:, None, None] // 2
+    radius = np.sqrt((psf * (yy**2 + xx**2)).sum(axis=(1, 2)) / psf.sum(axis=(1, 2)))  # RMS, um
+    dz = np.abs(np.arange(-10, 11)) * voxel[0]
+    np.testing.assert_allclose(radius, np.sqrt(2) * np.hypot(1.0, 0.8 * dz / 2), rtol=0.05)
+    steeper = widefield_psf(voxel, 1.0, 1.4, 20.0, (40, 80, 80))
+    assert steeper[0].max() < 0.6 * psf[0].max(), "a steeper cone (higher NA) spreads out-of-focus light wider"
+
+
+def test_widefield_blur_keeps_mass_and_fills_the_background_with_haze():
+    volume = np.zeros((24, 48, 48), np.float32)
+    volume[12, 20:28, 20:28] = 1.0  # one bright square in the middle plane
+    blur = {"kind": "widefield", "lateral_um": 1.0, "cone_slope": 0.8, "defocus_um": 40.0}
+    blurred = apply_blur(volume, (2.0, 1.0, 1.0), blur)
+    np.testing.assert_allclose(blurred.sum(), volume.sum(), rtol=1e-3)
+    gaussian = apply_blur(volume, (2.0, 1.0, 1.0), {"kind": "gaussian", "lateral_um": 1.0, "axial_um": 3.0})
+    far = (slice(0, 3), slice(None), slice(None))  # planes 18-24 um above it
+    assert blurred[far].sum() > 0.05 * volume.sum() and gaussian[far].sum() < 1e-6
+    assert blurred[12].max() < 0.5 * gaussian[12].max(), "most of its light leaves the focal plane"
+
+
+def test_widefield_ranges_draw_only_the_widefield_kind_within_their_ranges():
+    rng = np.random.default_rng(1)
+    draws = [draw_blur(rng, 96.0, ranges=WIDEFIELD) for _ in range(50)]
+    assert {b["kind"] for b in draws} == {"widefield"}
+    assert all(0.2 <= b["cone_slope"] <= 1.5 and 10 <= b["defocus_um"] <= 60 for b in draws)
+    assert all(b["kind"] != "widefield" for b in (draw_blur(rng, 96.0, ranges=TRAINING) for _ in range(100)))

@@ -1,5 +1,5 @@
 """Simulated light-sheet fluorescence volumes of cleared tissue: eight stain categories,
-three blur models, sharp/blurred pairs.
+four blur models, sharp/blurred pairs.
 
 A stain is a fluorophore density of its labelled structure (relative units, about 0..1)
 over tissue autofluorescence. Imaging blurs the expected photon counts with either
@@ -10,7 +10,8 @@ over tissue autofluorescence. Imaging blurs the expected photon counts with eith
   (``sigma_z(x) = waist * sqrt(1 + ((x - x0) / rayleigh)^2)``), plus a faint, wide
   scattering halo, or
 - ``depth``: an anisotropic Gaussian whose sigmas grow linearly with depth (scattering
-  tissue),
+  tissue), or
+- ``widefield``: no sheet at all, every plane's out-of-focus cone (:mod:`.widefield`),
 
 then applies Poisson shot noise and Gaussian read noise on a camera offset (and, in the
 randomized ranges, clips at the camera's maximum). Every parameter is drawn at random per
@@ -29,9 +30,10 @@ from scipy import ndimage
 from .colony import voronoi_labels
 from .fields import ball, ellipsoid_mask, label_boundaries, random_rotation, smooth_noise, tubes
 from .lightsheet_ranges import CLASSIC, ImagingRanges
+from .widefield import widefield_blur
 
 LIGHTSHEET_VOXEL_SIZE = (2.0, 1.0, 1.0)
-BLUR_KINDS = ("gaussian", "light-sheet", "depth")
+BLUR_KINDS = ("gaussian", "light-sheet", "depth", "widefield")
 CAMERA_OFFSET = 100.0
 
 Grid = tuple[tuple[int, int, int], tuple[float, float, float]]
@@ -190,6 +192,8 @@ def draw_blur(
             "scatter": rng.uniform(*ranges.scatter),
             "scatter_um": rng.uniform(*ranges.scatter_um),
         }
+    if chosen == "widefield":
+        return {**blur, "cone_slope": rng.uniform(*ranges.cone_slope), "defocus_um": rng.uniform(*ranges.defocus_um)}
     blur["axial_um"] = rng.uniform(*ranges.axial_um)
     if chosen == "depth":
         blur["depth_growth"] = rng.uniform(*ranges.depth_growth)
@@ -222,6 +226,8 @@ def apply_blur(volume: np.ndarray, voxel_size: Sequence[float], blur: dict, leve
     interpolated between ``levels`` blur widths."""
     vz, vy, vx = voxel_size
     lateral = [blur["lateral_um"] / vy, blur["lateral_um"] / vx]
+    if blur["kind"] == "widefield":
+        return widefield_blur(volume, voxel_size, blur)
     if blur["kind"] == "gaussian":
         return ndimage.gaussian_filter(volume, [blur["axial_um"] / vz, *lateral]).astype(np.float32)
     if blur["kind"] == "depth":  # scattering: every sigma grows linearly from the top to the bottom

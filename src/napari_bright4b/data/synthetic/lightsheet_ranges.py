@@ -6,7 +6,9 @@ family, blur that grows with depth; intensities over three decades; saturation),
 classic ranges as one corner of it, not its centre. :data:`TRAINING` is the randomized
 space minus the widest-blur corner, which :data:`HELD_OUT_CORNER` draws from alone, so a
 model trained on the one is scored on a region of the space it never saw
-(leave-a-region-out). docs/models.md lists the ranges with a figure.
+(leave-a-region-out). :data:`WIDEFIELD` draws the same space through a widefield
+microscope's PSF instead (no optical sectioning: haze from every plane). docs/models.md
+lists the ranges with a figure.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ class ImagingRanges:
     """Blur ``kinds`` and (low, high) ranges: detection blur ``lateral_um`` and ``axial_um``
     (Gaussian sigmas; also the depth kind's at the top), the sheet's ``waist_um``, the
     scattering halo's share ``scatter`` and width ``scatter_um``, the depth kind's sigma
-    growth from top to bottom ``depth_growth`` (a factor), tissue autofluorescence
+    growth from top to bottom ``depth_growth`` (a factor), the widefield kind's
+    out-of-focus cone ``cone_slope`` (tan of its half-angle) and depth ``defocus_um``
+    (:mod:`.widefield`), tissue autofluorescence
     ``tissue`` (relative to the stain's 2-6), ``photons`` per unit density (drawn
     log-uniformly with ``log_photons``), camera ``read_noise`` (counts) and the share of
     voxels ``saturated`` at the camera's maximum. No blur with lateral and axial sigmas
@@ -34,6 +38,8 @@ class ImagingRanges:
     scatter: Range = (0.05, 0.2)
     scatter_um: Range = (6.0, 15.0)
     depth_growth: Range = (0.5, 2.0)
+    cone_slope: Range = (0.2, 1.5)
+    defocus_um: Range = (10.0, 60.0)
     tissue: Range = (0.05, 0.2)
     photons: Range = (50.0, 600.0)
     log_photons: bool = False
@@ -65,4 +71,11 @@ RANDOMIZED = ImagingRanges(
 )
 TRAINING = replace(RANDOMIZED, excluded_corner=(2.8, 7.0))
 HELD_OUT_CORNER = replace(RANDOMIZED, kinds=("gaussian",), lateral_um=(2.8, 3.5), axial_um=(7.0, 10.0))
-RANGES = {"classic": CLASSIC, "randomized": RANDOMIZED, "training": TRAINING, "held-out-corner": HELD_OUT_CORNER}
+WIDEFIELD = replace(TRAINING, kinds=("widefield",))
+RANGES = {
+    "classic": CLASSIC,
+    "randomized": RANDOMIZED,
+    "training": TRAINING,
+    "held-out-corner": HELD_OUT_CORNER,
+    "widefield": WIDEFIELD,
+}

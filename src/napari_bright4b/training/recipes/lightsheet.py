@@ -2,8 +2,8 @@
 
 ``bright4b-nano-deblur`` restores simulated light-sheet volumes of every stain under
 every PSF family (a residual on the input, trained on sharp/blurred pairs: it goes on from
-``bright4b-nano-deblur-classic``, the classic ranges, on those volumes and twice as many
-from the randomized ranges);
+``bright4b-nano-deblur-classic``, the classic ranges, on its 64 volumes, 128 from the
+randomized ranges and 64 through a widefield microscope);
 ``bright4b-nano-stain`` names a volume's stain among :data:`STAINS`. Both work at the
 simulator's voxel size (no resampling). Stains cycle with the seed, so every split is
 balanced across stains.
@@ -44,7 +44,10 @@ def lightsheet_sample(seed: int, shape: Sequence[int], ranges: ImagingRanges = C
 
 def _ranges_text(ranges: str) -> str:
     if ranges == "broad":
-        return "'classic' ranges for the first third (deblur) or half (stain) of the seeds, else 'training'"
+        return (
+            "'classic' ranges for the first quarter (deblur) or half (stain) of the seeds, the 'widefield' "
+            "ranges for the last quarter (deblur), else 'training'"
+        )
     return f"{ranges!r} ranges"
 
 
@@ -80,10 +83,13 @@ def _card(
 DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2064))
 RANDOMIZED_DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2128))  # twice as many: a far wider space
 CONDITIONS = ("classic", "training", "held-out-corner")  # scored apart (lightsheet_ranges)
+DEBLUR_CONDITIONS = (*CONDITIONS, "widefield")
 DEBLUR_HELD_OUT_SEEDS = tuple(range(9100, 9116))
 STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
 # "broad": the classic ranges as one corner, the rest drawn from the training ranges
-BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192))  # 64 classic, 128 randomized
+WIDEFIELD_DEBLUR_TRAIN_SEEDS = tuple(range(2192, 2256))
+# 64 classic, 128 randomized, 64 widefield
+BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192)) + WIDEFIELD_DEBLUR_TRAIN_SEEDS
 BROAD_STAIN_CLASSIC_SEEDS = STAIN_TRAIN_SEEDS[:2048]  # the other half randomized; stains stay balanced
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
@@ -101,24 +107,23 @@ def _named(model: str, ranges: str) -> tuple[str, str]:
     return model + suffix, recipe + suffix
 
 
-def broad_ranges(seed: int, classic_seeds: Sequence[int]) -> str:
+def broad_ranges(seed: int, classic_seeds: Sequence[int], widefield_seeds: Sequence[int] = ()) -> str:
     """The ranges a ``broad`` training volume is drawn from: ``classic`` for ``classic_seeds``,
-    else ``training``."""
-    return "classic" if seed in classic_seeds else "training"
+    ``widefield`` for ``widefield_seeds``, else ``training``."""
+    return "classic" if seed in classic_seeds else "widefield" if seed in widefield_seeds else "training"
 
 
 def deblur_card(ranges: str = "classic") -> ModelCard:
     """The card of the deblurring model trained on the ``classic`` ranges
     (``bright4b-nano-deblur-classic``), on the ``training`` ranges (randomized minus the
     held-out corner: ``bright4b-nano-deblur-randomized``) or, going on from the classic
-    model, on ``broad``: the classic volumes and twice as many from the training ranges (the
-    bundled ``bright4b-nano-deblur``)."""
+    model, on ``broad``: the 64 classic volumes, 128 from the training ranges and 64 through
+    a widefield PSF (the bundled ``bright4b-nano-deblur``)."""
     head = HeadConfig("deblur", ("intensity",))
-    families = (
-        "Gaussian and light-sheet PSFs"
-        if ranges == "classic"
-        else "Gaussian, light-sheet and depth-graded PSFs over wide randomized ranges"
-    )
+    families = {
+        "classic": "Gaussian and light-sheet PSFs",
+        "training": "Gaussian, light-sheet and depth-graded PSFs over wide randomized ranges",
+    }.get(ranges, "Gaussian, light-sheet, depth-graded and widefield PSFs over wide randomized ranges")
     description = f"Trained on simulated light-sheet volumes only ({families}, 8 stain types): deblurring and denoising"
     name, recipe = _named(DEBLUR, ranges)
     seeds = {"classic": DEBLUR_TRAIN_SEEDS, "broad": BROAD_DEBLUR_TRAIN_SEEDS}.get(
@@ -147,7 +152,7 @@ def deblur_example(seed: int, ranges: str = "classic") -> Example:
     formation from :data:`~...data.synthetic.lightsheet_ranges.RANGES` ``[ranges]``
     (``broad``: :func:`broad_ranges`)."""
     if ranges == "broad":
-        ranges = broad_ranges(seed, DEBLUR_TRAIN_SEEDS)
+        ranges = broad_ranges(seed, DEBLUR_TRAIN_SEEDS, WIDEFIELD_DEBLUR_TRAIN_SEEDS)
     sample = lightsheet_sample(seed, DEBLUR_SHAPE, RANGES[ranges])
     normalize = Normalizer(*percentile_range(sample.image, **deblur_card().normalization))
     return Example(normalize(sample.image)[None], normalize(sample.sharp)[None])
@@ -194,10 +199,10 @@ def evaluate_deblur(model: Bright4B, card: ModelCard, seeds: Iterable[int], rang
 
 
 def evaluate_deblur_conditions(model: Bright4B, card: ModelCard, seeds: Iterable[int]) -> dict:
-    """:func:`evaluate_deblur` under each of :data:`CONDITIONS` (``conditions``), the
+    """:func:`evaluate_deblur` under each of :data:`DEBLUR_CONDITIONS` (``conditions``), the
     classic simulator's figures also at the top level, comparable with earlier models'."""
     seeds = list(seeds)
-    conditions = {name: evaluate_deblur(model, card, seeds, RANGES[name]) for name in CONDITIONS}
+    conditions = {name: evaluate_deblur(model, card, seeds, RANGES[name]) for name in DEBLUR_CONDITIONS}
     return {**conditions["classic"], "conditions": conditions}
 
 
