@@ -7,10 +7,12 @@ Cases:
 - ``flowdec-bars``: flowdec 1.1.0's ``datasets/bars-25pct`` (a blurred, noisy volume, its
   PSF and the truth), fetched by ``pip download --no-deps`` into the benchmark cache
   (:mod:`external_data`) and read from the wheel;
-- ``sim-wide-psf`` and ``sim-narrow-psf``: sharp light-sheet volumes of our simulator
-  (three stains each) blurred by Gaussian PSFs outside the deblurring model's training
-  ranges (lateral sigma 0.8-2 um, axial 2-5 um): wide (3 / 8 um) and narrow (0.5 / 1.2
-  um), with Poisson and read noise.
+- ``sim-wide-psf``, ``sim-narrow-psf`` and ``sim-steep-widefield``: sharp light-sheet
+  volumes of our simulator (three stains each) blurred by PSFs outside the deblurring
+  model's training ranges, with Poisson and read noise: Gaussians wide (3 / 8 um) and
+  narrow (0.5 / 1.2 um) (the classic ranges are 0.8-2 / 2-5 um), and a widefield PSF of an
+  NA 1.4 oil objective (out-of-focus cone slope 2.3; training draws 0.2-1.5) over
+  ±40 um.
 
 Methods: the blurred input; Richardson-Lucy (``inference/deconvolution.py``) with the true
 PSF for each ``--iterations``, with total variation (0.002), and with a PSF 30% too wide
@@ -33,6 +35,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from napari_bright4b.api import load_model
 from napari_bright4b.data.external import read_member
 from napari_bright4b.data.synthetic.lightsheet import CAMERA_OFFSET, LIGHTSHEET_VOXEL_SIZE, simulate_lightsheet
+from napari_bright4b.data.synthetic.widefield import mirrored_convolution, widefield_psf
 from napari_bright4b.inference.deconvolution import checked_psf, deconvolve, gaussian_psf
 from napari_bright4b.inference.predict import run_model
 
@@ -40,7 +43,11 @@ MODEL = "bright4b-nano-deblur"
 TOO_WIDE = 1.3
 TV = 0.002
 SIM_SHAPE = (32, 96, 96)
-SIM_PSFS = {"sim-wide-psf": (8.0, 3.0, 3.0), "sim-narrow-psf": (1.2, 0.5, 0.5)}  # sigma z, y, x um
+SIM_PSFS = {
+    "sim-wide-psf": gaussian_psf((8.0, 3.0, 3.0), LIGHTSHEET_VOXEL_SIZE),  # sigma z, y, x um
+    "sim-narrow-psf": gaussian_psf((1.2, 0.5, 0.5), LIGHTSHEET_VOXEL_SIZE),
+    "sim-steep-widefield": widefield_psf(LIGHTSHEET_VOXEL_SIZE, 0.5, 2.3, 40.0, SIM_SHAPE),
+}
 SIM_SEEDS = {"nuclear": 9300, "vessel": 9301, "neuron": 9302}
 
 
@@ -72,13 +79,12 @@ def flowdec_case() -> dict:
 
 def simulated_cases() -> list[dict]:
     cases = []
-    for name, sigma in SIM_PSFS.items():
-        psf = gaussian_psf(sigma, LIGHTSHEET_VOXEL_SIZE)
+    for name, psf in SIM_PSFS.items():
         for stain, seed in SIM_SEEDS.items():
             sample = simulate_lightsheet(SIM_SHAPE, LIGHTSHEET_VOXEL_SIZE, seed, stain=stain)
             rng = np.random.default_rng(seed)
-            signal = sample.sharp - CAMERA_OFFSET
-            expected = np.clip(ndimage.convolve(signal, psf, mode="reflect"), 0, None)
+            counts = sample.sharp - CAMERA_OFFSET
+            expected = np.clip(mirrored_convolution(counts, psf), 0, None)
             blurred = rng.poisson(expected) + rng.normal(CAMERA_OFFSET, 2.0, expected.shape)
             cases.append(
                 {"name": f"{name}-{stain}", "blurred": blurred.astype(np.float32), "truth": sample.sharp, "psf": psf}

@@ -4,7 +4,7 @@ across the ranges of docs/models.md (run by hand, not in tests).
     .venv/bin/python docs/ranges_figure.py
 
 Light sheet: one row per range set (classic, training = randomized minus the held-out
-corner, the held-out corner), five volumes each (seeds 9100-9104, stains cycling): the
+corner, the held-out corner, widefield), five volumes each (seeds 9100-9104, stains cycling): the
 middle x-z section of the blurred image (z down, 2 um per row), titled with the drawn blur
 and photons. Brightfield: one row per condition (classic, training = randomized minus the
 held-out low NA, the held-out low NA, and the regions held out by contrast: DIC-like and
@@ -26,16 +26,18 @@ from napari_bright4b.training.recipes import organelles  # noqa: E402
 from napari_bright4b.training.recipes.lightsheet import DEBLUR_SHAPE, lightsheet_sample  # noqa: E402
 
 IMAGES = Path(__file__).parent / "images"
-ROWS = ("classic", "training", "held-out-corner")
+ROWS = ("classic", "training", "held-out-corner", "widefield")
 SEEDS = range(9100, 9105)
 
 
 def title(sample) -> str:
     blur = sample.blur
-    axial = f"{blur['axial_um']:.1f}" if "axial_um" in blur else f"sheet {blur['waist_um']:.1f}"
-    return (
-        f"{sample.stain}, {blur['kind']}\nlat {blur['lateral_um']:.1f} / ax {axial} um\n{blur['photons']:.0f} photons"
-    )
+    if "cone_slope" in blur:
+        shape = f"lat {blur['lateral_um']:.1f} um, cone {blur['cone_slope']:.2f} over ±{blur['defocus_um']:.0f} um"
+    else:
+        axial = f"{blur['axial_um']:.1f}" if "axial_um" in blur else f"sheet {blur['waist_um']:.1f}"
+        shape = f"lat {blur['lateral_um']:.1f} / ax {axial} um"
+    return f"{sample.stain}, {blur['kind']}\n{shape}\n{blur['photons']:.0f} photons"
 
 
 def lightsheet_figure() -> None:

@@ -36,9 +36,15 @@ def widefield_psf(
     return planes.astype(np.float32)
 
 
+def mirrored_convolution(volume: np.ndarray, psf: np.ndarray) -> np.ndarray:
+    """``volume (Z, Y, X)`` convolved with ``psf`` (odd sizes, centred, each at most
+    ``2 * volume.shape - 1``) by FFT, mirrored at the borders; float32."""
+    padded = np.pad(volume, [(n // 2, n // 2) for n in psf.shape], mode="symmetric")
+    return signal.fftconvolve(padded, psf, mode="valid").astype(np.float32)
+
+
 def widefield_blur(volume: np.ndarray, voxel_size: Sequence[float], blur: dict) -> np.ndarray:
     """``volume (Z, Y, X)`` through :func:`widefield_psf` with ``blur``'s ``lateral_um``,
     ``cone_slope`` and ``defocus_um``, mirrored at the borders; float32."""
     psf = widefield_psf(voxel_size, blur["lateral_um"], blur["cone_slope"], blur["defocus_um"], volume.shape)
-    padded = np.pad(volume, [(n // 2, n // 2) for n in psf.shape], mode="symmetric")
-    return signal.fftconvolve(padded, psf, mode="valid").astype(np.float32)
+    return mirrored_convolution(volume, psf)
