@@ -16,7 +16,8 @@ Cases:
 
 Methods: the blurred input; Richardson-Lucy (``inference/deconvolution.py``) with the true
 PSF for each ``--iterations``, with total variation (0.002), and with a PSF 30% too wide
-(what a user who knows the PSF only roughly gets); ``--model`` (``bright4b-nano-deblur``). Each volume
+(what a user who knows the PSF only roughly gets); each of ``--models`` (``bright4b-nano-deblur``;
+scored as ``model`` when one is given, else by its name or file stem). Each volume
 is normalized by the blurred input's 1st/99th percentiles and clipped to [0, 1], as the
 light-sheet paper does; 3D SSIM and PSNR against the truth. Prints a table, writes JSON.
 """
@@ -24,6 +25,7 @@ light-sheet paper does; 3D SSIM and PSNR against the truth. Prints a table, writ
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -92,16 +94,16 @@ def simulated_cases() -> list[dict]:
     return cases
 
 
-def one_case(case: dict, model, iterations) -> dict:
+def one_case(case: dict, models: dict, iterations) -> dict:
     blurred, truth, psf = case["blurred"], case["truth"], case["psf"]
-    voxel = model[1].voxel_size  # every case is on the model's grid
     row = {"name": case["name"], "shape": list(blurred.shape), "psf_shape": list(psf.shape)}
     row["input"] = scores(blurred, truth, blurred)
     for n in iterations:
         row[f"rl_{n}"] = scores(deconvolve(blurred[None], psf, n)[0], truth, blurred)
         row[f"rl_{n}_tv"] = scores(deconvolve(blurred[None], psf, n, TV)[0], truth, blurred)
         row[f"rl_{n}_psf_30pct_wide"] = scores(deconvolve(blurred[None], widened(psf, TOO_WIDE), n)[0], truth, blurred)
-    row["model"] = scores(run_model(*model, blurred[None], voxel)[0], truth, blurred)
+    for label, (model, card) in models.items():  # every case is on the model's grid
+        row[label] = scores(run_model(model, card, blurred[None], card.voxel_size)[0], truth, blurred)
     return row
 
 
@@ -116,15 +118,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--iterations", type=int, nargs="+", default=[20, 100], help="Richardson-Lucy iterations")
-    parser.add_argument("--model", default=MODEL, help=f"the learned model to compare ({MODEL})")
+    parser.add_argument("--models", nargs="+", default=[MODEL], help=f"the learned models to compare ({MODEL})")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_model(args.model)
-    rows = [one_case(case, model, args.iterations) for case in [flowdec_case(), *simulated_cases()]]
+    labels = ["model"] if len(args.models) == 1 else [Path(m).stem for m in args.models]
+    models = {label: load_model(m) for label, m in zip(labels, args.models)}
+    rows = [one_case(case, models, args.iterations) for case in [flowdec_case(), *simulated_cases()]]
     table(rows)
     if args.json:
-        write_json(args.json, {"model": args.model, "environment": environment(args.threads), "cases": rows})
+        write_json(args.json, {"models": args.models, "environment": environment(args.threads), "cases": rows})
 
 
 if __name__ == "__main__":
