@@ -122,5 +122,5 @@ def test_broad_recipes_keep_the_classic_corner_and_add_the_training_ranges(monke
     RECIPES["organelles"].examples(RECIPES["organelles"].train_seeds)
     assert [s for r, s in drawn if r == "classic"] == list(organelles.TRAIN_SEEDS)
     assert len([s for r, s in drawn if r == "training"]) == 2 * len(organelles.TRAIN_SEEDS)
-    for name in ("organelles", "deblur", "stain-broad"):
+    for name in ("organelles", "deblur", "stain"):
         assert RECIPES[name].card().name == f"bright4b-nano-{name}"

@@ -121,8 +121,14 @@ RECIPES = {
             learning_rate=1e-3,  # going on from deblur-classic
             starts_from=STARTS_FROM["deblur"],
         ),
-        _lightsheet("stain", "classic", lightsheet.STAIN_TRAIN_SEEDS, evaluate=lightsheet.evaluate_stain),
+        _lightsheet("stain-classic", "classic", lightsheet.STAIN_TRAIN_SEEDS, evaluate=lightsheet.evaluate_stain),
         _lightsheet("stain-randomized", "training", lightsheet.STAIN_TRAIN_SEEDS),
-        _lightsheet("stain-broad", "broad", lightsheet.STAIN_TRAIN_SEEDS),
+        _lightsheet(
+            "stain",
+            "broad",
+            lightsheet.STAIN_TRAIN_SEEDS,
+            learning_rate=1e-3,  # going on from stain-classic
+            starts_from=STARTS_FROM["stain"],
+        ),
     )
 }

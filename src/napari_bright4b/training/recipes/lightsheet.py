@@ -4,7 +4,9 @@
 every PSF family (a residual on the input, trained on sharp/blurred pairs: it goes on from
 ``bright4b-nano-deblur-classic``, the classic ranges, on its 64 volumes, 128 from the
 randomized ranges and 64 through a widefield microscope);
-``bright4b-nano-stain`` names a volume's stain among :data:`STAINS`. Both work at the
+``bright4b-nano-stain`` names a volume's stain among :data:`STAINS` (it goes on from
+``bright4b-nano-stain-classic`` on those volumes, half of them redrawn from the randomized
+ranges). Both work at the
 simulator's voxel size (no resampling). Stains cycle with the seed, so every split is
 balanced across stains.
 """
@@ -42,13 +44,14 @@ def lightsheet_sample(seed: int, shape: Sequence[int], ranges: ImagingRanges = C
     return simulate_lightsheet(shape, LIGHTSHEET_VOXEL_SIZE, seed, stain=stain_of(seed), ranges=ranges)
 
 
-def _ranges_text(ranges: str) -> str:
-    if ranges == "broad":
-        return (
-            "'classic' ranges for the first quarter (deblur) or half (stain) of the seeds, the 'widefield' "
-            "ranges for the last quarter (deblur), else 'training'"
-        )
-    return f"{ranges!r} ranges"
+def _ranges_text(ranges: str, classic_seeds: Sequence[int], widefield_seeds: Sequence[int] = ()) -> str:
+    """Which ranges a recipe's volumes come from, for its card (``broad``: by seed)."""
+    if ranges != "broad":
+        return f"{ranges!r} ranges"
+    parts = [f"'classic' ranges for seeds {classic_seeds[0]}-{classic_seeds[-1]}"]
+    if widefield_seeds:
+        parts.append(f"'widefield' for {widefield_seeds[0]}-{widefield_seeds[-1]}")
+    return ", ".join(parts) + ", else 'training'"
 
 
 def _card(
@@ -59,7 +62,7 @@ def _card(
     shape: Sequence[int],
     seeds,
     views: int = 1,
-    ranges: str = "classic",
+    formation: str = "'classic' ranges",
 ) -> ModelCard:
     return ModelCard(
         name=name,
@@ -74,7 +77,7 @@ def _card(
             "recipe": recipe,
             "command": recipe_command(recipe, name, STARTS_FROM.get(recipe)),
             "data": f"simulate_lightsheet seeds {seeds[0]}-{seeds[-1]} (stains cycling), {tuple(shape)} "
-            f"at {LIGHTSHEET_VOXEL_SIZE} um, image formation from the {_ranges_text(ranges)} "
+            f"at {LIGHTSHEET_VOXEL_SIZE} um, image formation from the {formation} "
             "(data/synthetic/lightsheet_ranges.py)",
         },
     )
@@ -95,16 +98,11 @@ STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
 
 def _named(model: str, ranges: str) -> tuple[str, str]:
-    """``(name, recipe)`` of ``model`` trained on ``ranges``: ``-randomized`` for the
-    ``training`` ranges; the bundled name for ``broad`` where the bundled model goes on from
-    the classic one (:data:`STARTS_FROM`, its first stage then ``-classic``), else for
-    ``classic`` (``broad`` then ``-broad``)."""
-    recipe = model.removeprefix("bright4b-nano-")
-    two_stages = recipe in STARTS_FROM
-    suffix = {"training": "-randomized", "classic": "-classic" if two_stages else ""}.get(
-        ranges, "" if two_stages else "-broad"
-    )
-    return model + suffix, recipe + suffix
+    """``(name, recipe)`` of ``model`` trained on ``ranges``: the bundled name for ``broad``
+    (which goes on from the ``-classic`` model, :data:`STARTS_FROM`), ``-classic`` for the
+    ``classic`` ranges and ``-randomized`` for the ``training`` ranges."""
+    suffix = {"training": "-randomized", "classic": "-classic"}.get(ranges, "")
+    return model + suffix, model.removeprefix("bright4b-nano-") + suffix
 
 
 def broad_ranges(seed: int, classic_seeds: Sequence[int], widefield_seeds: Sequence[int] = ()) -> str:
@@ -131,20 +129,23 @@ def deblur_card(ranges: str = "classic") -> ModelCard:
     )
     # both light-sheet models average each tile over its 8 y-x mirrors and quarter turns
     # (the symmetries they were trained under), for 8 times the compute (docs/models.md)
-    return _card(name, head, description, recipe, DEBLUR_SHAPE, seeds, views=8, ranges=ranges)
+    formation = _ranges_text(ranges, DEBLUR_TRAIN_SEEDS, WIDEFIELD_DEBLUR_TRAIN_SEEDS)
+    return _card(name, head, description, recipe, DEBLUR_SHAPE, seeds, views=8, formation=formation)
 
 
 def stain_card(ranges: str = "classic") -> ModelCard:
-    """The card of the stain classifier trained on the ``classic`` ranges (the bundled
-    ``bright4b-nano-stain``), on the ``training`` ranges (recipe ``stain-randomized``) or on
-    ``broad``: half the volumes classic, half from the training ranges (``stain-broad``)."""
+    """The card of the stain classifier trained on the ``classic`` ranges
+    (``bright4b-nano-stain-classic``), on the ``training`` ranges (``stain-randomized``) or,
+    going on from the classic model, on ``broad``: half the volumes classic, half from the
+    training ranges (the bundled ``bright4b-nano-stain``)."""
     head = HeadConfig("classify", STAINS)
     formation = "" if ranges == "classic" else " over wide randomized image formation"
     description = f"Trained on simulated light-sheet volumes only{formation}: stain classification, " + ", ".join(
         STAINS
     )
     name, recipe = _named(STAIN, ranges)
-    return _card(name, head, description, recipe, STAIN_SHAPE, STAIN_TRAIN_SEEDS, views=8, ranges=ranges)
+    formation = _ranges_text(ranges, BROAD_STAIN_CLASSIC_SEEDS)
+    return _card(name, head, description, recipe, STAIN_SHAPE, STAIN_TRAIN_SEEDS, views=8, formation=formation)
 
 
 def deblur_example(seed: int, ranges: str = "classic") -> Example:

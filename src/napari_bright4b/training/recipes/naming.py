@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # the bundled models trained in two stages: each recipe and the recipe it goes on from
-STARTS_FROM = {"organelles": "organelles-classic", "deblur": "deblur-classic"}
+STARTS_FROM = {"organelles": "organelles-classic", "deblur": "deblur-classic", "stain": "stain-classic"}
 
 
 def recipe_command(recipe: str, name: str, starts_from: str | None = None) -> str:
