@@ -11,8 +11,8 @@ Cases:
   volumes of our simulator (three stains each) blurred by PSFs outside the deblurring
   model's training ranges, with Poisson and read noise: Gaussians wide (3 / 8 um) and
   narrow (0.5 / 1.2 um) (the classic ranges are 0.8-2 / 2-5 um), and a widefield PSF of an
-  NA 1.4 oil objective (out-of-focus cone slope 2.3; training draws 0.2-1.5) over
-  ±40 um.
+  NA 1.4 oil objective (out-of-focus cone slope 2.3) over ±40 um: no recipe trains on a
+  widefield PSF, and the simulator's held-out widefield family draws slopes 0.2-1.5.
 
 Methods: the blurred input; Richardson-Lucy (``inference/deconvolution.py``) with the true
 PSF for each ``--iterations``, with total variation (0.002), and with a PSF 30% too wide

@@ -4,7 +4,7 @@ across the ranges of docs/models.md (run by hand, not in tests).
     .venv/bin/python docs/ranges_figure.py
 
 Light sheet: one row per range set (classic, training = randomized minus the held-out
-corner, the held-out corner, widefield), five volumes each (seeds 9100-9104, stains cycling): the
+corner, the held-out corner, the held-out widefield PSF), five volumes each (seeds 9100-9104, stains cycling): the
 middle x-z section of the blurred image (z down, 2 um per row), titled with the drawn blur
 and photons. Brightfield: one row per condition (classic, training = randomized minus the
 held-out low NA, the held-out low NA, and the regions held out by contrast: DIC-like and
@@ -26,7 +26,7 @@ from napari_bright4b.training.recipes import organelles  # noqa: E402
 from napari_bright4b.training.recipes.lightsheet import DEBLUR_SHAPE, lightsheet_sample  # noqa: E402
 
 IMAGES = Path(__file__).parent / "images"
-ROWS = ("classic", "training", "held-out-corner", "widefield")
+ROWS = ("classic", "training", "held-out-corner", "held-out-widefield")
 SEEDS = range(9100, 9105)
 
 

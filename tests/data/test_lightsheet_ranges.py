@@ -9,9 +9,9 @@ from napari_bright4b.data.synthetic.lightsheet import apply_blur, draw_blur, sim
 from napari_bright4b.data.synthetic.lightsheet_ranges import (
     CLASSIC,
     HELD_OUT_CORNER,
+    HELD_OUT_WIDEFIELD,
     RANDOMIZED,
     TRAINING,
-    WIDEFIELD,
     ImagingRanges,
 )
 from napari_bright4b.data.synthetic.widefield import widefield_psf
@@ -94,9 +94,9 @@ def test_widefield_blur_keeps_mass_and_fills_the_background_with_haze():
     assert blurred[12].max() < 0.5 * gaussian[12].max(), "most of its light leaves the focal plane"
 
 
-def test_widefield_ranges_draw_only_the_widefield_kind_within_their_ranges():
+def test_the_held_out_widefield_family_is_drawn_alone_and_never_in_training():
     rng = np.random.default_rng(1)
-    draws = [draw_blur(rng, 96.0, ranges=WIDEFIELD) for _ in range(50)]
+    draws = [draw_blur(rng, 96.0, ranges=HELD_OUT_WIDEFIELD) for _ in range(50)]
     assert {b["kind"] for b in draws} == {"widefield"}
     assert all(0.2 <= b["cone_slope"] <= 1.5 and 10 <= b["defocus_um"] <= 60 for b in draws)
     assert all(b["kind"] != "widefield" for b in (draw_blur(rng, 96.0, ranges=TRAINING) for _ in range(100)))

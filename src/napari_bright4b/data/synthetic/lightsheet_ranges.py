@@ -6,9 +6,9 @@ family, blur that grows with depth; intensities over three decades; saturation),
 classic ranges as one corner of it, not its centre. :data:`TRAINING` is the randomized
 space minus the widest-blur corner, which :data:`HELD_OUT_CORNER` draws from alone, so a
 model trained on the one is scored on a region of the space it never saw
-(leave-a-region-out). :data:`WIDEFIELD` draws the same space through a widefield
-microscope's PSF instead (no optical sectioning: haze from every plane). docs/models.md
-lists the ranges with a figure.
+(leave-a-region-out). :data:`HELD_OUT_WIDEFIELD` draws the same space through a widefield
+microscope's PSF instead (no optical sectioning: haze from every plane), a PSF family no
+recipe trains on. docs/models.md lists the ranges with a figure.
 """
 
 from __future__ import annotations
@@ -71,11 +71,11 @@ RANDOMIZED = ImagingRanges(
 )
 TRAINING = replace(RANDOMIZED, excluded_corner=(2.8, 7.0))
 HELD_OUT_CORNER = replace(RANDOMIZED, kinds=("gaussian",), lateral_um=(2.8, 3.5), axial_um=(7.0, 10.0))
-WIDEFIELD = replace(TRAINING, kinds=("widefield",))
+HELD_OUT_WIDEFIELD = replace(TRAINING, kinds=("widefield",))
 RANGES = {
     "classic": CLASSIC,
     "randomized": RANDOMIZED,
     "training": TRAINING,
     "held-out-corner": HELD_OUT_CORNER,
-    "widefield": WIDEFIELD,
+    "held-out-widefield": HELD_OUT_WIDEFIELD,
 }

@@ -2,8 +2,8 @@
 
 ``bright4b-nano-deblur`` restores simulated light-sheet volumes of every stain under
 every PSF family (a residual on the input, trained on sharp/blurred pairs: it goes on from
-``bright4b-nano-deblur-classic``, the classic ranges, on its 64 volumes, 128 from the
-randomized ranges and 64 through a widefield microscope);
+``bright4b-nano-deblur-classic``, the classic ranges, on those volumes and twice as many
+from the randomized ranges; scored also through a widefield PSF, a family it never saw);
 ``bright4b-nano-stain`` names a volume's stain among :data:`STAINS` (it goes on from
 ``bright4b-nano-stain-classic`` on those volumes, half of them redrawn from the randomized
 ranges). Both work at the
@@ -44,14 +44,11 @@ def lightsheet_sample(seed: int, shape: Sequence[int], ranges: ImagingRanges = C
     return simulate_lightsheet(shape, LIGHTSHEET_VOXEL_SIZE, seed, stain=stain_of(seed), ranges=ranges)
 
 
-def _ranges_text(ranges: str, classic_seeds: Sequence[int], widefield_seeds: Sequence[int] = ()) -> str:
+def _ranges_text(ranges: str, classic_seeds: Sequence[int]) -> str:
     """Which ranges a recipe's volumes come from, for its card (``broad``: by seed)."""
     if ranges != "broad":
         return f"{ranges!r} ranges"
-    parts = [f"'classic' ranges for seeds {classic_seeds[0]}-{classic_seeds[-1]}"]
-    if widefield_seeds:
-        parts.append(f"'widefield' for {widefield_seeds[0]}-{widefield_seeds[-1]}")
-    return ", ".join(parts) + ", else 'training'"
+    return f"'classic' ranges for seeds {classic_seeds[0]}-{classic_seeds[-1]}, else 'training'"
 
 
 def _card(
@@ -86,13 +83,11 @@ def _card(
 DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2064))
 RANDOMIZED_DEBLUR_TRAIN_SEEDS = tuple(range(2000, 2128))  # twice as many: a far wider space
 CONDITIONS = ("classic", "training", "held-out-corner")  # scored apart (lightsheet_ranges)
-DEBLUR_CONDITIONS = (*CONDITIONS, "widefield")
+DEBLUR_CONDITIONS = (*CONDITIONS, "held-out-widefield")  # a PSF family no recipe trains on
 DEBLUR_HELD_OUT_SEEDS = tuple(range(9100, 9116))
 STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
 # "broad": the classic ranges as one corner, the rest drawn from the training ranges
-WIDEFIELD_DEBLUR_TRAIN_SEEDS = tuple(range(2192, 2256))
-# 64 classic, 128 randomized, 64 widefield
-BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192)) + WIDEFIELD_DEBLUR_TRAIN_SEEDS
+BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192))  # 64 classic, 128 randomized
 BROAD_STAIN_CLASSIC_SEEDS = STAIN_TRAIN_SEEDS[:2048]  # the other half randomized; stains stay balanced
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
@@ -105,23 +100,24 @@ def _named(model: str, ranges: str) -> tuple[str, str]:
     return model + suffix, model.removeprefix("bright4b-nano-") + suffix
 
 
-def broad_ranges(seed: int, classic_seeds: Sequence[int], widefield_seeds: Sequence[int] = ()) -> str:
+def broad_ranges(seed: int, classic_seeds: Sequence[int]) -> str:
     """The ranges a ``broad`` training volume is drawn from: ``classic`` for ``classic_seeds``,
-    ``widefield`` for ``widefield_seeds``, else ``training``."""
-    return "classic" if seed in classic_seeds else "widefield" if seed in widefield_seeds else "training"
+    else ``training``."""
+    return "classic" if seed in classic_seeds else "training"
 
 
 def deblur_card(ranges: str = "classic") -> ModelCard:
     """The card of the deblurring model trained on the ``classic`` ranges
     (``bright4b-nano-deblur-classic``), on the ``training`` ranges (randomized minus the
     held-out corner: ``bright4b-nano-deblur-randomized``) or, going on from the classic
-    model, on ``broad``: the 64 classic volumes, 128 from the training ranges and 64 through
-    a widefield PSF (the bundled ``bright4b-nano-deblur``)."""
+    model, on ``broad``: the classic volumes and twice as many from the training ranges (the
+    bundled ``bright4b-nano-deblur``)."""
     head = HeadConfig("deblur", ("intensity",))
-    families = {
-        "classic": "Gaussian and light-sheet PSFs",
-        "training": "Gaussian, light-sheet and depth-graded PSFs over wide randomized ranges",
-    }.get(ranges, "Gaussian, light-sheet, depth-graded and widefield PSFs over wide randomized ranges")
+    families = (
+        "Gaussian and light-sheet PSFs"
+        if ranges == "classic"
+        else "Gaussian, light-sheet and depth-graded PSFs over wide randomized ranges"
+    )
     description = f"Trained on simulated light-sheet volumes only ({families}, 8 stain types): deblurring and denoising"
     name, recipe = _named(DEBLUR, ranges)
     seeds = {"classic": DEBLUR_TRAIN_SEEDS, "broad": BROAD_DEBLUR_TRAIN_SEEDS}.get(
@@ -129,7 +125,7 @@ def deblur_card(ranges: str = "classic") -> ModelCard:
     )
     # both light-sheet models average each tile over its 8 y-x mirrors and quarter turns
     # (the symmetries they were trained under), for 8 times the compute (docs/models.md)
-    formation = _ranges_text(ranges, DEBLUR_TRAIN_SEEDS, WIDEFIELD_DEBLUR_TRAIN_SEEDS)
+    formation = _ranges_text(ranges, DEBLUR_TRAIN_SEEDS)
     return _card(name, head, description, recipe, DEBLUR_SHAPE, seeds, views=8, formation=formation)
 
 
@@ -153,7 +149,7 @@ def deblur_example(seed: int, ranges: str = "classic") -> Example:
     formation from :data:`~...data.synthetic.lightsheet_ranges.RANGES` ``[ranges]``
     (``broad``: :func:`broad_ranges`)."""
     if ranges == "broad":
-        ranges = broad_ranges(seed, DEBLUR_TRAIN_SEEDS, WIDEFIELD_DEBLUR_TRAIN_SEEDS)
+        ranges = broad_ranges(seed, DEBLUR_TRAIN_SEEDS)
     sample = lightsheet_sample(seed, DEBLUR_SHAPE, RANGES[ranges])
     normalize = Normalizer(*percentile_range(sample.image, **deblur_card().normalization))
     return Example(normalize(sample.image)[None], normalize(sample.sharp)[None])
