@@ -2,7 +2,7 @@
 
     python benchmarks/baselines.py RECIPE --bright4b MODEL.safetensors --json OUT.json [--threads 2]
 
-For the recipe (``organelles-classic``, ``deblur-classic``, ``stain``; see ``bright4b train``):
+For the recipe (``organelles-classic``, ``deblur-classic``, ``stain-classic``; see ``bright4b train``):
 
 - ``unet``: a MONAI UNet of about the Bright-4B nano model's size (20-40-80-160 channels,
   one residual unit per level, anisotropic first stride) trained by the same trainer,
@@ -135,7 +135,7 @@ def headline(held_out: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("recipe", choices=("organelles-classic", "deblur-classic", "stain"))
+    parser.add_argument("recipe", choices=("organelles-classic", "deblur-classic", "stain-classic"))
     parser.add_argument("--bright4b", required=True, help="the trained Bright-4B model of this recipe")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--threads", type=int, default=2)
