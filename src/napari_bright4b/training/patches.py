@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from ..inference.resample import resize, resize_nearest
 
@@ -40,11 +39,9 @@ class PatchSampler:
     (``"values"``: class-index targets such as painted labels), so rare structures are seen
     often. Augmentations: flips on every axis (``flip_z=False``: y and x only, for images
     whose z is not a symmetry, such as brightfield through-focus stacks), 90-degree
-    rotations in xy (square patches), intensity gain and offset, with ``scale > 0`` an
+    rotations in xy (square patches), intensity gain and offset, and with ``scale > 0`` an
     anisotropic zoom by a factor in ``[1 - scale, 1 + scale]`` drawn per axis (targets
-    resized by nearest neighbour), and with ``blur`` (z, y, x voxels) a Gaussian blur of
-    the image alone, half the time, with sigmas drawn up to ``blur`` (a coarser objective
-    than the data's: lower NA, deeper focus; the targets keep the truth).
+    resized by nearest neighbour).
     """
 
     def __init__(
@@ -58,7 +55,6 @@ class PatchSampler:
         centre_on: str = "channels",
         flip_z: bool = True,
         scale: float = 0.0,
-        blur: Sequence[float] = (0.0, 0.0, 0.0),
     ):
         if not examples:
             raise ValueError("no training examples")
@@ -71,7 +67,7 @@ class PatchSampler:
         ]
         self.rng, self.augment, self.foreground_share = rng, augment, foreground_share
         self.flip_axes = (1, 2, 3) if flip_z else (2, 3)
-        self.scale, self.blur = scale, np.asarray(blur, dtype=float)
+        self.scale = scale
         self._foreground = [_centres(e.target, centre_on) if foreground_share > 0 else [] for e in self.examples]
 
     def _corner(self, index: int, size: Sequence[int]) -> tuple[int, ...]:
@@ -104,8 +100,6 @@ class PatchSampler:
             if self.patch[1] == self.patch[2]:
                 turns = int(self.rng.integers(4))
                 image, target = np.rot90(image, turns, (2, 3)), np.rot90(target, turns, (2, 3))
-            if self.blur.any() and self.rng.random() < 0.5:
-                image = ndimage.gaussian_filter(image, [0, *self.rng.uniform(0, self.blur)], mode="reflect")
             image = image * self.rng.uniform(0.85, 1.15) + self.rng.uniform(-0.1, 0.1)
         return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(target)
 

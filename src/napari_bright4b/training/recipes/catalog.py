@@ -22,8 +22,7 @@ class Recipe:
     evaluation, the seeds of each split, the training patch and the default schedule;
     ``calibrate(model, card)`` (optional) picks the card's per-class thresholds on
     training data before the held-out evaluation. A recipe that ``starts_from`` another
-    goes on from that recipe's model (``bright4b train NAME --init MODEL``). ``input_blur``
-    (z, y, x voxels) is the sampler's ``blur`` augmentation."""
+    goes on from that recipe's model (``bright4b train NAME --init MODEL``)."""
 
     name: str
     card: Callable[[], ModelCard]
@@ -36,7 +35,6 @@ class Recipe:
     learning_rate: float = 2e-3
     calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
     starts_from: str | None = None
-    input_blur: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]
@@ -46,7 +44,7 @@ class Recipe:
         brightfield stack is never mirrored in z: its contrast inverts across focus, so a
         mirrored stack would show each object with the opposite refractive index."""
         flip_z = self.card().modality != "brightfield"
-        return PatchSampler(examples, self.patch, rng, flip_z=flip_z, blur=self.input_blur)
+        return PatchSampler(examples, self.patch, rng, flip_z=flip_z)
 
 
 def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=None, **schedule) -> Recipe:
@@ -110,7 +108,6 @@ RECIPES = {
             learning_rate=1e-3,  # going on from organelles-classic
             calibrate=organelles.calibrate_broad,
             starts_from=STARTS_FROM["organelles"],
-            input_blur=(1.0, 2.0, 2.0),  # up to 0.29 / 0.43 / 0.43 um: a coarser objective
         ),
         _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),
