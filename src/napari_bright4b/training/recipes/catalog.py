@@ -47,9 +47,10 @@ class Recipe:
         return PatchSampler(examples, self.patch, rng, flip_z=flip_z)
 
 
-def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=None, **schedule) -> Recipe:
+def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=None) -> Recipe:
     """The deblurring or stain recipe (``name``'s first word) on ``ranges``, 4000 steps,
-    scored under every range set unless ``evaluate`` says otherwise."""
+    scored under every range set unless ``evaluate`` says otherwise; on ``broad``, the
+    bundled model's second stage, going on from the ``-classic`` one at learning rate 1e-3."""
     deblur = name.startswith("deblur")
     card, example = (
         (lightsheet.deblur_card, lightsheet.deblur_example)
@@ -58,6 +59,7 @@ def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=Non
     )
     evaluate = evaluate or (lightsheet.evaluate_deblur_conditions if deblur else lightsheet.evaluate_stain_conditions)
     held_out = lightsheet.DEBLUR_HELD_OUT_SEEDS if deblur else lightsheet.STAIN_HELD_OUT_SEEDS
+    second_stage = {"learning_rate": 1e-3, "starts_from": STARTS_FROM[name]} if ranges == "broad" else {}
     return Recipe(
         name,
         partial(card, ranges),
@@ -67,7 +69,7 @@ def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=Non
         held_out,
         lightsheet.PATCH,
         steps=4000,
-        **schedule,
+        **second_stage,
     )
 
 
@@ -111,21 +113,9 @@ RECIPES = {
         ),
         _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),
-        _lightsheet(
-            "deblur",
-            "broad",
-            lightsheet.BROAD_DEBLUR_TRAIN_SEEDS,
-            learning_rate=1e-3,  # going on from deblur-classic
-            starts_from=STARTS_FROM["deblur"],
-        ),
+        _lightsheet("deblur", "broad", lightsheet.BROAD_DEBLUR_TRAIN_SEEDS),
         _lightsheet("stain-classic", "classic", lightsheet.STAIN_TRAIN_SEEDS, evaluate=lightsheet.evaluate_stain),
         _lightsheet("stain-randomized", "training", lightsheet.STAIN_TRAIN_SEEDS),
-        _lightsheet(
-            "stain",
-            "broad",
-            lightsheet.STAIN_TRAIN_SEEDS,
-            learning_rate=1e-3,  # going on from stain-classic
-            starts_from=STARTS_FROM["stain"],
-        ),
+        _lightsheet("stain", "broad", lightsheet.STAIN_TRAIN_SEEDS),
     )
 }
