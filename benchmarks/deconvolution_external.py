@@ -8,9 +8,9 @@ Cases:
   PSF and the truth), fetched by ``pip download --no-deps`` into the benchmark cache
   (:mod:`external_data`) and read from the wheel;
 - ``sim-wide-psf``, ``sim-narrow-psf`` and ``sim-steep-widefield``: sharp light-sheet
-  volumes of our simulator (three stains each) blurred by PSFs outside the deblurring
-  model's training ranges, with Poisson and read noise: Gaussians wide (3 / 8 um) and
-  narrow (0.5 / 1.2 um) (the classic ranges are 0.8-2 / 2-5 um), and a widefield PSF of an
+  volumes of our simulator (three stains each) blurred by PSFs outside the classic training
+  ranges (0.8-2 / 2-5 um), with Poisson and read noise: Gaussians wide (3 / 8 um, beyond
+  the randomized ranges too) and narrow (0.5 / 1.2 um, inside them), and a widefield PSF of an
   NA 1.4 oil objective (out-of-focus cone slope 2.3) over ±40 um: no recipe trains on a
   widefield PSF, and the simulator's held-out widefield family draws slopes 0.2-1.5.
 

@@ -6,9 +6,8 @@ every PSF family (a residual on the input, trained on sharp/blurred pairs: it go
 from the randomized ranges; scored also through a widefield PSF, a family it never saw);
 ``bright4b-nano-stain`` names a volume's stain among :data:`STAINS` (it goes on from
 ``bright4b-nano-stain-classic`` on those volumes, half of them redrawn from the randomized
-ranges). Both work at the
-simulator's voxel size (no resampling). Stains cycle with the seed, so every split is
-balanced across stains.
+ranges). Both work at the simulator's voxel size (no resampling). Stains cycle with the
+seed, so every split is balanced across stains.
 """
 
 from __future__ import annotations
