@@ -2,12 +2,14 @@
 
     OMP_NUM_THREADS=2 python benchmarks/structure_routing.py -o OUT.safetensors [--steps 1500]
         [--token-weight 0.5] [--routing-weight 0.5] [--centred] [--balance-weight 0.01]
+        [--confidence 0.5]
     OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
 
 The ``organelles-classic`` recipe (:mod:`napari_bright4b.training.recipes`) with its task loss
 wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (token and
 routing probes against each token's structure shares) and, with ``--centred``, the model's
-``centred_routing`` on; ``--balance-weight`` sets the Soft-MoE load term's weight. Then
+``centred_routing`` on; ``--balance-weight`` sets the Soft-MoE load term's weight and
+``--confidence`` its term that sharpens each token's routing (``routing_confidence``). Then
 per-class thresholds and the held-out Dice, as ``bright4b train`` does, written into OUT's
 card; the routing statistics come from ``expert_specialization.py``. On our own simulator:
 routing is a property of the model, and these are the colonies the bundled model is scored on.
@@ -37,11 +39,15 @@ def main() -> None:
     parser.add_argument("--routing-weight", type=float, default=ROUTING_WEIGHT)
     parser.add_argument("--centred", action="store_true", help="route tokens by their difference from the mean")
     parser.add_argument("--balance-weight", type=float, help="the load term's weight (default: the recipe's)")
+    parser.add_argument("--confidence", type=float, help="the sharpness term's weight (default: the recipe's)")
     args = parser.parse_args()
     recipe = RECIPES["organelles-classic"]
     card = recipe.card()
     balance = card.config.balance_weight if args.balance_weight is None else args.balance_weight
-    config = dataclasses.replace(card.config, centred_routing=args.centred, balance_weight=balance)
+    confidence = card.config.routing_confidence if args.confidence is None else args.confidence
+    config = dataclasses.replace(
+        card.config, centred_routing=args.centred, balance_weight=balance, routing_confidence=confidence
+    )
     card = dataclasses.replace(card, config=config)
     torch.manual_seed(0)
     model = build_model(card)

@@ -253,3 +253,15 @@ def test_initialising_copies_the_head_only_where_the_heads_match(saved, card):
     after = other.state_dict()
     assert before and all(torch.equal(after[name], tensor) for name, tensor in before.items())
     assert all(torch.equal(after[name], t) for name, t in source.items() if not name.startswith("head."))
+
+
+def test_initialising_across_routing_settings_copies_the_weights_and_keeps_the_new_routing(saved, card):
+    routing = dict(centred_routing=True, balance_weight=0.1, routing_confidence=0.0)
+    target_card = dataclasses.replace(card, config=dataclasses.replace(card.config, **routing))
+    target = build_model(target_card)
+    load_backbone(target, target_card, saved[1])
+    assert all(torch.equal(target.state_dict()[name], t) for name, t in saved[0].state_dict().items())
+    assert all(block.moe.centred and block.moe.balance_weight == 0.1 for block in target.blocks)
+    wider = dataclasses.replace(card, config=dataclasses.replace(card.config, expert_hidden=card.config.expert_hidden + 1))
+    with pytest.raises(CheckpointError, match="backbone is not this model's"):
+        load_backbone(build_model(wider), wider, saved[1])

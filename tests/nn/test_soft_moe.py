@@ -100,3 +100,16 @@ def test_centred_routing_ignores_what_every_token_shares():
     assert (combine - combine.mean(1, keepdim=True)).abs().max() < 0.5 * (
         centred.routing(x)[1] - centred.routing(x)[1].mean(1, keepdim=True)
     ).abs().max()
+
+
+def test_streams_that_split_the_experts_between_them_are_penalized_though_the_total_is_even():
+    moe = make_moe(streams=2)  # 3 experts x 2 slots; inputs (B * 2 streams, m, slots), stream-minor
+    first, second = torch.zeros(30, dtype=torch.long), torch.full((30,), 2)  # stream 0 on expert 0, stream 1 on 1
+    routings = [one_hot_routing(slots, 6, 30) for slots in (first, second)]
+    dispatch, combine = (torch.cat(parts) for parts in zip(*routings))
+    pooled = make_moe(streams=1).load_balance(dispatch, combine).item()
+    assert moe.load_balance(dispatch, combine).item() == pytest.approx(1.0, abs=1e-4)  # each stream on one expert
+    assert pooled < 0.5  # pooled over the streams, the same routing looks fairly balanced
+    spread = torch.arange(30) % 6
+    dispatch, combine = (torch.cat(parts) for parts in zip(*[one_hot_routing(spread, 6, 30)] * 2))
+    assert moe.load_balance(dispatch, combine).item() == pytest.approx(0.0, abs=1e-4)

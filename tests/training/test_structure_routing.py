@@ -50,3 +50,18 @@ def test_zero_weights_leave_the_task_loss_and_removed_hooks_keep_nothing():
     objective.combine = []
     model(torch.rand(1, 1, 4, 64, 64))
     assert objective.combine == []
+
+
+def test_the_confidence_term_is_off_until_the_ramp_starts_then_reaches_the_models_weight():
+    torch.manual_seed(0)
+    model = build_model(CARD)
+    objective = StructureRouting(model, _nothing, channels=2, sharpen=(2, 4))
+    image, target = torch.rand(1, 1, 4, 64, 64), (torch.rand(1, 2, 4, 64, 64) > 0.7).float()
+    seen = []
+    for _ in range(6):
+        objective(model(image), image, target)
+        seen.append(model.blocks[0].moe.confidence_weight)  # the weight this step's balance loss used
+    full = CARD.config.routing_confidence
+    assert seen == [0.0, 0.0, 0.0, 0.5 * full, full, full]
+    objective.remove()
+    assert all(block.moe.confidence_weight == full for block in model.blocks)

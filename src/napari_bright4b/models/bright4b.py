@@ -51,6 +51,7 @@ class Bright4BBlock(nn.Module):
             balance_weight=c.balance_weight,
             confidence_weight=c.routing_confidence,
             centred=c.centred_routing,
+            streams=c.streams,
         )
         self.attention_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)
         self.moe_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)

@@ -6,11 +6,14 @@ so ``bright4b info full-4b`` is instant; tests check the formula against real mo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from math import prod
 
 Triple = tuple[int, int, int]
 DECODER_STEMS = ("unetr", "hybrid", "pyramid", "light")
+
+
+ROUTING_SETTINGS = ("balance_weight", "routing_confidence", "centred_routing")  # no weights of their own
 
 
 def _is_int(value) -> bool:
@@ -95,6 +98,11 @@ class Bright4BConfig:
     def taps(self) -> tuple[int, ...]:
         """1-based encoder layers feeding the decoder: L/4, L/2, 3L/4, L."""
         return tuple(self.depth * i // 4 for i in range(1, 5))
+
+    def same_weights(self, other: Bright4BConfig) -> bool:
+        """Whether a model of ``other`` has this one's weights, whatever each routes and
+        balances by (``ROUTING_SETTINGS``: training on may change them)."""
+        return replace(self, **{name: getattr(other, name) for name in ROUTING_SETTINGS}) == other
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -32,7 +32,7 @@ class HypersphericalSoftMoE(nn.Module):
     entropy of aggregates, not of each token's routing; docs/architecture.md), so experts
     can specialize: ``weight * (load + coverage + confidence * sharpness)`` where
     ``load = 1 - H(mean_t C_expert) / log n`` (each expert's share of the combine weight,
-    averaged over the batch's tokens), ``coverage = 1 - H(mean_s D) / log m`` (how evenly
+    averaged over the batch's tokens of one residual stream, then over the ``streams``), ``coverage = 1 - H(mean_s D) / log m`` (how evenly
     the slots read the tokens) and ``sharpness = mean_t H(C_t) / log s`` (a token's own
     routing may, and is nudged to, become confident). Each term is in [0, 1].
     """
@@ -47,10 +47,12 @@ class HypersphericalSoftMoE(nn.Module):
         logit_scale: float = 10.0,
         confidence_weight: float = 0.5,
         centred: bool = False,
+        streams: int = 1,
     ):
         super().__init__()
         self.num_experts, self.slots_per_expert = num_experts, slots_per_expert
         self.balance_weight, self.confidence_weight, self.centred = balance_weight, confidence_weight, centred
+        self.streams = streams
         slots = num_experts * slots_per_expert
         self.slot_keys = nn.Parameter(torch.randn(dim, slots))
         self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)))
@@ -91,11 +93,17 @@ class HypersphericalSoftMoE(nn.Module):
 
     def load_balance(self, dispatch: torch.Tensor, combine: torch.Tensor) -> torch.Tensor:
         """``load + coverage + confidence_weight * sharpness`` (class docstring) of dispatch and
-        combine weights ``(B, m, s)``: 0 for confident tokens spread evenly over the experts."""
+        combine weights ``(B * streams, m, s)``, stream-minor as the hyper-connections fold them:
+        0 for confident tokens spread evenly over the experts in every stream.
+
+        The load is balanced per stream: pooled over streams, each stream could keep to its
+        own subset of the experts (the streams differ by an offset the router sees) and split
+        its tokens there by anything at all, balanced in aggregate and blind to content."""
         m, s = dispatch.shape[1], dispatch.shape[2]
-        usage = combine.unflatten(-1, (self.num_experts, self.slots_per_expert)).sum(-1).mean((0, 1))
+        per_expert = combine.unflatten(-1, (self.num_experts, self.slots_per_expert)).sum(-1)
+        usage = per_expert.unflatten(0, (-1, self.streams)).mean((0, 2))  # (streams, experts)
         load = (
-            1 - mean_entropy(usage, dim=0) / math.log(self.num_experts) if self.num_experts > 1 else usage.new_zeros(())
+            1 - mean_entropy(usage, dim=1) / math.log(self.num_experts) if self.num_experts > 1 else usage.new_zeros(())
         )
         read = dispatch.mean(2)  # (B, m): how much the slots read each token, a distribution over tokens
         coverage = 1 - mean_entropy(read, dim=1) / math.log(m) if m > 1 else dispatch.new_zeros(())

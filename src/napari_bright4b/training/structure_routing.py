@@ -16,6 +16,12 @@ This loss adds, to the task's, two probe terms on each token's share of the targ
 The load balance is unchanged, so experts still share the tokens; routing stays convex and
 on the hypersphere. The probes train with the model and are dropped with the loss (they
 live in the training state, not the model). Which expert takes which structure is free.
+
+A router made confident early has no gradient left to follow the probes (its softmax is
+saturated on whatever split came first), so with ``sharpen=(start, end)`` the Soft-MoE
+confidence term is off until step ``start`` and ramps linearly to the model's
+``routing_confidence`` at step ``end``: the routing learns the structure while soft, then
+commits to it (a temperature schedule; docs/inspect.md).
 """
 
 from __future__ import annotations
@@ -48,9 +54,13 @@ class StructureRouting(nn.Module):
         channels: int,
         token_weight: float = TOKEN_WEIGHT,
         routing_weight: float = ROUTING_WEIGHT,
+        sharpen: tuple[int, int] | None = None,
     ):
         super().__init__()
         config = model.config
+        self.moes = [block.moe for block in model.blocks]
+        self.confidence, self.sharpen = config.routing_confidence, sharpen
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))  # in the state: a resumed ramp goes on
         self.task, self.patch, self.streams = task, tuple(config.patch), config.streams
         self.num_experts, self.weights = config.num_experts, (token_weight, routing_weight)
         self.token_probes = nn.ModuleList(nn.Conv3d(config.dim, channels, 1) for _ in config.taps)
@@ -68,14 +78,25 @@ class StructureRouting(nn.Module):
 
     def _keep_lattice(self, block: nn.Module, args: tuple) -> None:
         self.lattice, self.combine = args[1], []
+        for moe in self.moes:
+            moe.confidence_weight = self.confidence_weight(int(self.step))
 
     def _keep_combine(self, moe: nn.Module, args: tuple, output: torch.Tensor) -> None:
         self.combine.append(moe.routing(args[0])[1])
 
     def remove(self) -> None:
-        """Take the hooks off the model."""
+        """Take the hooks off the model and give its routing back its full confidence weight."""
         for hook in self._hooks:
             hook.remove()
+        for moe in self.moes:
+            moe.confidence_weight = self.confidence
+
+    def confidence_weight(self, step: int) -> float:
+        """The Soft-MoE confidence weight at ``step``: the model's, or the ramp's value on it."""
+        if self.sharpen is None:
+            return self.confidence
+        start, end = self.sharpen
+        return self.confidence * min(max((step - start) / max(end - start, 1), 0.0), 1.0)
 
     def usage_maps(self) -> list[torch.Tensor]:
         """Each layer's expert usage on the token lattice, ``(B, experts, tz, ty, tx)``."""
@@ -95,6 +116,8 @@ class StructureRouting(nn.Module):
             if weight:
                 errors = [_probe_error(probe, grid, shares) for probe, grid in zip(probes, maps)]
                 terms.append(weight * torch.stack(errors).mean())
+        if self.training:
+            self.step += 1
         return value + sum(terms)
 
 
