@@ -262,6 +262,7 @@ def test_initialising_across_routing_settings_copies_the_weights_and_keeps_the_n
     load_backbone(target, target_card, saved[1])
     assert all(torch.equal(target.state_dict()[name], t) for name, t in saved[0].state_dict().items())
     assert all(block.moe.centred and block.moe.balance_weight == 0.1 for block in target.blocks)
-    wider = dataclasses.replace(card, config=dataclasses.replace(card.config, expert_hidden=card.config.expert_hidden + 1))
+    hidden = card.config.expert_hidden + 1
+    wider = dataclasses.replace(card, config=dataclasses.replace(card.config, expert_hidden=hidden))
     with pytest.raises(CheckpointError, match="backbone is not this model's"):
         load_backbone(build_model(wider), wider, saved[1])

@@ -32,9 +32,10 @@ class HypersphericalSoftMoE(nn.Module):
     entropy of aggregates, not of each token's routing; docs/architecture.md), so experts
     can specialize: ``weight * (load + coverage + confidence * sharpness)`` where
     ``load = 1 - H(mean_t C_expert) / log n`` (each expert's share of the combine weight,
-    averaged over the batch's tokens of one residual stream, then over the ``streams``), ``coverage = 1 - H(mean_s D) / log m`` (how evenly
-    the slots read the tokens) and ``sharpness = mean_t H(C_t) / log s`` (a token's own
-    routing may, and is nudged to, become confident). Each term is in [0, 1].
+    averaged over the batch's tokens of one residual stream, then over the ``streams``),
+    ``coverage = 1 - H(mean_s D) / log m`` (how evenly the slots read the tokens) and
+    ``sharpness = mean_t H(C_t) / log s`` (a token's own routing may, and is nudged to,
+    become confident). Each term is in [0, 1].
     """
 
     def __init__(
