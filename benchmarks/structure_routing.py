@@ -2,14 +2,17 @@
 
     OMP_NUM_THREADS=2 python benchmarks/structure_routing.py -o OUT.safetensors [--steps 1500]
         [--token-weight 0.5] [--routing-weight 0.5] [--centred] [--balance-weight 0.01]
-        [--confidence 0.5]
+        [--confidence 0.5] [--sharpen START END] [--recipe organelles --init MODEL]
     OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
 
-The ``organelles-classic`` recipe (:mod:`napari_bright4b.training.recipes`) with its task loss
+The ``organelles-classic`` recipe (or ``--recipe``, e.g. the bundled model's second stage
+``organelles`` from ``--init bright4b-nano-organelles-classic.safetensors``, at its learning
+rate; :mod:`napari_bright4b.training.recipes`) with its task loss
 wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (token and
 routing probes against each token's structure shares) and, with ``--centred``, the model's
 ``centred_routing`` on; ``--balance-weight`` sets the Soft-MoE load term's weight and
-``--confidence`` its term that sharpens each token's routing (``routing_confidence``). Then
+``--confidence`` its term that sharpens each token's routing (``routing_confidence``),
+ramped in from step START to END with ``--sharpen``. Then
 per-class thresholds and the held-out Dice, as ``bright4b train`` does, written into OUT's
 card; the routing statistics come from ``expert_specialization.py``. On our own simulator:
 routing is a property of the model, and these are the colonies the bundled model is scored on.
@@ -25,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from napari_bright4b.models.checkpoint import build_model, save_checkpoint
+from napari_bright4b.models.checkpoint import build_model, load_backbone, save_checkpoint
 from napari_bright4b.training.recipes import RECIPES
 from napari_bright4b.training.structure_routing import ROUTING_WEIGHT, TOKEN_WEIGHT, StructureRouting
 from napari_bright4b.training.trainer import TrainSettings, task_loss, train
@@ -40,8 +43,11 @@ def main() -> None:
     parser.add_argument("--centred", action="store_true", help="route tokens by their difference from the mean")
     parser.add_argument("--balance-weight", type=float, help="the load term's weight (default: the recipe's)")
     parser.add_argument("--confidence", type=float, help="the sharpness term's weight (default: the recipe's)")
+    parser.add_argument("--sharpen", type=int, nargs=2, metavar=("START", "END"), help="ramp the confidence term in")
+    parser.add_argument("--recipe", default="organelles-classic", choices=["organelles-classic", "organelles"])
+    parser.add_argument("--init", help="start from this model (the recipe's starts_from)")
     args = parser.parse_args()
-    recipe = RECIPES["organelles-classic"]
+    recipe = RECIPES[args.recipe]
     card = recipe.card()
     balance = card.config.balance_weight if args.balance_weight is None else args.balance_weight
     confidence = card.config.routing_confidence if args.confidence is None else args.confidence
@@ -51,8 +57,11 @@ def main() -> None:
     card = dataclasses.replace(card, config=config)
     torch.manual_seed(0)
     model = build_model(card)
+    if args.init:
+        load_backbone(model, card, args.init)
     sampler = recipe.sampler(recipe.examples(recipe.train_seeds), np.random.default_rng(0))
-    loss = StructureRouting(model, task_loss(card), card.head.channels, args.token_weight, args.routing_weight)
+    weights = (args.token_weight, args.routing_weight)
+    loss = StructureRouting(model, task_loss(card), card.head.channels, *weights, sharpen=args.sharpen)
     settings = TrainSettings(steps=args.steps, learning_rate=recipe.learning_rate)
     started = time.perf_counter()
     result = train(model, card, sampler, settings, args.output, loss=loss)

@@ -74,11 +74,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     examples = recipe.examples(seeds)
     prepare_s = time.perf_counter() - started
     sampler = recipe.sampler(examples, np.random.default_rng(args.seed))
-    loss = recipe.loss(model, card, settings.steps)
     with _StepBar(settings.steps, enabled=not args.json and sys.stderr.isatty()) as progress:
-        result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress, loss=loss)
-    if loss is not None:
-        loss.remove()
+        result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress)
     tick = time.perf_counter()
     trained_card, held_out = _calibrate_and_score(model, recipe, out, args.held_out, say)
     evaluate_s = time.perf_counter() - tick

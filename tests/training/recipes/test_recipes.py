@@ -23,18 +23,6 @@ def test_recipes_keep_their_splits_apart_and_name_their_command(name):
     assert card.config.dim == 64, "bundled models use the nano preset"
 
 
-def test_only_the_organelle_second_stage_trains_its_routing_on_structure_and_its_model_can_start_it():
-    stage = RECIPES["organelles"]
-    card = stage.card()
-    model = build_model(card)
-    loss = stage.loss(model, card, steps=400)
-    assert loss.weights == stage.routing_probes and loss.sharpen == (200, 300)
-    assert card.config.centred_routing and card.config.same_weights(RECIPES[stage.starts_from].card().config)
-    loss.remove()
-    others = [recipe for name, recipe in RECIPES.items() if name != "organelles"]
-    assert all(recipe.loss(model, card, steps=400) is None for recipe in others)
-
-
 def test_the_command_line_offers_every_recipe():
     from napari_bright4b.cli.train import RECIPE_NAMES, STARTS_FROM
 

@@ -12,8 +12,6 @@ import numpy as np
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ..patches import Example, PatchSampler
-from ..structure_routing import StructureRouting
-from ..trainer import task_loss
 from . import lightsheet, organelles
 from .naming import STARTS_FROM
 
@@ -24,10 +22,7 @@ class Recipe:
     evaluation, the seeds of each split, the training patch and the default schedule;
     ``calibrate(model, card)`` (optional) picks the card's per-class thresholds on
     training data before the held-out evaluation. A recipe that ``starts_from`` another
-    goes on from that recipe's model (``bright4b train NAME --init MODEL``). With
-    ``routing_probes`` (token, routing weights) its task loss is wrapped in
-    :class:`~..structure_routing.StructureRouting`, the routing sharpened over the second
-    half of the steps (:meth:`loss`)."""
+    goes on from that recipe's model (``bright4b train NAME --init MODEL``)."""
 
     name: str
     card: Callable[[], ModelCard]
@@ -40,7 +35,6 @@ class Recipe:
     learning_rate: float = 2e-3
     calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
     starts_from: str | None = None
-    routing_probes: tuple[float, float] | None = None
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]
@@ -51,16 +45,6 @@ class Recipe:
         mirrored stack would show each object with the opposite refractive index."""
         flip_z = self.card().modality != "brightfield"
         return PatchSampler(examples, self.patch, rng, flip_z=flip_z)
-
-    def loss(self, model: Bright4B, card: ModelCard, steps: int) -> StructureRouting | None:
-        """The training loss for ``model`` over ``steps`` if the recipe has its own, else ``None``
-        (the task's): routing probes, the confidence term ramped in from half to three
-        quarters of the steps. Call ``remove()`` on it after training."""
-        if self.routing_probes is None:
-            return None
-        token, routing = self.routing_probes
-        sharpen = (steps // 2, 3 * steps // 4)
-        return StructureRouting(model, task_loss(card), card.head.channels, token, routing, sharpen=sharpen)
 
 
 def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=None) -> Recipe:
@@ -126,7 +110,6 @@ RECIPES = {
             learning_rate=1e-3,  # going on from organelles-classic
             calibrate=organelles.calibrate_broad,
             starts_from=STARTS_FROM["organelles"],
-            routing_probes=(0.5, 1.0),  # experts that follow structure (docs/inspect.md)
         ),
         _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),

@@ -60,10 +60,6 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         data = f"{SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um"
     elif ranges == "broad":
         name, seeds = ORGANELLES, BROAD_TRAIN_SEEDS
-        # experts that follow structure (docs/inspect.md): routing by each token's difference
-        # from the tile's mean, the load balanced ten times harder, a confidence term a fifth
-        # of the default (at 0.5 the router gave up structure for an even split)
-        config = dataclasses.replace(config, centred_routing=True, balance_weight=0.1, routing_confidence=0.1)
         data = (
             f"seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]} classic {SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um, the rest "
             "drawn from the 'training' ranges (data/synthetic/brightfield_ranges.py)"
