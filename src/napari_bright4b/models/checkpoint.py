@@ -95,8 +95,8 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
     """Copy the backbone of checkpoint ``path`` (e.g. from ``bright4b pretrain``) into ``model``
     of ``card``, in place; returns the tensors copied. The two must share a backbone
     configuration (:meth:`~.config.Bright4BConfig.same_weights`: the routing settings may
-    differ, and ``model`` keeps its own). The head is copied too where both have the same head (task, classes and
-    activation: training on from a bundled model), else left as it is."""
+    differ, and ``model`` keeps its own). The head is copied too where both have the same
+    head (task, classes and activation: training on from a bundled model), else left as it is."""
     source, source_card = load_checkpoint(path)
     if not source_card.config.same_weights(card.config):
         raise CheckpointError(
