@@ -231,11 +231,17 @@ def test_loads_into_a_requested_dtype(saved):
 
 def test_centred_routing_reaches_every_layer_and_survives_a_round_trip(card, tmp_path):
     centred = dataclasses.replace(card, config=dataclasses.replace(card.config, centred_routing=True))
-    path = save_checkpoint(build_model(centred), centred, tmp_path / "centred.safetensors")
-    model, loaded = load_checkpoint(path)
+    trained = build_model(centred)
+    trained(torch.randn(1, 1, 4, 32, 32))  # a training forward sets each layer's running centre
+    path = save_checkpoint(trained, centred, tmp_path / "centred.safetensors")
+    model, loaded = load_checkpoint(path, dtype=torch.bfloat16)
     assert loaded.config.centred_routing and all(block.moe.centred for block in model.blocks)
+    for mine, theirs in zip(model.blocks, trained.blocks):
+        torch.testing.assert_close(mine.moe.router_centre.float(), theirs.moe.router_centre, atol=0.02, rtol=0.02)
+        assert int(mine.moe.router_centre_updates) == 1
     assert not any(block.moe.centred for block in build_model(card).blocks)  # off unless asked for
-    older = rewrite_card(path, tmp_path / "older.safetensors", lambda c: c["config"].pop("centred_routing"))
+    plain = save_checkpoint(build_model(card), card, tmp_path / "plain.safetensors")
+    older = rewrite_card(plain, tmp_path / "older.safetensors", lambda c: c["config"].pop("centred_routing"))
     assert not load_checkpoint(older)[1].config.centred_routing  # cards from before the option route as before
 
 
@@ -255,13 +261,18 @@ def test_initialising_copies_the_head_only_where_the_heads_match(saved, card):
     assert all(torch.equal(after[name], t) for name, t in source.items() if not name.startswith("head."))
 
 
-def test_initialising_across_routing_settings_copies_the_weights_and_keeps_the_new_routing(saved, card):
+def test_initialising_across_routing_settings_copies_the_weights_and_keeps_the_new_routing(saved, card, tmp_path):
     routing = dict(centred_routing=True, balance_weight=0.1, routing_confidence=0.0)
     target_card = dataclasses.replace(card, config=dataclasses.replace(card.config, **routing))
     target = build_model(target_card)
     load_backbone(target, target_card, saved[1])
     assert all(torch.equal(target.state_dict()[name], t) for name, t in saved[0].state_dict().items())
     assert all(block.moe.centred and block.moe.balance_weight == 0.1 for block in target.blocks)
+    assert all(int(block.moe.router_centre_updates) == 0 for block in target.blocks)  # its centre is learned anew
+    path = save_checkpoint(target, target_card, tmp_path / "centred.safetensors")
+    back = build_model(card)
+    load_backbone(back, card, path)  # and an uncentred model starts from it, leaving the centre
+    assert all(torch.equal(back.state_dict()[name], t) for name, t in saved[0].state_dict().items())
     hidden = card.config.expert_hidden + 1
     wider = dataclasses.replace(card, config=dataclasses.replace(card.config, expert_hidden=hidden))
     with pytest.raises(CheckpointError, match="backbone is not this model's"):

@@ -90,16 +90,32 @@ def test_the_routing_method_gives_the_routing_the_forward_pass_uses():
 
 def test_centred_routing_ignores_what_every_token_shares():
     torch.manual_seed(0)
-    x = torch.randn(2, 30, 16)
-    common = 50 * torch.randn(2, 1, 16)  # a direction every token carries, as in a trained model
+    x = torch.randn(4, 30, 16)
+    common = 50 * torch.randn(1, 1, 16)  # a direction every token carries, as in a trained model
     centred, plain = make_moe(centred=True), make_moe()
-    plain.load_state_dict(centred.state_dict())
-    for got, want in zip(centred.routing(x + common), centred.routing(x)):
-        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    plain.load_state_dict(centred.state_dict(), strict=False)
+    centred(x + common)  # a training forward learns the centre
+    centred.eval()
+    want = plain.routing(x - x.mean((0, 1)))[1]
+    torch.testing.assert_close(centred.routing(x + common)[1], want, atol=1e-4, rtol=1e-4)
     combine = plain.routing(x + common)[1]  # uncentred, the common direction routes every token alike
-    assert (combine - combine.mean(1, keepdim=True)).abs().max() < 0.5 * (
-        centred.routing(x)[1] - centred.routing(x)[1].mean(1, keepdim=True)
-    ).abs().max()
+    assert (combine - combine.mean(1, keepdim=True)).abs().max() < 0.5 * (want - want.mean(1, keepdim=True)).abs().max()
+
+
+def test_the_running_centre_is_per_stream_and_a_token_routes_alike_in_any_tile():
+    torch.manual_seed(0)
+    moe = make_moe(centred=True, streams=2)
+    first, second = torch.randn(6, 30, 16), torch.randn(6, 30, 16)  # (3 samples x 2 streams), stream-minor
+    first_mean, second_mean = (x.unflatten(0, (3, 2)).mean((0, 2)) for x in (first, second))  # (streams, dim)
+    moe(first)
+    torch.testing.assert_close(moe.router_centre, first_mean)  # the first update takes the batch's mean
+    moe(second)
+    torch.testing.assert_close(moe.router_centre, torch.lerp(first_mean, second_mean, max(1 / 2, moe.centre_momentum)))
+    moe.eval()
+    centre = moe.router_centre.clone()
+    whole, part = moe.routing(first)[1], moe.routing(first[:, :10])[1]
+    torch.testing.assert_close(part, whole[:, :10])  # the same tokens cut with fewer neighbours
+    assert torch.equal(moe.router_centre, centre)  # evaluation does not move it
 
 
 def test_streams_that_split_the_experts_between_them_are_penalized_though_the_total_is_even():

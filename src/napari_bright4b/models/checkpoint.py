@@ -96,7 +96,9 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
     of ``card``, in place; returns the tensors copied. The two must share a backbone
     configuration (:meth:`~.config.Bright4BConfig.same_weights`: the routing settings may
     differ, and ``model`` keeps its own). The head is copied too where both have the same
-    head (task, classes and activation: training on from a bundled model), else left as it is."""
+    head (task, classes and activation: training on from a bundled model), else left as it is.
+    A centred router's running centre is a statistic, not a weight: a model that routes
+    uncentred leaves it, and one that routes centred from an uncentred checkpoint learns it anew."""
     source, source_card = load_checkpoint(path)
     if not source_card.config.same_weights(card.config):
         raise CheckpointError(
@@ -104,7 +106,12 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
             "checkpoint of the same preset and channels"
         )
     same_head = source_card.head == card.head
-    backbone = {k: v for k, v in source.state_dict().items() if same_head or not k.startswith("head.")}
+    own = model.state_dict()
+    backbone = {
+        k: v
+        for k, v in source.state_dict().items()
+        if (same_head or not k.startswith("head.")) and (k in own or ".router_centre" not in k)
+    }
     missing = model.load_state_dict(backbone, strict=False)
     if missing.unexpected_keys:
         raise CheckpointError(f"{Path(path).name} has weights this model lacks: {missing.unexpected_keys[:3]}")

@@ -13,7 +13,7 @@ Triple = tuple[int, int, int]
 DECODER_STEMS = ("unetr", "hybrid", "pyramid", "light")
 
 
-ROUTING_SETTINGS = ("balance_weight", "routing_confidence", "centred_routing")  # no weights of their own
+ROUTING_SETTINGS = ("balance_weight", "routing_confidence", "centred_routing")  # no trained weights of their own
 
 
 def _is_int(value) -> bool:
@@ -33,9 +33,8 @@ class Bright4BConfig:
     resolution) or ``light`` (one convolution); see
     :mod:`napari_bright4b.nn.decoder`. ``balance_weight`` scales the Soft-MoE balancing loss
     and ``routing_confidence`` its term that nudges each token's routing to be confident;
-    ``centred_routing`` routes each token by its difference from its sequence's mean token
-    (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`; the routing then depends
-    on the whole tile, as attention already does).
+    ``centred_routing`` routes each token by its difference from a running mean token
+    learned in training (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`).
     """
 
     in_channels: int = 1

@@ -7,6 +7,11 @@ softmax over slots (each token is a convex combination of slot outputs). ``s`` i
 whatever the number of tokens. The ``n`` experts are stacked weights run with one
 batched matmul. The module keeps no routing: :meth:`routing` recomputes it from the
 input (a forward hook can, see ``analysis/capture.py``).
+
+With ``centred`` the router reads each token minus a running mean token of its residual
+stream (``router_centre (streams, dim)``, a buffer updated in training like a batch norm's
+mean and fixed in evaluation), so routing drops the direction every token shares and does
+not depend on which tile a token was cut with.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class HypersphericalSoftMoE(nn.Module):
     become confident). Each term is in [0, 1].
     """
 
+    centre_momentum = 0.01  # the running centre's update rate after its first 1 / momentum updates
+
     def __init__(
         self,
         dim: int,
@@ -63,6 +70,9 @@ class HypersphericalSoftMoE(nn.Module):
         mark_unit_norm(self, "w_in", dim=1)
         mark_unit_norm(self, "w_out", dim=2)
         self.balance_loss = torch.zeros(())
+        if centred:
+            self.register_buffer("router_centre", torch.zeros(streams, dim))
+            self.register_buffer("router_centre_updates", torch.zeros(()))  # a float: checkpoints hold floats
 
     @property
     def num_slots(self) -> int:
@@ -71,9 +81,20 @@ class HypersphericalSoftMoE(nn.Module):
     def routing(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dispatch and combine weights ``(B, m, s)`` for tokens ``x (B, m, dim)``."""
         if self.centred:  # in float32: the common part can dwarf what is left in bf16
-            x = x.float() - x.float().mean(1, keepdim=True)
+            x = self.centre(x.float())
         logits = (l2norm(x) @ l2norm(self.slot_keys, 0).to(x.dtype)).float() * self.logit_scale
         return logits.softmax(dim=1), logits.softmax(dim=2)
+
+    def centre(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (B * streams, m, dim)`` minus its stream's running mean token, which a training
+        forward first moves towards the batch's mean (a plain average over the first updates)."""
+        per_stream = x.unflatten(0, (-1, self.streams))
+        if self.training and torch.is_grad_enabled():
+            with torch.no_grad():
+                rate = max(1.0 / (int(self.router_centre_updates) + 1), self.centre_momentum)
+                self.router_centre.lerp_(per_stream.mean((0, 2)), rate)
+                self.router_centre_updates += 1
+        return (per_stream - self.router_centre[:, None]).flatten(0, 1)
 
     def experts(self, slots: torch.Tensor) -> torch.Tensor:
         """Apply expert ``e`` to its slots: ``(B, s, dim) -> (B, s, dim)``, one bmm per layer."""
