@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--sharpen", type=int, nargs=2, metavar=("START", "END"), help="ramp the confidence term in")
     parser.add_argument("--recipe", default="organelles-classic", choices=["organelles-classic", "organelles"])
     parser.add_argument("--init", help="start from this model (the recipe's starts_from)")
+    parser.add_argument("--mutual-weight", type=float, default=0.0, help="reward expert-structure information")
+    parser.add_argument("--resume", action="store_true", help="go on from OUT's training state")
     args = parser.parse_args()
     recipe = RECIPES[args.recipe]
     card = recipe.card()
@@ -61,10 +63,12 @@ def main() -> None:
         load_backbone(model, card, args.init)
     sampler = recipe.sampler(recipe.examples(recipe.train_seeds), np.random.default_rng(0))
     weights = (args.token_weight, args.routing_weight)
-    loss = StructureRouting(model, task_loss(card), card.head.channels, *weights, sharpen=args.sharpen)
+    loss = StructureRouting(
+        model, task_loss(card), card.head.channels, *weights, sharpen=args.sharpen, mutual_weight=args.mutual_weight
+    )
     settings = TrainSettings(steps=args.steps, learning_rate=recipe.learning_rate)
     started = time.perf_counter()
-    result = train(model, card, sampler, settings, args.output, loss=loss)
+    result = train(model, card, sampler, settings, args.output, loss=loss, resume=args.resume)
     loss.remove()
     model.eval()
     card = dataclasses.replace(card, thresholds=recipe.calibrate(model, card))
