@@ -1,8 +1,6 @@
 """Structure-aware routing: the probes read the expert usage and the token maps of the forward
 just run, their terms reach the router, and zero weights leave the task's loss."""
 
-import math
-
 import pytest
 import torch
 
@@ -10,7 +8,7 @@ from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model
 from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.presets import PRESETS
-from napari_bright4b.training.structure_routing import StructureRouting, structure_information
+from napari_bright4b.training.structure_routing import StructureRouting, structure_dependence
 
 CARD = ModelCard(name="t", config=PRESETS["nano"].config, head=HeadConfig("segment", ("a", "b"), "sigmoid"))
 
@@ -70,11 +68,11 @@ def test_the_confidence_term_is_off_until_the_ramp_starts_then_reaches_the_model
     assert all(block.moe.confidence_weight == full for block in model.blocks)
 
 
-def test_structure_information_is_the_entropy_of_the_structure_when_experts_follow_it_and_zero_when_blind():
+def test_structure_dependence_is_large_when_experts_follow_the_structure_and_zero_when_blind():
     nuclei = (torch.arange(64) % 4 == 0).float().view(1, 1, 4, 4, 4)  # a quarter of the tokens are nuclei
     shares = torch.cat([nuclei, torch.zeros_like(nuclei)], 1)  # channels: nuclei, nucleoli (none)
     following = torch.cat([nuclei, 1 - nuclei, torch.zeros_like(nuclei)], 1)  # expert 0 on nuclei, 1 elsewhere
-    entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
-    assert structure_information(following, shares).item() == pytest.approx(entropy, abs=1e-5)
+    # joint (expert, structure) = [[1/4, 0], [0, 3/4]] against the product [[1/16, 3/16], [3/16, 9/16]]
+    assert structure_dependence(following, shares).item() == pytest.approx(0.375, abs=1e-6)
     blind = torch.full((1, 3, 4, 4, 4), 1 / 3)
-    assert structure_information(blind, shares).item() == pytest.approx(0.0, abs=1e-6)
+    assert structure_dependence(blind, shares).item() == pytest.approx(0.0, abs=1e-6)

@@ -13,10 +13,12 @@ This loss adds, to the task's, two probe terms on each token's share of the targ
   over an expert's slots, averaged over the streams) predicts them through a 1x1x1
   convolution from the experts.
 
-- *mutual information* (``mutual_weight``): each layer's soft expert usage and the
-  token's structure (its target shares and the rest, normalized to sum to 1) as a joint
-  distribution over the batch's tokens; the loss subtracts their mutual information over
-  ``log(experts)``, so experts are rewarded for taking different structures (no probe).
+- *dependence* (``dependence_weight``): each layer's soft expert usage and the token's
+  structure (its target shares and the rest, normalized to sum to 1) as a joint
+  distribution over the batch's tokens; the loss subtracts its total-variation distance
+  from independence, so experts are rewarded for taking different structures (no probe).
+  Mutual information would do too, but its gradient vanishes at independence, where a
+  router that has not yet specialized sits; this one's does not.
 
 The load balance is unchanged, so experts still share the tokens; routing stays convex and
 on the hypersphere. The probes train with the model and are dropped with the loss (they
@@ -31,7 +33,6 @@ commits to it (a temperature schedule; docs/inspect.md).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -61,7 +62,7 @@ class StructureRouting(nn.Module):
         token_weight: float = TOKEN_WEIGHT,
         routing_weight: float = ROUTING_WEIGHT,
         sharpen: tuple[int, int] | None = None,
-        mutual_weight: float = 0.0,
+        dependence_weight: float = 0.0,
     ):
         super().__init__()
         config = model.config
@@ -70,7 +71,7 @@ class StructureRouting(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # in the state: a resumed ramp goes on
         self.task, self.patch, self.streams = task, tuple(config.patch), config.streams
         self.num_experts, self.weights = config.num_experts, (token_weight, routing_weight)
-        self.mutual_weight = mutual_weight
+        self.dependence_weight = dependence_weight
         self.token_probes = nn.ModuleList(nn.Conv3d(config.dim, channels, 1) for _ in config.taps)
         self.routing_probes = nn.ModuleList(nn.Conv3d(config.num_experts, channels, 1) for _ in model.blocks)
         self.to(next(model.parameters()).device)
@@ -122,25 +123,25 @@ class StructureRouting(nn.Module):
             if weight:
                 errors = [_probe_error(probe, grid, shares) for probe, grid in zip(probes, maps)]
                 terms.append(weight * torch.stack(errors).mean())
-        if self.mutual_weight:
-            bits = torch.stack([structure_information(grid, shares) for grid in usage]).mean()
-            terms.append(-self.mutual_weight * bits / math.log(self.num_experts))
+        if self.dependence_weight:
+            dependence = torch.stack([structure_dependence(grid, shares) for grid in usage]).mean()
+            terms.append(-self.dependence_weight * dependence)
         if self.training:
             self.step += 1
         return value + sum(terms)
 
 
-def structure_information(usage: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
-    """Mutual information (nats) between a token's expert, drawn from its soft ``usage
-    (B, experts, tz, ty, tx)``, and its structure, drawn from its ``shares (B, K, tz, ty, tx)``
-    of the target's channels plus the rest (normalized to sum to 1), over the tokens both cover."""
+def structure_dependence(usage: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+    """How far a token's expert, drawn from its soft ``usage (B, experts, tz, ty, tx)``, and
+    its structure, drawn from its ``shares (B, K, tz, ty, tx)`` of the target's channels plus
+    the rest (normalized to sum to 1), are from independent over the tokens both cover: the
+    total-variation distance of their joint from the product of its marginals, in [0, 1)."""
     z, y, x = (min(a, b) for a, b in zip(usage.shape[2:], shares.shape[2:]))
     usage, shares = usage.float()[..., :z, :y, :x].flatten(2), shares[..., :z, :y, :x].flatten(2)
     classes = torch.cat([shares, (1 - shares.sum(1, keepdim=True)).clamp_min(0)], 1)
     classes = classes / classes.sum(1, keepdim=True).clamp_min(1e-6)
     joint = torch.einsum("bet,bkt->ek", usage, classes) / (usage.shape[0] * usage.shape[2])
-    independent = joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)
-    return (joint * (joint.clamp_min(1e-12).log() - independent.clamp_min(1e-12).log())).sum()
+    return 0.5 * (joint - joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)).abs().sum()
 
 
 def _probe_error(probe: nn.Conv3d, grid: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
