@@ -1,6 +1,8 @@
 """Structure-aware routing: the probes read the expert usage and the token maps of the forward
 just run, their terms reach the router, and zero weights leave the task's loss."""
 
+import math
+
 import pytest
 import torch
 
@@ -8,7 +10,7 @@ from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model
 from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.presets import PRESETS
-from napari_bright4b.training.structure_routing import StructureRouting, structure_dependence
+from napari_bright4b.training.structure_routing import StructureRouting, assignment_error
 
 CARD = ModelCard(name="t", config=PRESETS["nano"].config, head=HeadConfig("segment", ("a", "b"), "sigmoid"))
 
@@ -68,11 +70,17 @@ def test_the_confidence_term_is_off_until_the_ramp_starts_then_reaches_the_model
     assert all(block.moe.confidence_weight == full for block in model.blocks)
 
 
-def test_structure_dependence_is_large_when_experts_follow_the_structure_and_zero_when_blind():
+def test_assignment_asks_the_expert_a_structure_leans_on_to_take_its_tokens_and_only_them():
     nuclei = (torch.arange(64) % 4 == 0).float().view(1, 1, 4, 4, 4)  # a quarter of the tokens are nuclei
-    shares = torch.cat([nuclei, torch.zeros_like(nuclei)], 1)  # channels: nuclei, nucleoli (none)
-    following = torch.cat([nuclei, 1 - nuclei, torch.zeros_like(nuclei)], 1)  # expert 0 on nuclei, 1 elsewhere
-    # joint (expert, structure) = [[1/4, 0], [0, 3/4]] against the product [[1/16, 3/16], [3/16, 9/16]]
-    assert structure_dependence(following, shares).item() == pytest.approx(0.375, abs=1e-6)
-    blind = torch.full((1, 3, 4, 4, 4), 1 / 3)
-    assert structure_dependence(blind, shares).item() == pytest.approx(0.0, abs=1e-6)
+    shares = torch.cat([nuclei, 0.5 * nuclei * (torch.arange(64) % 8 == 0).view(1, 1, 4, 4, 4)], 1)  # + rarer
+    usage = torch.full((1, 3, 4, 4, 4), 0.2)
+    usage[:, 1] = 0.6 * nuclei + 0.3 * (1 - nuclei)  # nuclei, the most common structure, lean on expert 1
+    usage[:, 2] = 1 - usage[:, 0] - usage[:, 1]
+    want = -(0.25 * math.log(0.6) + 0.75 * math.log(0.7))  # nuclei tokens to expert 1, the rest away from it
+    assert assignment_error(usage, shares).item() == pytest.approx(want, abs=1e-5)
+    following = torch.cat([torch.zeros_like(nuclei), nuclei, 1 - nuclei], 1)
+    assert assignment_error(following, shares).item() == pytest.approx(0.0, abs=1e-4)
+    usage.requires_grad_(True)
+    assignment_error(usage, shares).backward()
+    grad, inside = usage.grad[:, 1], nuclei[:, 0] > 0
+    assert (grad[inside] < 0).all() and (grad[~inside] > 0).all() and (usage.grad[:, 0] == 0).all()

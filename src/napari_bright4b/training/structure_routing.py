@@ -13,12 +13,15 @@ This loss adds, to the task's, two probe terms on each token's share of the targ
   over an expert's slots, averaged over the streams) predicts them through a 1x1x1
   convolution from the experts.
 
-- *dependence* (``dependence_weight``): each layer's soft expert usage and the token's
-  structure (its target shares and the rest, normalized to sum to 1) as a joint
-  distribution over the batch's tokens; the loss subtracts its total-variation distance
-  from independence, so experts are rewarded for taking different structures (no probe).
-  Mutual information would do too, but its gradient vanishes at independence, where a
-  router that has not yet specialized sits; this one's does not.
+- *assignment* (``assignment_weight``): the target's most common structure in the batch
+  (nuclei, for the organelle recipe) is given the expert its tokens already use most
+  (recomputed each step, not trained), and that expert's usage is asked to be the token's
+  share of the structure (binary cross-entropy): its tokens route there, the others
+  elsewhere, and the load balance spreads those over the other experts. Rewarding usage
+  that merely differs by structure moved the soft usage but not which expert leads a token,
+  and pulling a structure's tokens to its expert without pushing the rest away sent every
+  token there (docs/inspect.md). It is on from the confidence ramp's start (with
+  ``sharpen``), as the router commits.
 
 The load balance is unchanged, so experts still share the tokens; routing stays convex and
 on the hypersphere. The probes train with the model and are dropped with the loss (they
@@ -62,7 +65,7 @@ class StructureRouting(nn.Module):
         token_weight: float = TOKEN_WEIGHT,
         routing_weight: float = ROUTING_WEIGHT,
         sharpen: tuple[int, int] | None = None,
-        dependence_weight: float = 0.0,
+        assignment_weight: float = 0.0,
     ):
         super().__init__()
         config = model.config
@@ -71,7 +74,7 @@ class StructureRouting(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # in the state: a resumed ramp goes on
         self.task, self.patch, self.streams = task, tuple(config.patch), config.streams
         self.num_experts, self.weights = config.num_experts, (token_weight, routing_weight)
-        self.dependence_weight = dependence_weight
+        self.assignment_weight = assignment_weight
         self.token_probes = nn.ModuleList(nn.Conv3d(config.dim, channels, 1) for _ in config.taps)
         self.routing_probes = nn.ModuleList(nn.Conv3d(config.num_experts, channels, 1) for _ in model.blocks)
         self.to(next(model.parameters()).device)
@@ -123,25 +126,24 @@ class StructureRouting(nn.Module):
             if weight:
                 errors = [_probe_error(probe, grid, shares) for probe, grid in zip(probes, maps)]
                 terms.append(weight * torch.stack(errors).mean())
-        if self.dependence_weight:
-            dependence = torch.stack([structure_dependence(grid, shares) for grid in usage]).mean()
-            terms.append(-self.dependence_weight * dependence)
+        if self.assignment_weight and (self.sharpen is None or int(self.step) >= self.sharpen[0]):
+            errors = [assignment_error(grid, shares) for grid in usage]
+            terms.append(self.assignment_weight * torch.stack(errors).mean())
         if self.training:
             self.step += 1
         return value + sum(terms)
 
 
-def structure_dependence(usage: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
-    """How far a token's expert, drawn from its soft ``usage (B, experts, tz, ty, tx)``, and
-    its structure, drawn from its ``shares (B, K, tz, ty, tx)`` of the target's channels plus
-    the rest (normalized to sum to 1), are from independent over the tokens both cover: the
-    total-variation distance of their joint from the product of its marginals, in [0, 1)."""
+def assignment_error(usage: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the usage of one expert, from ``usage (B, experts, tz, ty, tx)``,
+    against each token's share of the most common of the ``shares (B, K, tz, ty, tx)``'
+    structures; the expert is the one that structure's tokens use most in this batch."""
     z, y, x = (min(a, b) for a, b in zip(usage.shape[2:], shares.shape[2:]))
     usage, shares = usage.float()[..., :z, :y, :x].flatten(2), shares[..., :z, :y, :x].flatten(2)
-    classes = torch.cat([shares, (1 - shares.sum(1, keepdim=True)).clamp_min(0)], 1)
-    classes = classes / classes.sum(1, keepdim=True).clamp_min(1e-6)
-    joint = torch.einsum("bet,bkt->ek", usage, classes) / (usage.shape[0] * usage.shape[2])
-    return 0.5 * (joint - joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)).abs().sum()
+    structure = shares.sum((0, 2)).argmax()
+    share = shares[:, structure]  # (B, t)
+    leader = torch.einsum("bet,bt->e", usage, share).argmax().detach()
+    return F.binary_cross_entropy(usage[:, leader].clamp(1e-6, 1 - 1e-6), share)
 
 
 def _probe_error(probe: nn.Conv3d, grid: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
