@@ -77,10 +77,14 @@ def test_assignment_asks_the_expert_a_structure_leans_on_to_take_its_tokens_and_
     usage[:, 1] = 0.6 * nuclei + 0.3 * (1 - nuclei)  # nuclei, the most common structure, lean on expert 1
     usage[:, 2] = 1 - usage[:, 0] - usage[:, 1]
     want = -(0.25 * math.log(0.6) + 0.75 * math.log(0.7))  # nuclei tokens to expert 1, the rest away from it
-    assert assignment_error(usage, shares).item() == pytest.approx(want, abs=1e-5)
+    leaders = torch.full((2,), -1)
+    assert assignment_error(usage, shares, leaders, 1).item() == pytest.approx(want, abs=1e-5)
+    assert leaders.tolist() == [-1, 1]  # layer 1's leader is set once, then kept
     following = torch.cat([torch.zeros_like(nuclei), nuclei, 1 - nuclei], 1)
-    assert assignment_error(following, shares).item() == pytest.approx(0.0, abs=1e-4)
+    assert assignment_error(following, shares, leaders, 1).item() == pytest.approx(0.0, abs=1e-4)
+    elsewhere = torch.cat([torch.zeros_like(nuclei), 1 - nuclei, nuclei], 1)  # expert 2 now leads on nuclei
+    assert assignment_error(elsewhere, shares, leaders, 1).item() > 5 and leaders.tolist() == [-1, 1]
     usage.requires_grad_(True)
-    assignment_error(usage, shares).backward()
+    assignment_error(usage, shares, leaders, 1).backward()
     grad, inside = usage.grad[:, 1], nuclei[:, 0] > 0
     assert (grad[inside] < 0).all() and (grad[~inside] > 0).all() and (usage.grad[:, 0] == 0).all()

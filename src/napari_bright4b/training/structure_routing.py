@@ -14,8 +14,9 @@ This loss adds, to the task's, two probe terms on each token's share of the targ
   convolution from the experts.
 
 - *assignment* (``assignment_weight``): the target's most common structure in the batch
-  (nuclei, for the organelle recipe) is given the expert its tokens already use most
-  (recomputed each step, not trained), and that expert's usage is asked to be the token's
+  (nuclei, for the organelle recipe) is given, per layer, the expert its tokens use most
+  at the first step the term is on (then kept: chosen anew each step, from a router not yet
+  committed, it wandered and nothing was learned), and that expert's usage is asked to be the token's
   share of the structure (binary cross-entropy): its tokens route there, the others
   elsewhere, and the load balance spreads those over the other experts. Rewarding usage
   that merely differs by structure moved the soft usage but not which expert leads a token,
@@ -72,6 +73,7 @@ class StructureRouting(nn.Module):
         self.moes = [block.moe for block in model.blocks]
         self.confidence, self.sharpen = config.routing_confidence, sharpen
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # in the state: a resumed ramp goes on
+        self.register_buffer("leaders", torch.full((len(model.blocks),), -1))  # each layer's assigned expert
         self.task, self.patch, self.streams = task, tuple(config.patch), config.streams
         self.num_experts, self.weights = config.num_experts, (token_weight, routing_weight)
         self.assignment_weight = assignment_weight
@@ -127,23 +129,24 @@ class StructureRouting(nn.Module):
                 errors = [_probe_error(probe, grid, shares) for probe, grid in zip(probes, maps)]
                 terms.append(weight * torch.stack(errors).mean())
         if self.assignment_weight and (self.sharpen is None or int(self.step) >= self.sharpen[0]):
-            errors = [assignment_error(grid, shares) for grid in usage]
+            errors = [assignment_error(grid, shares, self.leaders, layer) for layer, grid in enumerate(usage)]
             terms.append(self.assignment_weight * torch.stack(errors).mean())
         if self.training:
             self.step += 1
         return value + sum(terms)
 
 
-def assignment_error(usage: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of the usage of one expert, from ``usage (B, experts, tz, ty, tx)``,
-    against each token's share of the most common of the ``shares (B, K, tz, ty, tx)``'
-    structures; the expert is the one that structure's tokens use most in this batch."""
+def assignment_error(usage: torch.Tensor, shares: torch.Tensor, leaders: torch.Tensor, layer: int) -> torch.Tensor:
+    """Binary cross-entropy of the usage of expert ``leaders[layer]``, from ``usage (B, experts,
+    tz, ty, tx)``, against each token's share of the most common of the ``shares (B, K, tz, ty,
+    tx)``' structures; an unset leader (-1) is first set, in place, to the expert that
+    structure's tokens use most in this batch."""
     z, y, x = (min(a, b) for a, b in zip(usage.shape[2:], shares.shape[2:]))
     usage, shares = usage.float()[..., :z, :y, :x].flatten(2), shares[..., :z, :y, :x].flatten(2)
-    structure = shares.sum((0, 2)).argmax()
-    share = shares[:, structure]  # (B, t)
-    leader = torch.einsum("bet,bt->e", usage, share).argmax().detach()
-    return F.binary_cross_entropy(usage[:, leader].clamp(1e-6, 1 - 1e-6), share)
+    share = shares[:, shares.sum((0, 2)).argmax()]  # (B, t)
+    if leaders[layer] < 0:
+        leaders[layer] = torch.einsum("bet,bt->e", usage.detach(), share).argmax()
+    return F.binary_cross_entropy(usage[:, int(leaders[layer])].clamp(1e-6, 1 - 1e-6), share)
 
 
 def _probe_error(probe: nn.Conv3d, grid: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
