@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=2 python benchmarks/structure_routing.py -o OUT.safetensors [--steps 1500]
         [--token-weight 0.5] [--routing-weight 0.5] [--centred] [--balance-weight 0.01]
-        [--confidence 0.5] [--sharpen START END] [--recipe organelles --init MODEL]
+        [--confidence 0.5] [--sharpen START END] [--recipe organelles --init MODEL] [--resume]
     OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
 
 The ``organelles-classic`` recipe (or ``--recipe``, e.g. the bundled model's second stage
@@ -46,7 +46,6 @@ def main() -> None:
     parser.add_argument("--sharpen", type=int, nargs=2, metavar=("START", "END"), help="ramp the confidence term in")
     parser.add_argument("--recipe", default="organelles-classic", choices=["organelles-classic", "organelles"])
     parser.add_argument("--init", help="start from this model (the recipe's starts_from)")
-    parser.add_argument("--assignment-weight", type=float, default=0.0, help="route each structure to its expert")
     parser.add_argument("--resume", action="store_true", help="go on from OUT's training state")
     args = parser.parse_args()
     recipe = RECIPES[args.recipe]
@@ -63,8 +62,7 @@ def main() -> None:
         load_backbone(model, card, args.init)
     sampler = recipe.sampler(recipe.examples(recipe.train_seeds), np.random.default_rng(0))
     weights = (args.token_weight, args.routing_weight)
-    assignment = args.assignment_weight
-    loss = StructureRouting(model, task_loss(card), card.head.channels, *weights, args.sharpen, assignment)
+    loss = StructureRouting(model, task_loss(card), card.head.channels, *weights, sharpen=args.sharpen)
     settings = TrainSettings(steps=args.steps, learning_rate=recipe.learning_rate)
     started = time.perf_counter()
     result = train(model, card, sampler, settings, args.output, loss=loss, resume=args.resume)

@@ -13,17 +13,6 @@ This loss adds, to the task's, two probe terms on each token's share of the targ
   over an expert's slots, averaged over the streams) predicts them through a 1x1x1
   convolution from the experts.
 
-- *assignment* (``assignment_weight``): the target's most common structure in the batch
-  (nuclei, for the organelle recipe) is given, per layer, the expert its tokens use most
-  at the first step the term is on (then kept: chosen anew each step, from a router not yet
-  committed, it wandered and nothing was learned), and that expert's usage is asked to be the token's
-  share of the structure (binary cross-entropy): its tokens route there, the others
-  elsewhere, and the load balance spreads those over the other experts. Rewarding usage
-  that merely differs by structure moved the soft usage but not which expert leads a token,
-  and pulling a structure's tokens to its expert without pushing the rest away sent every
-  token there (docs/inspect.md). It is on from the confidence ramp's start (with
-  ``sharpen``), as the router commits.
-
 The load balance is unchanged, so experts still share the tokens; routing stays convex and
 on the hypersphere. The probes train with the model and are dropped with the loss (they
 live in the training state, not the model). Which expert takes which structure is free.
@@ -66,17 +55,14 @@ class StructureRouting(nn.Module):
         token_weight: float = TOKEN_WEIGHT,
         routing_weight: float = ROUTING_WEIGHT,
         sharpen: tuple[int, int] | None = None,
-        assignment_weight: float = 0.0,
     ):
         super().__init__()
         config = model.config
         self.moes = [block.moe for block in model.blocks]
         self.confidence, self.sharpen = config.routing_confidence, sharpen
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # in the state: a resumed ramp goes on
-        self.register_buffer("leaders", torch.full((len(model.blocks),), -1))  # each layer's assigned expert
         self.task, self.patch, self.streams = task, tuple(config.patch), config.streams
         self.num_experts, self.weights = config.num_experts, (token_weight, routing_weight)
-        self.assignment_weight = assignment_weight
         self.token_probes = nn.ModuleList(nn.Conv3d(config.dim, channels, 1) for _ in config.taps)
         self.routing_probes = nn.ModuleList(nn.Conv3d(config.num_experts, channels, 1) for _ in model.blocks)
         self.to(next(model.parameters()).device)
@@ -123,30 +109,16 @@ class StructureRouting(nn.Module):
     def forward(self, output: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         value = self.task(output, image, target)
         shares = F.avg_pool3d(target.float(), self.patch, ceil_mode=True)
-        terms, usage = [], self.usage_maps()
-        for probes, maps, weight in zip((self.token_probes, self.routing_probes), (self.taps, usage), self.weights):
+        terms = []
+        for probes, maps, weight in zip(
+            (self.token_probes, self.routing_probes), (self.taps, self.usage_maps()), self.weights
+        ):
             if weight:
                 errors = [_probe_error(probe, grid, shares) for probe, grid in zip(probes, maps)]
                 terms.append(weight * torch.stack(errors).mean())
-        if self.assignment_weight and (self.sharpen is None or int(self.step) >= self.sharpen[0]):
-            errors = [assignment_error(grid, shares, self.leaders, layer) for layer, grid in enumerate(usage)]
-            terms.append(self.assignment_weight * torch.stack(errors).mean())
         if self.training:
             self.step += 1
         return value + sum(terms)
-
-
-def assignment_error(usage: torch.Tensor, shares: torch.Tensor, leaders: torch.Tensor, layer: int) -> torch.Tensor:
-    """Binary cross-entropy of the usage of expert ``leaders[layer]``, from ``usage (B, experts,
-    tz, ty, tx)``, against each token's share of the most common of the ``shares (B, K, tz, ty,
-    tx)``' structures; an unset leader (-1) is first set, in place, to the expert that
-    structure's tokens use most in this batch."""
-    z, y, x = (min(a, b) for a, b in zip(usage.shape[2:], shares.shape[2:]))
-    usage, shares = usage.float()[..., :z, :y, :x].flatten(2), shares[..., :z, :y, :x].flatten(2)
-    share = shares[:, shares.sum((0, 2)).argmax()]  # (B, t)
-    if leaders[layer] < 0:
-        leaders[layer] = torch.einsum("bet,bt->e", usage.detach(), share).argmax()
-    return F.binary_cross_entropy(usage[:, int(leaders[layer])].clamp(1e-6, 1 - 1e-6), share)
 
 
 def _probe_error(probe: nn.Conv3d, grid: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
