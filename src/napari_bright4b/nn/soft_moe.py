@@ -81,20 +81,18 @@ class HypersphericalSoftMoE(nn.Module):
     def routing(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dispatch and combine weights ``(B, m, s)`` for tokens ``x (B, m, dim)``."""
         if self.centred:  # in float32: the common part can dwarf what is left in bf16
-            x = self.centre(x.float())
+            x = (x.float().unflatten(0, (-1, self.streams)) - self.router_centre[:, None]).flatten(0, 1)
         logits = (l2norm(x) @ l2norm(self.slot_keys, 0).to(x.dtype)).float() * self.logit_scale
         return logits.softmax(dim=1), logits.softmax(dim=2)
 
-    def centre(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (B * streams, m, dim)`` minus its stream's running mean token, which a training
-        forward first moves towards the batch's mean (a plain average over the first updates)."""
-        per_stream = x.unflatten(0, (-1, self.streams))
-        if self.training and torch.is_grad_enabled():
-            with torch.no_grad():
-                rate = max(1.0 / (int(self.router_centre_updates) + 1), self.centre_momentum)
-                self.router_centre.lerp_(per_stream.mean((0, 2)), rate)
-                self.router_centre_updates += 1
-        return (per_stream - self.router_centre[:, None]).flatten(0, 1)
+    @torch.no_grad()
+    def update_centre(self, x: torch.Tensor) -> None:
+        """Move the running centre towards the mean token per stream of ``x (B * streams, m,
+        dim)``: a plain average over the first updates, then at ``centre_momentum``."""
+        rate = max(1.0 / (float(self.router_centre_updates) + 1), self.centre_momentum)
+        batch_mean = x.float().unflatten(0, (-1, self.streams)).mean((0, 2))
+        self.router_centre.lerp_(batch_mean.to(self.router_centre.dtype), rate)
+        self.router_centre_updates += 1
 
     def experts(self, slots: torch.Tensor) -> torch.Tensor:
         """Apply expert ``e`` to its slots: ``(B, s, dim) -> (B, s, dim)``, one bmm per layer."""
@@ -107,6 +105,8 @@ class HypersphericalSoftMoE(nn.Module):
         return out.view(self.num_experts, b, self.slots_per_expert, d).transpose(0, 1).reshape(b, s, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.centred and self.training and torch.is_grad_enabled():
+            self.update_centre(x)
         dispatch, combine = self.routing(x)
         slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch.to(x.dtype), x))
         y = torch.einsum("bms,bsd->bmd", combine.to(x.dtype), self.experts(slots))
