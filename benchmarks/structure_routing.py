@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from napari_bright4b.models.checkpoint import build_model, load_backbone, save_checkpoint
+from napari_bright4b.models.checkpoint import build_model, load_backbone, load_checkpoint, save_checkpoint
 from napari_bright4b.training.recipes import RECIPES
 from napari_bright4b.training.structure_routing import ROUTING_WEIGHT, TOKEN_WEIGHT, StructureRouting
 from napari_bright4b.training.trainer import TrainSettings, task_loss, train
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--sharpen", type=int, nargs=2, metavar=("START", "END"), help="ramp the confidence term in")
     parser.add_argument("--recipe", default="organelles-classic", choices=["organelles-classic", "organelles"])
     parser.add_argument("--init", help="start from this model (the recipe's starts_from)")
-    parser.add_argument("--resume", action="store_true", help="go on from OUT's training state")
+    parser.add_argument("--resume", action="store_true", help="go on from OUT and its training state")
     args = parser.parse_args()
     recipe = RECIPES[args.recipe]
     card = recipe.card()
@@ -58,7 +58,9 @@ def main() -> None:
     card = dataclasses.replace(card, config=config)
     torch.manual_seed(0)
     model = build_model(card)
-    if args.init:
+    if args.resume:  # the weights the state goes with: OUT, as written at its last checkpoint
+        model.load_state_dict(load_checkpoint(args.output)[0].state_dict())
+    elif args.init:
         load_backbone(model, card, args.init)
     sampler = recipe.sampler(recipe.examples(recipe.train_seeds), np.random.default_rng(0))
     weights = (args.token_weight, args.routing_weight)
