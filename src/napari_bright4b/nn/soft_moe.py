@@ -89,9 +89,9 @@ class HypersphericalSoftMoE(nn.Module):
     def update_centre(self, x: torch.Tensor) -> None:
         """Move the running centre towards the mean token per stream of ``x (B * streams, m,
         dim)``: a plain average over the first updates, then at ``centre_momentum``."""
-        rate = max(1.0 / (float(self.router_centre_updates) + 1), self.centre_momentum)
+        rate = (1 / (self.router_centre_updates + 1)).clamp_min(self.centre_momentum)  # on device: no sync
         batch_mean = x.float().unflatten(0, (-1, self.streams)).mean((0, 2))
-        self.router_centre.lerp_(batch_mean.to(self.router_centre.dtype), rate)
+        self.router_centre.lerp_(batch_mean.to(self.router_centre.dtype), rate.to(self.router_centre.dtype))
         self.router_centre_updates += 1
 
     def experts(self, slots: torch.Tensor) -> torch.Tensor:
