@@ -13,9 +13,11 @@ classes, 4-fold stratified shuffled cross-validation), scored by balanced accura
 - ``three_way``: outside / cytoplasm / nuclei, chance is 0.333.
 
 The same probe on four image statistics per token (mean, standard deviation, 10th and
-90th percentile of its voxels) says how much the token's own patch tells. The router is a
-cosine of such a token with the slot keys, so a structure it cannot see here it cannot
-route by. Prints a table, writes JSON.
+90th percentile of its voxels) says how much the token's own patch tells, and on the
+decoder stem's coarsest convolutional features averaged under each token (what a model
+with ``router_context`` routes by, besides the token) how much the stem holds. The router
+is a cosine of such a token with the slot keys, so a structure it cannot see here it
+cannot route by. Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from napari_bright4b.api import load_model
 from napari_bright4b.data.synthetic.brightfield import ALLEN_VOXEL_SIZE, simulate_brightfield
 from napari_bright4b.data.synthetic.colony import structure_map
 from napari_bright4b.inference.resample import resize_nearest
+from napari_bright4b.models.bright4b import stem_under_tokens
 from napari_bright4b.nn.token_lattice import BlockLattice
 from napari_bright4b.training.recipes.organelles import HELD_OUT_SEEDS, SIMULATED_SHAPE
 
@@ -37,9 +40,10 @@ PADDING = (4, 64, 64)  # the volume is resized to a multiple of the NSA brick in
 NUCLEI, CYTOPLASM = 2, 1
 
 
-def colony_tokens(model, card, seed: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def colony_tokens(model, card, seed: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """For colony ``seed``: each layer's MoE inputs ``(tokens, dim)``, the token structures
-    ``(tokens,)`` and image statistics ``(tokens, 4)``, all in raster order."""
+    ``(tokens,)``, image statistics ``(tokens, 4)`` and the stem under each token ``(tokens,
+    c)``, all in raster order."""
     sample = simulate_brightfield(SIMULATED_SHAPE, ALLEN_VOXEL_SIZE, seed)
     shape = [round(n * a / b) for n, a, b in zip(sample.image.shape, sample.voxel_size, card.voxel_size)]
     shape = tuple(int(np.ceil(n / m) * m) for n, m in zip(shape, PADDING))
@@ -48,12 +52,14 @@ def colony_tokens(model, card, seed: int) -> tuple[list[np.ndarray], np.ndarray,
     low, high = np.percentile(image, [1, 99.8])
     inputs: list[torch.Tensor] = []
     hooks = [block.moe.register_forward_pre_hook(lambda _, args: inputs.append(args[0])) for block in model.blocks]
-    with torch.no_grad():
-        model(torch.from_numpy(((image - low) / (high - low)).astype(np.float32))[None, None])
-    for hook in hooks:
-        hook.remove()
+    normalized = torch.from_numpy(((image - low) / (high - low)).astype(np.float32))[None, None]
     config = model.config
     grid = tuple(n // p for n, p in zip(shape, config.patch))
+    with torch.no_grad():
+        model(normalized)
+        stem = stem_under_tokens(model.decoder.stem(normalized)[-1], grid)[0].numpy()
+    for hook in hooks:
+        hook.remove()
     lattice, streams = BlockLattice(grid, config.brick), config.streams
     per_layer = []
     for tokens in inputs:
@@ -63,7 +69,7 @@ def colony_tokens(model, card, seed: int) -> tuple[list[np.ndarray], np.ndarray,
     blocks = [patches_of(volume, grid, config.patch) for volume in (labels, image)]
     structures = np.stack([(blocks[0] == k).sum(-1) for k in range(3)]).argmax(0)
     statistics = np.stack([blocks[1].mean(-1), blocks[1].std(-1), *np.percentile(blocks[1], [10, 90], -1)], -1)
-    return per_layer, structures, statistics
+    return per_layer, structures, statistics, stem
 
 
 def patches_of(volume: np.ndarray, grid, patch) -> np.ndarray:
@@ -98,10 +104,17 @@ def main() -> None:
         depth = model.config.depth
         layers = [scores(np.concatenate([c[0][layer] for c in colonies]), structures) for layer in range(depth)]
         image = scores(np.concatenate([c[2] for c in colonies]), structures)
-        results[name] = {"tokens": np.bincount(structures, minlength=3).tolist(), "layers": layers, "image": image}
+        stem = scores(np.concatenate([c[3] for c in colonies]), structures)
+        tokens = np.bincount(structures, minlength=3).tolist()
+        results[name] = {"tokens": tokens, "layers": layers, "image": image, "stem": stem}
         print(f"{name}: tokens outside / cytoplasm / nuclei {results[name]['tokens']}")
         print(f"{'features':>16}{'nuclei vs cyto':>16}{'three-way':>12}")
-        for label, row in [*((f"layer {i + 1} input", row) for i, row in enumerate(layers)), ("image stats", image)]:
+        rows = [
+            *((f"layer {i + 1} input", row) for i, row in enumerate(layers)),
+            ("image stats", image),
+            ("stem", stem),
+        ]
+        for label, row in rows:
             print(f"{label:>16}{row['nuclei_vs_cytoplasm']:>16.3f}{row['three_way']:>12.3f}")
     if args.json:
         write_json(args.json, {"environment": environment(args.threads), "seeds": list(HELD_OUT_SEEDS), **results})

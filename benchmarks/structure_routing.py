@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=2 python benchmarks/structure_routing.py -o OUT.safetensors [--steps 1500]
         [--token-weight 0.5] [--routing-weight 0.5] [--centred] [--balance-weight 0.01]
-        [--confidence 0.5] [--sharpen START END] [--recipe organelles --init MODEL] [--resume]
+        [--confidence 0.5] [--sharpen START END] [--router-context] [--recipe organelles --init MODEL]
+        [--resume]
     OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
 
 The ``organelles-classic`` recipe (or ``--recipe``, e.g. the bundled model's second stage
@@ -10,7 +11,8 @@ The ``organelles-classic`` recipe (or ``--recipe``, e.g. the bundled model's sec
 rate; :mod:`napari_bright4b.training.recipes`) with its task loss
 wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (token and
 routing probes against each token's structure shares) and, with ``--centred``, the model's
-``centred_routing`` on; ``--balance-weight`` sets the Soft-MoE load term's weight and
+``centred_routing`` on, with ``--router-context`` its ``router_context`` (the routers also read
+the decoder stem's features under each token); ``--balance-weight`` sets the Soft-MoE load term's weight and
 ``--confidence`` its term that sharpens each token's routing (``routing_confidence``),
 ramped in from step START to END with ``--sharpen``. Then
 per-class thresholds and the held-out Dice, as ``bright4b train`` does, written into OUT's
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--token-weight", type=float, default=TOKEN_WEIGHT)
     parser.add_argument("--routing-weight", type=float, default=ROUTING_WEIGHT)
     parser.add_argument("--centred", action="store_true", help="route tokens by their difference from the mean")
+    parser.add_argument("--router-context", action="store_true", help="routers also read the stem under each token")
     parser.add_argument("--balance-weight", type=float, help="the load term's weight (default: the recipe's)")
     parser.add_argument("--confidence", type=float, help="the sharpness term's weight (default: the recipe's)")
     parser.add_argument("--sharpen", type=int, nargs=2, metavar=("START", "END"), help="ramp the confidence term in")
@@ -53,7 +56,11 @@ def main() -> None:
     balance = card.config.balance_weight if args.balance_weight is None else args.balance_weight
     confidence = card.config.routing_confidence if args.confidence is None else args.confidence
     config = dataclasses.replace(
-        card.config, centred_routing=args.centred, balance_weight=balance, routing_confidence=confidence
+        card.config,
+        centred_routing=args.centred,
+        router_context=args.router_context,
+        balance_weight=balance,
+        routing_confidence=confidence,
     )
     card = dataclasses.replace(card, config=config)
     torch.manual_seed(0)

@@ -3,8 +3,9 @@ import dataclasses
 import pytest
 import torch
 
+from napari_bright4b.analysis.capture import capturing
 from napari_bright4b.errors import BadInputError
-from napari_bright4b.models.bright4b import Bright4B
+from napari_bright4b.models.bright4b import Bright4B, stem_under_tokens
 from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.heads import activate
 from napari_bright4b.models.presets import PRESETS
@@ -59,9 +60,10 @@ def test_rejects_inputs_it_cannot_use(nano):
         nano(torch.randn(1, 1, 4, 64, 64, dtype=torch.float64))
 
 
-def test_training_step_decreases_the_loss_and_reaches_every_parameter():
+@pytest.mark.parametrize("router_context", [False, True])
+def test_training_step_decreases_the_loss_and_reaches_every_parameter(router_context):
     torch.manual_seed(1)
-    model = Bright4B(NANO, HeadConfig())
+    model = Bright4B(dataclasses.replace(NANO, router_context=router_context), HeadConfig())
     x = torch.randn(1, 1, 4, 128, 64)  # 2 NSA blocks: with one, compressed keys cannot matter
     target = (x > 0.5).float()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -109,3 +111,19 @@ def test_classification_trains_every_parameter():
     (loss + model.balance_loss()).backward()
     for name, param in model.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient for {name}"
+
+
+def test_routers_read_the_stem_averaged_under_each_token():
+    torch.manual_seed(3)
+    model = Bright4B(dataclasses.replace(NANO, router_context=True), HEAD).eval()
+    x = torch.randn(1, 1, 4, 32, 64)
+    level = model.decoder.stem(x)[-1]  # hybrid stem: half resolution, (1, 12, 2, 16, 32)
+    under = stem_under_tokens(level, (2, 2, 4))
+    assert under.shape == (1, 16, 12)
+    torch.testing.assert_close(under[0, 5], level[0, :, 0, 8:16, 8:16].mean((1, 2)))  # token (0, 1, 1)
+    with capturing(model) as captured, torch.no_grad():
+        model(x)
+        silent = captured.combine[0].clone()
+        model.blocks[0].moe.router_context.normal_()
+        model(x)
+    assert not torch.allclose(captured.combine[0], silent)  # the inspection sees the routing the context sets

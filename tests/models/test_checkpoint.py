@@ -262,12 +262,16 @@ def test_initialising_copies_the_head_only_where_the_heads_match(saved, card):
 
 
 def test_initialising_across_routing_settings_copies_the_weights_and_keeps_the_new_routing(saved, card, tmp_path):
-    routing = dict(centred_routing=True, balance_weight=0.1, routing_confidence=0.0)
+    routing = dict(centred_routing=True, balance_weight=0.1, routing_confidence=0.0, router_context=True)
     target_card = dataclasses.replace(card, config=dataclasses.replace(card.config, **routing))
     target = build_model(target_card)
     load_backbone(target, target_card, saved[1])
     assert all(torch.equal(target.state_dict()[name], t) for name, t in saved[0].state_dict().items())
     assert all(block.moe.centred and block.moe.balance_weight == 0.1 for block in target.blocks)
+    assert all(not block.moe.router_context.any() for block in target.blocks)  # the context starts silent
+    x = torch.randn(1, 1, 4, 32, 32)
+    with torch.no_grad():  # so until training moves the centre and the context, it routes as its checkpoint
+        torch.testing.assert_close(target.eval()(x), saved[0](x))
     assert all(int(block.moe.router_centre_updates) == 0 for block in target.blocks)  # its centre is learned anew
     path = save_checkpoint(target, target_card, tmp_path / "centred.safetensors")
     back = build_model(card)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -6,14 +8,18 @@ from napari_bright4b.models.config import Bright4BConfig, HeadConfig, total_para
 from napari_bright4b.models.presets import PRESETS
 
 
-@pytest.mark.parametrize("name", ["nano", "small"])
+@pytest.mark.parametrize("name", ["nano", "small", "nano-router-context"])
 def test_formula_matches_a_real_model(name):
-    preset = PRESETS[name]
-    model = Bright4B(preset.config, preset.head)
-    assert sum(p.numel() for p in model.parameters()) == total_parameters(preset.config, preset.head)
-    counts = preset.config.parameter_counts()
+    preset = PRESETS[name.removesuffix("-router-context")]
+    config = preset.config
+    if name.endswith("router-context"):
+        config = dataclasses.replace(config, decoder_stem="pyramid", router_context=True)
+    model = Bright4B(config, preset.head)
+    assert sum(p.numel() for p in model.parameters()) == total_parameters(config, preset.head)
+    counts = config.parameter_counts()
     assert sum(p.numel() for p in model.decoder.parameters()) == counts["decoder"]
     assert sum(p.numel() for b in model.blocks for p in b.moe.parameters()) == counts["moe"]
+    assert config.context_width == (24 if config.router_context else 0)
     assert sum(p.numel() for b in model.blocks for p in b.attention.parameters()) == counts["attention"]
 
 
@@ -68,6 +74,8 @@ def test_config_round_trips_and_rejects_bad_values():
     for bad in (dict(kappa=0), dict(kv_heads=0), dict(depth=4.0), dict(brick=(2, 0, 4)), dict(attention="flash")):
         with pytest.raises(ValueError):
             Bright4BConfig(**bad)
+    with pytest.raises(ValueError, match="use decoder_stem 'hybrid' or 'pyramid'"):
+        Bright4BConfig(router_context=True, decoder_stem="unetr")
     with pytest.raises(ValueError, match="window_radius"):
         Bright4BConfig(window_radius=(1, 1))
     with pytest.raises(ValueError, match="list of names"):

@@ -131,3 +131,25 @@ def test_streams_that_split_the_experts_between_them_are_penalized_though_the_to
     spread = torch.arange(30) % 6
     dispatch, combine = (torch.cat(parts) for parts in zip(*[one_hot_routing(spread, 6, 30)] * 2))
     assert moe.load_balance(dispatch, combine).item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_a_router_context_starts_silent_and_then_moves_only_the_routing():
+    torch.manual_seed(0)
+    x, context = l2norm(torch.randn(4, 30, 16)), torch.randn(2, 30, 5)  # 2 samples x 2 streams
+    plain, reading = make_moe(streams=2), make_moe(streams=2, context_width=5)
+    reading.load_state_dict(plain.state_dict(), strict=False)
+    torch.testing.assert_close(reading(x, context), plain(x))  # zero weights: routed as without
+    reading(x, context).square().sum().backward()
+    assert reading.router_context.grad.abs().sum() > 0  # training reaches them
+    with torch.no_grad():
+        reading.router_context.copy_(torch.randn(5, 16))
+    want = plain.routing(x + (context @ reading.router_context).repeat_interleave(2, 0))
+    for got, expected in zip(reading.routing(x, context), want):  # each stream reads its sample's context
+        torch.testing.assert_close(got, expected)
+    dispatch, combine = reading.routing(x, context)
+    slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch, x))  # the experts still mix the tokens alone
+    torch.testing.assert_close(reading(x, context), torch.einsum("bms,bsd->bmd", combine, reading.experts(slots)))
+    with pytest.raises(ValueError, match="pass context"):
+        reading.routing(x)
+    with pytest.raises(ValueError, match="no context weights"):
+        plain.routing(x, context)

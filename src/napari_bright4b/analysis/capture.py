@@ -36,9 +36,9 @@ class Captured:
     gates: list[torch.Tensor | None]
 
 
-def _keep_combine(captured: Captured, index: int, moe, args: tuple, output) -> None:
+def _keep_combine(captured: Captured, index: int, moe, args: tuple, kwargs: dict, output) -> None:
     with torch.no_grad():
-        captured.combine[index] = moe.routing(args[0])[1]
+        captured.combine[index] = moe.routing(args[0], kwargs.get("context"))[1]
 
 
 def _keep_gates(captured: Captured, index: int, attention, args: tuple, output) -> None:
@@ -54,7 +54,7 @@ def capturing(model: Bright4B) -> Iterator[Captured]:
     captured = Captured([None] * depth, [None] * depth)
     handles = []
     for index, block in enumerate(model.blocks):
-        handles.append(block.moe.register_forward_hook(partial(_keep_combine, captured, index)))
+        handles.append(block.moe.register_forward_hook(partial(_keep_combine, captured, index), with_kwargs=True))
         if block.attention.mode == "nsa":
             handles.append(block.attention.register_forward_hook(partial(_keep_gates, captured, index)))
     try:

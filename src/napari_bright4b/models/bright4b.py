@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BadInputError
@@ -24,6 +25,13 @@ from ..nn.sparse_attention import NativeSparseAttention3D
 from ..nn.token_lattice import BlockLattice
 from .config import Bright4BConfig, HeadConfig
 from .heads import build_head
+
+
+def stem_under_tokens(level: torch.Tensor, lattice_shape: tuple[int, int, int]) -> torch.Tensor:
+    """A stem level ``(B, c, D'', H'', W'')`` averaged over each token's extent ->
+    ``(B, N, c)``, raster order on the token lattice ``(D', H', W')``."""
+    kernel = tuple(n // t for n, t in zip(level.shape[-3:], lattice_shape))
+    return F.avg_pool3d(level, kernel).flatten(2).transpose(1, 2)
 
 
 class Bright4BBlock(nn.Module):
@@ -52,14 +60,18 @@ class Bright4BBlock(nn.Module):
             confidence_weight=c.routing_confidence,
             centred=c.centred_routing,
             streams=c.streams,
+            context_width=c.context_width,
         )
         self.attention_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)
         self.moe_connection = DynamicHyperConnection(c.dim, c.streams, step_init=c.step_init)
 
-    def forward(self, streams: torch.Tensor, lattice: BlockLattice) -> torch.Tensor:
-        """``streams (B, E, N, dim)`` unit-norm, block-major -> same shape."""
+    def forward(
+        self, streams: torch.Tensor, lattice: BlockLattice, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``streams (B, E, N, dim)`` unit-norm, block-major (and the router's ``context (B, N,
+        c)``, block-major, with ``router_context``) -> same shape."""
         streams = self.attention_connection(streams, partial(self.attention, lattice=lattice))
-        return self.moe_connection(streams, self.moe)
+        return self.moe_connection(streams, partial(self.moe, context=context))
 
 
 @dataclass
@@ -105,16 +117,22 @@ class Bright4B(nn.Module):
                 "convert the input with .to(dtype=..., device=...)"
             )
 
-    def encode(self, padded: torch.Tensor) -> EncoderOutput:
-        """Token states of every layer for an input already padded to ``spatial_multiple``."""
+    def encode(self, padded: torch.Tensor, stem: list[torch.Tensor] | None = None) -> EncoderOutput:
+        """Token states of every layer for an input already padded to ``spatial_multiple``;
+        with ``router_context`` the routers read the decoder's ``stem`` of it (computed here
+        if not given)."""
         tokens = self.embed(padded)
         b, *lattice_shape, d = tokens.shape
         lattice = BlockLattice(tuple(lattice_shape), self.config.brick)
         raster = tokens.reshape(b, -1, d)
         streams = l2norm(lattice.to_blocks(raster)[:, None] + self.stream_offsets[None, :, None].to(tokens.dtype))
+        context = None
+        if self.config.router_context:
+            coarsest = (self.decoder.stem(padded) if stem is None else stem)[-1]
+            context = lattice.to_blocks(stem_under_tokens(coarsest, lattice.shape))
         layers = []
         for block in self.blocks:
-            streams = block(streams, lattice)
+            streams = block(streams, lattice, context)
             layers.append(lattice.to_raster(l2norm(streams.mean(1))))
         return EncoderOutput(lattice, layers)
 
@@ -123,9 +141,10 @@ class Bright4B(nn.Module):
         states of every layer (on the padded input's lattice)."""
         self.check_input(x)
         padded = pad_to_multiple(x, self.config.spatial_multiple)
-        encoded = self.encode(padded)
+        stem = self.decoder.stem(padded)
+        encoded = self.encode(padded, stem)
         taps = [encoded.token_map(i - 1) for i in self.config.taps]
-        return crop_to(self.decoder(padded, taps), x.shape[-3:]), encoded
+        return crop_to(self.decoder(stem, taps), x.shape[-3:]), encoded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features, encoded = self.features(x)

@@ -98,7 +98,9 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
     differ, and ``model`` keeps its own). The head is copied too where both have the same
     head (task, classes and activation: training on from a bundled model), else left as it is.
     A centred router's running centre is a statistic, not a weight: a model that routes
-    uncentred leaves it, and one that routes centred from an uncentred checkpoint learns it anew."""
+    uncentred leaves it, and one that routes centred from an uncentred checkpoint learns it anew.
+    Router context weights start at zero where the checkpoint has none, and are left where the
+    model reads no context."""
     source, source_card = load_checkpoint(path)
     if not source_card.config.same_weights(card.config):
         raise CheckpointError(
@@ -110,7 +112,8 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
     backbone = {
         k: v
         for k, v in source.state_dict().items()
-        if (same_head or not k.startswith("head.")) and (k in own or ".router_centre" not in k)
+        if (same_head or not k.startswith("head."))
+        and (k in own or not k.endswith((".router_centre", ".router_centre_updates", ".router_context")))
     }
     missing = model.load_state_dict(backbone, strict=False)
     if missing.unexpected_keys:

@@ -13,7 +13,10 @@ Triple = tuple[int, int, int]
 DECODER_STEMS = ("unetr", "hybrid", "pyramid", "light")
 
 
-ROUTING_SETTINGS = ("balance_weight", "routing_confidence", "centred_routing")  # no trained weights of their own
+# may differ between a checkpoint and a model started from it: no weights of their own, or
+# (router_context) weights that start at zero, so the router first routes as the checkpoint did
+ROUTING_SETTINGS = ("balance_weight", "routing_confidence", "centred_routing", "router_context")
+STEM_CONTEXT_WIDTH = {"hybrid": 2, "pyramid": 4}  # channels of the coarsest stem level, per decoder feature
 
 
 def _is_int(value) -> bool:
@@ -34,7 +37,10 @@ class Bright4BConfig:
     :mod:`napari_bright4b.nn.decoder`. ``balance_weight`` scales the Soft-MoE balancing loss
     and ``routing_confidence`` its term that nudges each token's routing to be confident;
     ``centred_routing`` routes each token by its difference from a running mean token
-    learned in training (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`).
+    learned in training (:class:`~napari_bright4b.nn.soft_moe.HypersphericalSoftMoE`);
+    ``router_context`` lets every router also read the decoder stem's coarsest convolutional
+    features under each token (``hybrid`` and ``pyramid`` stems), which hold the structure
+    the tokens do not (docs/inspect.md).
     """
 
     in_channels: int = 1
@@ -59,6 +65,7 @@ class Bright4BConfig:
     routing_confidence: float = 0.5
     attention: str = "nsa"
     centred_routing: bool = False
+    router_context: bool = False
 
     def __post_init__(self):
         for name in ("patch", "brick", "window_radius"):
@@ -77,6 +84,11 @@ class Bright4BConfig:
             raise ValueError(f"patch must be (1|2, 16, 16) for the UNETR decoder, got {self.patch}")
         if self.decoder_stem not in DECODER_STEMS:
             raise ValueError(f"decoder_stem must be one of {DECODER_STEMS}, got {self.decoder_stem!r}")
+        if self.router_context and self.decoder_stem not in STEM_CONTEXT_WIDTH:
+            raise ValueError(
+                f"router_context reads the decoder stem's coarser levels: use decoder_stem 'hybrid' or 'pyramid', "
+                f"not {self.decoder_stem!r}"
+            )
         if self.attention not in ("nsa", "dense"):
             raise ValueError(f"attention must be 'nsa' or 'dense', got {self.attention!r}")
         if self.depth % 4:
@@ -97,6 +109,11 @@ class Bright4BConfig:
     def taps(self) -> tuple[int, ...]:
         """1-based encoder layers feeding the decoder: L/4, L/2, 3L/4, L."""
         return tuple(self.depth * i // 4 for i in range(1, 5))
+
+    @property
+    def context_width(self) -> int:
+        """Channels each router reads from the stem under a token (0 without ``router_context``)."""
+        return self.decoder_features * STEM_CONTEXT_WIDTH[self.decoder_stem] if self.router_context else 0
 
     def same_weights(self, other: Bright4BConfig) -> bool:
         """Whether a model of ``other`` has this one's weights, whatever each routes and
@@ -122,7 +139,7 @@ class Bright4BConfig:
         compressor = bs * dh + bs * dh * ch + ch + ch * dh + dh
         attention = 2 * d * heads * dh + 2 * d * kv * dh + dh + 2 * compressor + heads * dh * 3 + heads * 3
         slots = self.num_experts * self.slots_per_expert
-        moe = d * slots + 1 + 2 * self.num_experts * d * self.expert_hidden
+        moe = d * slots + 1 + 2 * self.num_experts * d * self.expert_hidden + self.context_width * d
         e = self.streams
         hyper = e * e + d * e + 1 + e * d * d + 1 + d
         return {

@@ -66,7 +66,8 @@ def check_patch(patch: Sequence[int]) -> None:
 
 
 class UnetrDecoder(nn.Module):
-    """``4 x (B, dim, D', H', W')`` taps + ``(B, C, D, H, W)`` input -> ``(B, features, D, H, W)``."""
+    """``4 x (B, dim, D', H', W')`` taps + the :meth:`stem` of a ``(B, C, D, H, W)`` input ->
+    ``(B, features, D, H, W)``."""
 
     def __init__(
         self, in_channels: int, dim: int, features: int, patch: Sequence[int] = (2, 16, 16), stem: str = "unetr"
@@ -108,17 +109,26 @@ class UnetrDecoder(nn.Module):
         if stem == "pyramid":
             self.quarter_resolution = UnetrBasicBlock(in_channels=2 * f, out_channels=4 * f, stride=XY_STAGE, **common)
 
-    def forward(self, x: torch.Tensor, taps: Sequence[torch.Tensor]) -> torch.Tensor:
+    def stem(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The image's own features, finest first: ``x (B, C, D, H, W)`` itself (``light``) or
+        encoder1's ``(B, f, D, H, W)``, then ``(B, 2f, D/p_z, H/2, W/2)`` (hybrid, pyramid) and
+        ``(B, 4f, D/p_z, H/4, W/4)`` (pyramid)."""
+        levels = [x if self.encoder1 is None else self.encoder1(x)]
+        for stage in (self.half_resolution, self.quarter_resolution):
+            if stage is not None:
+                levels.append(stage(levels[-1]))
+        return levels
+
+    def forward(self, levels: Sequence[torch.Tensor], taps: Sequence[torch.Tensor]) -> torch.Tensor:
+        """:meth:`stem`'s ``levels`` of the input and the 4 token taps -> ``(B, f, D, H, W)``."""
         t1, t2, t3, t4 = taps
-        image = x if self.encoder1 is None else self.encoder1(x)
         skip2, skip3 = self.encoder2(t1), self.encoder3(t2)
-        if self.half_resolution is not None:
-            half = self.half_resolution(image)
-            skip2 = skip2 + half
-            if self.quarter_resolution is not None:
-                skip3 = skip3 + self.quarter_resolution(half)
+        if len(levels) > 1:
+            skip2 = skip2 + levels[1]
+        if len(levels) > 2:
+            skip3 = skip3 + levels[2]
         skip4 = self.encoder4(t3)
         up = self.decoder5(t4, skip4)
         up = self.decoder4(up, skip3)
         up = self.decoder3(up, skip2)
-        return self.decoder2(up, image)
+        return self.decoder2(up, levels[0])

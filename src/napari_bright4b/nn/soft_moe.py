@@ -56,6 +56,7 @@ class HypersphericalSoftMoE(nn.Module):
         confidence_weight: float = 0.5,
         centred: bool = False,
         streams: int = 1,
+        context_width: int = 0,
     ):
         super().__init__()
         self.num_experts, self.slots_per_expert = num_experts, slots_per_expert
@@ -73,15 +74,25 @@ class HypersphericalSoftMoE(nn.Module):
         if centred:
             self.register_buffer("router_centre", torch.zeros(streams, dim))
             self.register_buffer("router_centre_updates", torch.zeros(()))  # a float: checkpoints hold floats
+        self.router_context = nn.Parameter(torch.zeros(context_width, dim)) if context_width else None
 
     @property
     def num_slots(self) -> int:
         return self.num_experts * self.slots_per_expert
 
-    def routing(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dispatch and combine weights ``(B, m, s)`` for tokens ``x (B, m, dim)``."""
+    def routing(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dispatch and combine weights ``(B * streams, m, s)`` for tokens ``x (B * streams, m,
+        dim)`` and, with ``context_width``, their ``context (B, m, context_width)``."""
+        if (context is None) != (self.router_context is None):
+            raise ValueError(
+                "this router reads a context per token: pass context (B, m, context_width)"
+                if context is None
+                else "this router has no context weights (context_width=0): call it without a context"
+            )
         if self.centred:  # in float32: the common part can dwarf what is left in bf16
             x = (x.float().unflatten(0, (-1, self.streams)) - self.router_centre[:, None]).flatten(0, 1)
+        if context is not None:
+            x = x + (context @ self.router_context.to(context.dtype)).repeat_interleave(self.streams, 0).to(x.dtype)
         logits = (l2norm(x) @ l2norm(self.slot_keys, 0).to(x.dtype)).float() * self.logit_scale
         return logits.softmax(dim=1), logits.softmax(dim=2)
 
@@ -104,10 +115,11 @@ class HypersphericalSoftMoE(nn.Module):
         out = torch.bmm(hidden, self.w_out.to(slots.dtype))
         return out.view(self.num_experts, b, self.slots_per_expert, d).transpose(0, 1).reshape(b, s, d)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B * streams, m, dim)`` (and ``context (B, m, c)``, see :meth:`routing`) -> like ``x``."""
         if self.centred and self.training and torch.is_grad_enabled():
             self.update_centre(x)
-        dispatch, combine = self.routing(x)
+        dispatch, combine = self.routing(x, context)
         slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch.to(x.dtype), x))
         y = torch.einsum("bms,bsd->bmd", combine.to(x.dtype), self.experts(slots))
         self.balance_loss = self.balance_weight * self.load_balance(dispatch, combine)

@@ -71,7 +71,7 @@ class StructureRouting(nn.Module):
         self.lattice: BlockLattice | None = None
         self._hooks = [model.decoder.register_forward_pre_hook(self._keep_taps)]
         self._hooks.append(model.blocks[0].register_forward_pre_hook(self._keep_lattice))
-        self._hooks += [block.moe.register_forward_hook(self._keep_combine) for block in model.blocks]
+        self._hooks += [block.moe.register_forward_hook(self._keep_combine, with_kwargs=True) for block in model.blocks]
 
     def _keep_taps(self, decoder: nn.Module, args: tuple) -> None:
         self.taps = list(args[1])
@@ -81,8 +81,8 @@ class StructureRouting(nn.Module):
         for moe in self.moes:
             moe.confidence_weight = self.confidence_weight(int(self.step))
 
-    def _keep_combine(self, moe: nn.Module, args: tuple, output: torch.Tensor) -> None:
-        self.combine.append(moe.routing(args[0])[1])
+    def _keep_combine(self, moe: nn.Module, args: tuple, kwargs: dict, output: torch.Tensor) -> None:
+        self.combine.append(moe.routing(args[0], kwargs.get("context"))[1])
 
     def remove(self) -> None:
         """Take the hooks off the model and give its routing back its full confidence weight."""
