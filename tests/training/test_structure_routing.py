@@ -1,13 +1,18 @@
 """Structure-aware routing: the probes read the expert usage and the token maps of the forward
 just run, their terms reach the router, and zero weights leave the task's loss."""
 
+import dataclasses
+
 import torch
 
+from napari_bright4b.cli import main
 from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model
 from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.presets import PRESETS
-from napari_bright4b.training.structure_routing import StructureRouting
+from napari_bright4b.training.structure_routing import RoutingSupervision, StructureRouting
+
+from .recipes.test_folder import make_folder
 
 CARD = ModelCard(name="t", config=PRESETS["nano"].config, head=HeadConfig("segment", ("a", "b"), "sigmoid"))
 
@@ -65,3 +70,39 @@ def test_the_confidence_term_is_off_until_the_ramp_starts_then_reaches_the_model
     assert seen == [0.0, 0.0, 0.0, 0.5 * full, full, full]
     objective.remove()
     assert all(block.moe.confidence_weight == full for block in model.blocks)
+
+
+def test_a_router_context_is_trained_by_the_routing_term():
+    config = dataclasses.replace(CARD.config, router_context=True)
+    model = build_model(dataclasses.replace(CARD, config=config))
+    objective = StructureRouting(model, _nothing, channels=2, token_weight=0.0, routing_weight=0.5)
+    image = torch.rand(1, 1, 4, 64, 64)
+    objective(model(image), image, (torch.rand(1, 2, 4, 64, 64) > 0.7).float()).backward()
+    assert all(block.moe.router_context.grad.abs().sum() > 0 for block in model.blocks)
+
+
+def test_a_recipe_with_routing_supervision_trains_through_it(tmp_path, monkeypatch, capsys):
+    from napari_bright4b.training.recipes import folder
+
+    made = []
+    supervision = RoutingSupervision(token_weight=0.0, routing_weight=1.0, sharpen=(1, 2))
+    real_recipe, real_loss = folder.folder_recipe, RoutingSupervision.loss
+
+    def supervised(*args, **kwargs):
+        return dataclasses.replace(real_recipe(*args, **kwargs), routing_supervision=supervision)
+
+    def spied(self, model, task, channels):
+        made.append((real_loss(self, model, task, channels), model))
+        return made[-1][0]
+
+    monkeypatch.setattr(folder, "folder_recipe", supervised)
+    monkeypatch.setattr(RoutingSupervision, "loss", spied)
+    data = make_folder(tmp_path / "data", classes=1)
+    argv = ["train", "folder", "--data", str(data), "--classes", "cells", "-o", str(tmp_path / "m.safetensors")]
+    assert main([*argv, "--steps", "3", "--json"]) == 0
+    ((objective, model),) = made
+    assert int(objective.step) == 3 and objective.weights == (0.0, 1.0)  # every step went through it
+    assert all(block.moe.confidence_weight == model.config.routing_confidence for block in model.blocks)
+    objective.combine = []
+    model(torch.rand(1, 1, 4, 64, 64))
+    assert objective.combine == []  # and its hooks are off the model after training

@@ -53,7 +53,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from ..models.checkpoint import save_checkpoint
-    from ..training.trainer import TrainSettings, train
+    from ..training.trainer import TrainSettings, task_loss, train
 
     recipe = _recipe(args, out)
     card = recipe.card()
@@ -74,8 +74,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     examples = recipe.examples(seeds)
     prepare_s = time.perf_counter() - started
     sampler = recipe.sampler(examples, np.random.default_rng(args.seed))
+    supervision = recipe.routing_supervision
+    loss = supervision.loss(model, task_loss(card), card.head.channels) if supervision else None
     with _StepBar(settings.steps, enabled=not args.json and sys.stderr.isatty()) as progress:
-        result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress)
+        result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress, loss=loss)
+    if loss is not None:
+        loss.remove()
     tick = time.perf_counter()
     trained_card, held_out = _calibrate_and_score(model, recipe, out, args.held_out, say)
     evaluate_s = time.perf_counter() - tick

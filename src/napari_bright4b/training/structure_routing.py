@@ -27,6 +27,7 @@ commits to it (a temperature schedule; docs/inspect.md).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -119,6 +120,20 @@ class StructureRouting(nn.Module):
         if self.training:
             self.step += 1
         return value + sum(terms)
+
+
+@dataclass(frozen=True)
+class RoutingSupervision:
+    """A recipe's :class:`StructureRouting` settings: the probes' weights and the confidence
+    ramp ``sharpen`` (steps)."""
+
+    token_weight: float = TOKEN_WEIGHT
+    routing_weight: float = ROUTING_WEIGHT
+    sharpen: tuple[int, int] | None = None
+
+    def loss(self, model: Bright4B, task: Loss, channels: int) -> StructureRouting:
+        """The loss for ``model``'s training on ``task`` against ``channels`` target channels."""
+        return StructureRouting(model, task, channels, self.token_weight, self.routing_weight, self.sharpen)
 
 
 def _probe_error(probe: nn.Conv3d, grid: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:

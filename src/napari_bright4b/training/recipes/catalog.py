@@ -12,6 +12,7 @@ import numpy as np
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ..patches import Example, PatchSampler
+from ..structure_routing import RoutingSupervision
 from . import lightsheet, organelles
 from .naming import STARTS_FROM
 
@@ -22,7 +23,9 @@ class Recipe:
     evaluation, the seeds of each split, the training patch and the default schedule;
     ``calibrate(model, card)`` (optional) picks the card's per-class thresholds on
     training data before the held-out evaluation. A recipe that ``starts_from`` another
-    goes on from that recipe's model (``bright4b train NAME --init MODEL``)."""
+    goes on from that recipe's model (``bright4b train NAME --init MODEL``). With
+    ``routing_supervision`` the task loss is wrapped in
+    :class:`~napari_bright4b.training.structure_routing.StructureRouting`."""
 
     name: str
     card: Callable[[], ModelCard]
@@ -35,6 +38,7 @@ class Recipe:
     learning_rate: float = 2e-3
     calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
     starts_from: str | None = None
+    routing_supervision: RoutingSupervision | None = None
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]
