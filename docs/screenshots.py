@@ -109,7 +109,8 @@ def show_only(viewer, *names: str) -> None:
 
 
 def inspect_page(viewer, dock) -> None:
-    """docs/inspect.md: the Inside tab on a simulated colony, its dominant-expert, PCA and gate layers."""
+    """docs/inspect.md: the Inside tab on a simulated colony with its structures, its
+    dominant-expert, PCA and gate layers."""
     from napari_bright4b.data import samples
 
     viewer.layers.clear()
@@ -117,6 +118,7 @@ def inspect_page(viewer, dock) -> None:
     viewer.open_sample(PLUGIN, "brightfield-colony")
     dock.model.models.setCurrentIndex(dock.model.models.findText(f"{MODEL} (bundled)"))
     dock.inside.layer.setCurrentText("brightfield (simulated)")
+    dock.inside.structures.setCurrentText("structures (truth)")
     dock.tabs.setCurrentWidget(dock.inside)
     dock.inside.inspect_button.click()
     wait(lambda: not dock.inside.busy)
@@ -128,6 +130,10 @@ def inspect_page(viewer, dock) -> None:
     viewer.dims.set_point(ndim - 4, 4.0)  # transformer layer 4
     show_only(viewer, image, prefix + "dominant expert")
     save(viewer, "inspect-panel.png", palette=True)
+    viewer.canvas.grid.enabled = True  # which expert leads, beside the structures it leads on
+    show_only(viewer, image, "structures (truth)", prefix + "dominant expert")
+    viewer.reset_view()
+    save(viewer, "inspect-structures.png", palette=True)
 
     viewer.canvas.grid.enabled = True
     show_only(viewer, image, prefix + "PCA layer 4")
