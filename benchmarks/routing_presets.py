@@ -2,9 +2,11 @@
 
     OMP_NUM_THREADS=2 python benchmarks/routing_presets.py --json OUT.json [--presets small base] [--steps 60]
 
-For each preset, a fresh backbone with the organelle recipe's head, voxel size and tile is
-trained for ``--steps`` steps on the recipe's simulated colonies (our own simulator) by the
-project's trainer with the Soft-MoE balancing loss (``nn/soft_moe.py``). The routing
+For each preset, a fresh backbone with the organelle recipe's head, voxel size and tile,
+and the bundled organelle model's routing (its routing settings and decoder stem, so the
+routers read the stem, and its routing supervision, the confidence ramp scaled to the
+run), is trained for ``--steps`` steps on the recipe's simulated colonies (our own
+simulator) by the project's trainer with the Soft-MoE balancing loss (``nn/soft_moe.py``). The routing
 statistics of :mod:`expert_specialization` (per layer: routing entropy, smallest expert's
 load, the bits between dominant expert and structure, the largest nuclei-to-outside usage
 ratio) are measured on one held-out colony before and after, to show that the statistics
@@ -23,19 +25,32 @@ from _common import environment, write_json
 from expert_specialization import routing_statistics
 
 from napari_bright4b.models.checkpoint import build_model
-from napari_bright4b.models.config import total_parameters
+from napari_bright4b.models.config import ROUTING_SETTINGS, total_parameters
 from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.training.recipes.catalog import RECIPES
-from napari_bright4b.training.trainer import TrainSettings, train
+from napari_bright4b.training.trainer import TrainSettings, task_loss, train
 
 TRAIN_SEEDS = (1000, 1001, 1002, 1003)
 HELD_OUT = (9000,)
+ROUTED = RECIPES["organelles"]  # the bundled organelle model: its routing settings and supervision
 
 
 def preset_card(preset: str):
-    """The organelle recipe's card with ``preset``'s backbone, one view per tile (a quick look)."""
-    card = RECIPES["organelles-classic"].card()
-    return dataclasses.replace(card, name=f"{preset}-organelles", config=PRESETS[preset].config, views=1)
+    """The organelle recipe's card with ``preset``'s backbone routed as the bundled organelle
+    model, one view per tile (a quick look)."""
+    card, routed = RECIPES["organelles-classic"].card(), ROUTED.card().config
+    routing = {name: getattr(routed, name) for name in ROUTING_SETTINGS}
+    config = dataclasses.replace(PRESETS[preset].config, decoder_stem=routed.decoder_stem, **routing)
+    return dataclasses.replace(card, name=f"{preset}-organelles", config=config, views=1)
+
+
+def supervision_loss(model, card, steps: int):
+    """The bundled recipe's routing supervision for ``steps`` steps (its ramp scaled to them), or None."""
+    supervision = ROUTED.routing_supervision
+    if supervision is None:
+        return None
+    sharpen = supervision.sharpen and tuple(round(s * steps / ROUTED.steps) for s in supervision.sharpen)
+    return dataclasses.replace(supervision, sharpen=sharpen).loss(model, task_loss(card), card.head.channels)
 
 
 def short_run(preset: str, steps: int, examples, seed: int = 0) -> dict:
@@ -47,8 +62,11 @@ def short_run(preset: str, steps: int, examples, seed: int = 0) -> dict:
     sampler = recipe.sampler(examples, np.random.default_rng(seed))
     settings = TrainSettings(steps=steps, batch_size=2, learning_rate=5e-4, warmup=max(1, steps // 10), seed=seed)
     start = time.perf_counter()
-    result = train(model.train(), card, sampler, settings, None)
+    loss = supervision_loss(model, card, steps)
+    result = train(model.train(), card, sampler, settings, None, loss=loss)
     seconds = time.perf_counter() - start
+    if loss is not None:
+        loss.remove()
     after = routing_statistics(model.eval(), card, HELD_OUT)
     return {
         "parameters": total_parameters(card.config, card.head),

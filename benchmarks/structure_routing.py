@@ -77,6 +77,7 @@ def main() -> None:
     result = train(model, card, sampler, settings, args.output, loss=loss, resume=args.resume)
     loss.remove()
     model.eval()
+    card = load_checkpoint(args.output)[1]  # with the provenance training wrote
     card = dataclasses.replace(card, thresholds=recipe.calibrate(model, card))
     held_out = recipe.evaluate(model, card, recipe.held_out_seeds)
     save_checkpoint(model, dataclasses.replace(card, metrics=held_out), args.output)

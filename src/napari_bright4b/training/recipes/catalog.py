@@ -114,6 +114,9 @@ RECIPES = {
             learning_rate=1e-3,  # going on from organelles-classic
             calibrate=organelles.calibrate_broad,
             starts_from=STARTS_FROM["organelles"],
+            # experts that follow structure: the routing probes, the confidence ramped in over
+            # the third quarter (docs/inspect.md)
+            routing_supervision=RoutingSupervision(token_weight=0.5, routing_weight=1.0, sharpen=(2200, 3300)),
         ),
         _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),

@@ -44,6 +44,10 @@ CONTRAST_CONDITIONS = ("held-out-dic", "held-out-phase")
 RANDOMIZED_HELD_OUT_SEEDS = tuple(range(9000, 9006))
 HELD_OUT_SEEDS = tuple(range(9000, 9003))
 PATCH = (32, 64, 64)  # training patch = the card's inference tile (NSA's block context must match)
+# the bundled model's routing (docs/inspect.md): routers that also read the decoder stem
+# under each token, a load term ten times the preset's and a light confidence term, ramped
+# in by the recipe's routing supervision (catalog.py)
+BROAD_ROUTING = {"router_context": True, "balance_weight": 0.1, "routing_confidence": 0.1}
 
 
 def organelles_card(ranges: str = "classic") -> ModelCard:
@@ -51,7 +55,8 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
     (``bright4b-nano-organelles-classic``), on the ``training`` ranges of
     :mod:`~...data.synthetic.brightfield_ranges` (randomized minus the held-out low NA), or,
     going on from the classic model, on ``broad``: the classic colonies and twice as many
-    from the training ranges (the bundled ``bright4b-nano-organelles``)."""
+    from the training ranges (the bundled ``bright4b-nano-organelles``, routed by
+    :data:`BROAD_ROUTING`)."""
     # convolutions at half and quarter resolution: held-out nuclei Dice 0.49 -> 0.69 after
     # 800 steps, at the same step cost (docs/models.md)
     config = dataclasses.replace(PRESETS["nano"].config, decoder_stem="pyramid")
@@ -60,6 +65,7 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         data = f"{SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um"
     elif ranges == "broad":
         name, seeds = ORGANELLES, BROAD_TRAIN_SEEDS
+        config = dataclasses.replace(config, **BROAD_ROUTING)
         data = (
             f"seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]} classic {SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um, the rest "
             "drawn from the 'training' ranges (data/synthetic/brightfield_ranges.py)"
