@@ -131,7 +131,7 @@ def inspect_page(viewer, dock) -> None:
     show_only(viewer, image, prefix + "dominant expert")
     save(viewer, "inspect-panel.png", palette=True)
     viewer.canvas.grid.enabled = True  # which expert leads, beside the structures it leads on
-    show_only(viewer, image, "structures (truth)", prefix + "dominant expert")
+    show_only(viewer, "structures (truth)", prefix + "dominant expert")
     viewer.reset_view()
     save(viewer, "inspect-structures.png", palette=True)
 

@@ -37,7 +37,8 @@ def test_randomized_colonies_come_at_their_own_voxel_size_and_train_at_the_model
     card = RECIPES["organelles-randomized"].card()
     expected = [round(n * v / m) for n, v, m in zip(drawn.image.shape, drawn.voxel_size, card.voxel_size)]
     assert example.image.shape[1:] == example.target.shape[1:] and list(example.image.shape[1:]) == expected
-    assert card.name == "bright4b-nano-organelles-randomized" and card.config.same_weights(RECIPES["organelles"].card().config)
+    assert card.name == "bright4b-nano-organelles-randomized"
+    assert card.config.same_weights(RECIPES["organelles"].card().config)  # the routing may differ
     scored = set(organelles.RANDOMIZED_HELD_OUT_SEEDS)
     assert not scored & set(organelles.RANDOMIZED_TRAIN_SEEDS) and DEMO_SEED not in scored
 
