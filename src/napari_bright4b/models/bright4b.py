@@ -141,8 +141,10 @@ class Bright4B(nn.Module):
         states of every layer (on the padded input's lattice)."""
         self.check_input(x)
         padded = pad_to_multiple(x, self.config.spatial_multiple)
-        stem = self.decoder.stem(padded)
+        stem = self.decoder.stem(padded) if self.config.router_context else None  # the routers read it
         encoded = self.encode(padded, stem)
+        if stem is None:  # made after the encoder, so its full-resolution features are not held through it
+            stem = self.decoder.stem(padded)
         taps = [encoded.token_map(i - 1) for i in self.config.taps]
         return crop_to(self.decoder(stem, taps), x.shape[-3:]), encoded
 
