@@ -49,8 +49,7 @@ def supervision_loss(model, card, steps: int):
     supervision = ROUTED.routing_supervision
     if supervision is None:
         return None
-    sharpen = supervision.sharpen and tuple(round(s * steps / ROUTED.steps) for s in supervision.sharpen)
-    return dataclasses.replace(supervision, sharpen=sharpen).loss(model, task_loss(card), card.head.channels)
+    return supervision.for_steps(steps, ROUTED.steps).loss(model, task_loss(card), card.head.channels)
 
 
 def short_run(preset: str, steps: int, examples, seed: int = 0) -> dict:

@@ -57,8 +57,8 @@ def main() -> None:
     confidence = card.config.routing_confidence if args.confidence is None else args.confidence
     config = dataclasses.replace(
         card.config,
-        centred_routing=args.centred,
-        router_context=args.router_context,
+        centred_routing=args.centred or card.config.centred_routing,  # the flags add to the recipe's routing
+        router_context=args.router_context or card.config.router_context,
         balance_weight=balance,
         routing_confidence=confidence,
     )

@@ -281,3 +281,7 @@ def test_initialising_across_routing_settings_copies_the_weights_and_keeps_the_n
     wider = dataclasses.replace(card, config=dataclasses.replace(card.config, expert_hidden=hidden))
     with pytest.raises(CheckpointError, match="backbone is not this model's"):
         load_backbone(build_model(wider), wider, saved[1])
+    plain_stem = dataclasses.replace(card, config=dataclasses.replace(card.config, decoder_stem="unetr"))
+    path = save_checkpoint(build_model(plain_stem), plain_stem, tmp_path / "unetr.safetensors")
+    with pytest.raises(CheckpointError, match="backbone is not this model's"):  # no stem level to route by
+        load_backbone(target, target_card, path)

@@ -143,8 +143,10 @@ def test_a_router_context_starts_silent_and_then_moves_only_the_routing():
     assert reading.router_context.grad.abs().sum() > 0  # training reaches them
     with torch.no_grad():
         reading.router_context.copy_(torch.randn(5, 16))
-    want = plain.routing(x + (context @ reading.router_context).repeat_interleave(2, 0))
-    for got, expected in zip(reading.routing(x, context), want):  # each stream reads its sample's context
+    # rows are stream-minor (sample b, stream e at 2b + e, as the hyper-connections fold them):
+    # each stream reads its own sample's context
+    routed = torch.stack([x[2 * b + e] + context[b] @ reading.router_context for b in range(2) for e in range(2)])
+    for got, expected in zip(reading.routing(x, context), plain.routing(routed)):
         torch.testing.assert_close(got, expected)
     dispatch, combine = reading.routing(x, context)
     slots = l2norm(torch.einsum("bms,bmd->bsd", dispatch, x))  # the experts still mix the tokens alone

@@ -106,3 +106,9 @@ def test_a_recipe_with_routing_supervision_trains_through_it(tmp_path, monkeypat
     objective.combine = []
     model(torch.rand(1, 1, 4, 64, 64))
     assert objective.combine == []  # and its hooks are off the model after training
+
+
+def test_a_shorter_run_ramps_the_confidence_at_the_same_fractions_of_it():
+    supervision = RoutingSupervision(token_weight=0.5, routing_weight=1.0, sharpen=(2200, 3300))
+    assert supervision.for_steps(1000, 4400) == RoutingSupervision(0.5, 1.0, (500, 750))
+    assert RoutingSupervision().for_steps(10, 4400).sharpen is None

@@ -118,7 +118,10 @@ class Bright4BConfig:
     def same_weights(self, other: Bright4BConfig) -> bool:
         """Whether a model of ``other`` has this one's weights, whatever each routes and
         balances by (``ROUTING_SETTINGS``: training on may change them)."""
-        return replace(self, **{name: getattr(other, name) for name in ROUTING_SETTINGS}) == other
+        try:
+            return replace(self, **{name: getattr(other, name) for name in ROUTING_SETTINGS}) == other
+        except ValueError:  # e.g. a router context on a stem without coarser levels: not this backbone
+            return False
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -27,7 +27,7 @@ commits to it (a temperature schedule; docs/inspect.md).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -130,6 +130,12 @@ class RoutingSupervision:
     token_weight: float = TOKEN_WEIGHT
     routing_weight: float = ROUTING_WEIGHT
     sharpen: tuple[int, int] | None = None
+
+    def for_steps(self, steps: int, planned: int) -> RoutingSupervision:
+        """The same supervision for a run of ``steps`` instead of ``planned`` steps: the
+        confidence ramp at the same fractions of the run."""
+        sharpen = self.sharpen and tuple(round(step * steps / planned) for step in self.sharpen)
+        return replace(self, sharpen=sharpen)
 
     def loss(self, model: Bright4B, task: Loss, channels: int) -> StructureRouting:
         """The loss for ``model``'s training on ``task`` against ``channels`` target channels."""
