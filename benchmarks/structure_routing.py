@@ -9,7 +9,8 @@
 The ``organelles-classic`` recipe (or ``--recipe``, e.g. the bundled model's second stage
 ``organelles`` from ``--init bright4b-nano-organelles-classic.safetensors``, at its learning
 rate; :mod:`napari_bright4b.training.recipes`) with its task loss
-wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (token and
+wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (through
+:class:`~napari_bright4b.training.structure_routing.RoutingSupervision`, as recipes do: token and
 routing probes against each token's structure shares) and, with ``--centred``, the model's
 ``centred_routing`` on, with ``--router-context`` its ``router_context`` (the routers also read
 the decoder stem's features under each token); ``--balance-weight`` sets the Soft-MoE load term's weight and
@@ -32,7 +33,7 @@ import torch
 
 from napari_bright4b.models.checkpoint import build_model, load_backbone, load_checkpoint, save_checkpoint
 from napari_bright4b.training.recipes import RECIPES
-from napari_bright4b.training.structure_routing import ROUTING_WEIGHT, TOKEN_WEIGHT, StructureRouting
+from napari_bright4b.training.structure_routing import ROUTING_WEIGHT, TOKEN_WEIGHT, RoutingSupervision
 from napari_bright4b.training.trainer import TrainSettings, task_loss, train
 
 
@@ -70,8 +71,8 @@ def main() -> None:
     elif args.init:
         load_backbone(model, card, args.init)
     sampler = recipe.sampler(recipe.examples(recipe.train_seeds), np.random.default_rng(0))
-    weights = (args.token_weight, args.routing_weight)
-    loss = StructureRouting(model, task_loss(card), card.head.channels, *weights, sharpen=args.sharpen)
+    supervision = RoutingSupervision(args.token_weight, args.routing_weight, args.sharpen)
+    loss = supervision.loss(model, task_loss(card), card.head.channels)
     settings = TrainSettings(steps=args.steps, learning_rate=recipe.learning_rate)
     started = time.perf_counter()
     result = train(model, card, sampler, settings, args.output, loss=loss, resume=args.resume)
