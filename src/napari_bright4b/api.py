@@ -77,11 +77,12 @@ def _run(
     tile: Sequence[int] | None = None,
     overlap: float = 0.25,
     views: int | None = None,
+    psf: np.ndarray | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
     data, voxel_size = _image(image, voxel_size, channel, axes)
-    options = dict(tile=tile, overlap=overlap, views=views, progress=progress, cancel=cancel)
+    options = dict(tile=tile, overlap=overlap, views=views, psf=psf, progress=progress, cancel=cancel)
     return run_job(model, data, voxel_size, task=task, device=device, labelling=labelling, **options)
 
 
@@ -100,9 +101,10 @@ def segment(image: Image, model: str | os.PathLike = "bright4b-nano-organelles",
 
 def deblur(image: Image, model: str | os.PathLike = "bright4b-nano-deblur", **options) -> Result:
     """Deblur ``image`` with ``model``: ``result.maps (1, Z, Y, X)`` in the input's units
-    (options as for :func:`segment`, without ``labelling``). With a measured point-spread
-    function, Richardson-Lucy (:func:`~.inference.deconvolution.deconvolve`) is the stronger
-    choice on real data."""
+    (options as for :func:`segment`, without ``labelling``; here also ``psf (dz, dy, dx)`` on
+    the image's grid, which a model that refines Richardson-Lucy needs, such as
+    ``bright4b-nano-deblur-rl``). docs/inference.md compares the models with Richardson-Lucy
+    alone (:func:`~.inference.deconvolution.deconvolve`) on data this project did not make."""
     return _run("deblur", image, model, **options)
 
 

@@ -15,8 +15,10 @@ from napari_bright4b.models.presets import PRESETS
 VOXEL = (0.5, 0.2, 0.2)
 
 
-def save_model(path, head, name="m"):
-    card = ModelCard(name=name, config=PRESETS["nano"].config, head=head, voxel_size=VOXEL, tile=(8, 64, 64))
+def save_model(path, head, name="m", **card_fields):
+    card = ModelCard(
+        name=name, config=PRESETS["nano"].config, head=head, voxel_size=VOXEL, tile=(8, 64, 64), **card_fields
+    )
     return save_checkpoint(build_model(card), card, path)
 
 
@@ -27,6 +29,8 @@ def workdir(tmp_path_factory):
     write_tiff(folder / "img.tif", rng.integers(0, 3000, size=(10, 70, 60)).astype(np.uint16), VOXEL)
     save_model(folder / "seg.safetensors", HeadConfig(class_names=("nuclei", "nucleoli")))
     save_model(folder / "deblur.safetensors", HeadConfig(task="deblur", class_names=("sharp",)))
+    rl = {"iterations": 3, "tv": 0.002}
+    save_model(folder / "refine.safetensors", HeadConfig(task="deblur", class_names=("sharp",)), deconvolution=rl)
     save_model(folder / "stain.safetensors", HeadConfig(task="classify", class_names=("nuclear", "vessel", "plaque")))
     return folder
 
@@ -158,19 +162,39 @@ def test_deblur_rl_with_a_gaussian_or_measured_psf(workdir, tmp_path, capsys):
     np.testing.assert_allclose(read_image(measured).data, gaussian.data, rtol=1e-4, atol=1e-3)
 
 
+def test_a_model_that_refines_rl_reads_the_deconvolution_by_the_given_psf(workdir, tmp_path, capsys):
+    from napari_bright4b.inference.deconvolution import deconvolve, gaussian_psf
+    from napari_bright4b.inference.predict import run_model
+    from napari_bright4b.models.checkpoint import load_checkpoint
+
+    image, model_path, out = workdir / "img.tif", workdir / "refine.safetensors", tmp_path / "refined.tif"
+    argv = ["deblur", str(image), "-m", str(model_path), "--psf-sigma", "1", "0.4", "0.4", "--views", "1"]
+    summary = run_json(capsys, [*argv, "-o", str(out)])
+    assert summary["psf"]["shape"] == [13, 13, 13] and summary["outputs"] == {"deblurred": str(out)}
+    model, card = load_checkpoint(model_path)
+    volume = read_image(image).data.astype(np.float32)
+    read = deconvolve(volume, gaussian_psf((1, 0.4, 0.4), VOXEL), 3, 0.002)
+    expected = run_model(model, card, read, VOXEL, views=1)
+    np.testing.assert_allclose(read_image(out).data, expected, rtol=1e-4, atol=1e-2)
+    assert not np.allclose(expected, run_model(model, card, volume, VOXEL, views=1), atol=1.0)
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--method", "rl"], "exactly one of --psf"),
+        (["--method", "rl"], "needs a PSF"),
         (["--method", "rl", "--psf-sigma", "1", "1", "1", "-m", "x"], "not a model"),
         ([], "needs a model"),
         (["--method", "model", "--psf-sigma", "1", "1", "1"], "needs a model"),
-        (["-m", "m.safetensors", "--method", "model", "--psf", "p.tif"], "--psf is for --method rl"),
-        (["-m", "m.safetensors", "--psf-sigma", "1", "1", "1"], "not a model"),
+        (["--psf", "p.tif", "--psf-sigma", "1", "1", "1"], "not both"),
+        (["-m", "m.safetensors", "--iterations", "5"], "--iterations is for --method rl"),
         (["--method", "rl", "--psf-sigma", "1", "1", "1", "--tv", "0.9"], "total-variation"),
+        (["-m", "{workdir}/deblur.safetensors", "--psf-sigma", "1", "1", "1"], "would ignore the PSF"),
+        (["-m", "{workdir}/refine.safetensors"], "refines a Richardson-Lucy deconvolution"),
     ],
 )
 def test_deblur_rl_refuses_wrong_options_in_one_line(workdir, tmp_path, capsys, options, message):
+    options = [option.format(workdir=workdir) for option in options]
     argv = ["deblur", str(workdir / "img.tif"), "-o", str(tmp_path / "out.tif"), *options]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

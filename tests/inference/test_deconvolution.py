@@ -81,3 +81,22 @@ def test_bad_psfs_and_settings_are_refused_by_name(toy):
     boxed = np.zeros((31, 31, 31), np.float32)
     boxed[12:19, 12:19, 12:19] = gaussian_psf((1, 1, 1), (1, 1, 1))[0:7, 0:7, 0:7]
     assert checked_psf(boxed).shape == (7, 7, 7)  # a measured PSF's empty box is cropped
+
+
+def test_a_deblurring_model_reads_the_image_or_its_deconvolution_as_its_card_says(toy):
+    from napari_bright4b.inference.deconvolution import deblur_input
+    from napari_bright4b.models.card import ModelCard
+    from napari_bright4b.models.config import HeadConfig
+    from napari_bright4b.models.presets import PRESETS
+
+    truth, psf, blurred = toy
+    head = HeadConfig(task="deblur", class_names=("sharp",))
+    blind = ModelCard(name="blind", config=PRESETS["nano"].config, head=head)
+    refining = ModelCard(name="refining", config=blind.config, head=head, deconvolution={"iterations": 5, "tv": 0.0})
+    volume = blurred[None]
+    assert deblur_input(blind, volume, None) is volume
+    np.testing.assert_array_equal(deblur_input(refining, volume, psf), deconvolve(volume, psf, 5, 0.0))
+    with pytest.raises(BadInputError, match="would ignore the PSF"):
+        deblur_input(blind, volume, psf)
+    with pytest.raises(BadInputError, match="refines a Richardson-Lucy deconvolution"):
+        deblur_input(refining, volume, None)

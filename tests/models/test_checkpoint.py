@@ -149,6 +149,8 @@ def test_truncated_file_is_refused(saved, tmp_path):
         (lambda c: c.update(thresholds=[0.5]), "thresholds"),
         (lambda c: c.update(views=3), "views"),
         (lambda c: c.update(views=True), "views"),
+        (lambda c: c.update(deconvolution={"iterations": 20, "tv": 0.002}), "deconvolution"),  # a segmentation card
+        (lambda c: c.update(deconvolution=[20]), "deconvolution"),
     ],
 )
 def test_malformed_cards_are_refused_naming_the_field(saved, tmp_path, mutate, field):
@@ -164,6 +166,32 @@ def test_cards_written_before_thresholds_and_views_existed_load_without_them(sav
     assert load_checkpoint(older)[1].thresholds == {}
     no_views = rewrite_card(path, tmp_path / "no_views.safetensors", lambda c: c.pop("views"))
     assert load_checkpoint(no_views)[1].views == 1
+    blind = rewrite_card(path, tmp_path / "blind.safetensors", lambda c: c.pop("deconvolution"))
+    assert load_checkpoint(blind)[1].deconvolution == {}
+
+
+@pytest.mark.parametrize(
+    "settings, accepted",
+    [
+        ({"iterations": 20, "tv": 0.002}, True),
+        ({"iterations": 5, "tv": 0}, True),
+        ({"iterations": 0, "tv": 0.002}, False),
+        ({"iterations": 20.0, "tv": 0.002}, False),
+        ({"iterations": 20, "tv": 0.5}, False),
+        ({"iterations": 20}, False),
+        ({"iterations": 20, "tv": 0.002, "psf": "x"}, False),
+    ],
+)
+def test_a_deblurring_card_carries_its_deconvolution_settings_or_names_what_is_wrong(settings, accepted, tmp_path):
+    head = HeadConfig(task="deblur", class_names=("sharp",))
+    card = ModelCard(name="refine", config=PRESETS["nano"].config, head=head)
+    path = save_checkpoint(build_model(card), card, tmp_path / "refine.safetensors")
+    given = rewrite_card(path, tmp_path / "given.safetensors", lambda c: c.update(deconvolution=settings))
+    if accepted:
+        assert load_checkpoint(given)[1].deconvolution == {k: type(v)(v) for k, v in settings.items()}
+    else:
+        with pytest.raises(CheckpointError, match="'deconvolution'"):
+            load_checkpoint(given)
 
 
 def test_config_tensor_mismatch_names_the_tensor(saved, tmp_path):

@@ -1,5 +1,6 @@
-"""``bright4b deblur --method rl``: classical Richardson-Lucy deconvolution with a known PSF,
-a measured one (``--psf PSF.tif``) or a Gaussian (``--psf-sigma Z Y X`` in um)."""
+"""``bright4b deblur``'s PSF options: ``--method rl``, classical Richardson-Lucy deconvolution
+with a known PSF, a measured one (``--psf PSF.tif``) or a Gaussian (``--psf-sigma Z Y X`` in
+um); the same PSF for a model that refines Richardson-Lucy (``--method model``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .options import positive_float, positive_int
 from .progress import TileProgress, timings
 
 METHODS = ("model", "rl")
+ITERATIONS = 20
 TV = 0.002  # measured: lifts SSIM on noisy volumes, neutral on flowdec's bars (docs/inference.md)
 
 
@@ -21,39 +23,53 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         choices=METHODS,
-        help="model (the learned model, -m) or rl (Richardson-Lucy with a known PSF: "
-        "--psf or --psf-sigma); default: rl when a PSF is given, else model",
+        help="model (the learned model, -m; a model that refines Richardson-Lucy also takes --psf or "
+        "--psf-sigma) or rl (Richardson-Lucy with a known PSF: --psf or --psf-sigma); default: model "
+        "when -m is given or no PSF is, else rl",
     )
-    parser.add_argument("--psf", help="rl: the measured PSF, a 3D TIFF (resampled to the image's voxel size)")
+    parser.add_argument("--psf", help="the measured PSF, a 3D TIFF (resampled to the image's voxel size)")
     parser.add_argument(
-        "--psf-sigma", nargs=3, type=positive_float, metavar=("Z", "Y", "X"), help="rl: a Gaussian PSF's sigma, um"
+        "--psf-sigma", nargs=3, type=positive_float, metavar=("Z", "Y", "X"), help="a Gaussian PSF's sigma, um"
     )
-    parser.add_argument("--iterations", type=positive_int, default=20, help="rl: iterations (20)")
+    parser.add_argument("--iterations", type=positive_int, help=f"rl: iterations ({ITERATIONS})")
     parser.add_argument(
-        "--tv", type=float, default=TV, help=f"rl: total-variation weight against noise amplification ({TV}; 0: none)"
+        "--tv", type=float, help=f"rl: total-variation weight against noise amplification ({TV}; 0: none)"
     )
 
 
 def check_method(args: argparse.Namespace) -> None:
-    """Choose the method (rl when a PSF is given, else model); refuse options it would ignore
-    and a method without what it needs."""
-    args.method = args.method or ("rl" if args.psf or args.psf_sigma else "model")
+    """Choose the method (model when -m is given, else rl); refuse options it would ignore
+    and a method without what it needs. A model's own need for a PSF is checked once its
+    card is read (:func:`model_psf`)."""
+    psf_given = args.psf is not None or args.psf_sigma is not None
+    args.method = args.method or ("model" if args.model or not psf_given else "rl")
+    if args.psf is not None and args.psf_sigma is not None:
+        raise BadInputError("give one PSF: --psf PSF.tif or --psf-sigma Z Y X (um), not both")
+    settings = [
+        flag for flag, key in (("--iterations", "iterations"), ("--tv", "tv")) if getattr(args, key) is not None
+    ]
     if args.method == "model":
         if args.model is None:
             raise BadInputError("deblur needs a model (-m NAME) or --method rl with --psf/--psf-sigma")
-        given = [flag for flag, key in (("--psf", "psf"), ("--psf-sigma", "psf_sigma")) if getattr(args, key)]
-        if given:
-            raise BadInputError(f"{given[0]} is for --method rl; the model would ignore it")
+        if settings:
+            raise BadInputError(f"{settings[0]} is for --method rl; a model's card fixes its deconvolution settings")
         return
     if args.model is not None:
         raise BadInputError("--method rl uses a PSF, not a model; drop -m or use --method model")
     if args.views is not None:
         raise BadInputError("--views is for --method model; Richardson-Lucy has no views")
-    if (args.psf is None) == (args.psf_sigma is None):
-        raise BadInputError("--method rl needs exactly one of --psf PSF.tif and --psf-sigma Z Y X (um)")
+    if not psf_given:
+        raise BadInputError("--method rl needs a PSF: --psf PSF.tif or --psf-sigma Z Y X (um)")
     from ..inference.deconvolution import check_settings
 
+    args.iterations = ITERATIONS if args.iterations is None else args.iterations
+    args.tv = TV if args.tv is None else args.tv
     check_settings(args.iterations, args.tv)
+
+
+def model_psf(args: argparse.Namespace, voxel_size):
+    """The PSF given for the model (on the image's grid ``voxel_size``), or None."""
+    return _psf(args, voxel_size) if args.psf or args.psf_sigma else None
 
 
 def _psf(args: argparse.Namespace, voxel_size):
@@ -69,6 +85,10 @@ def _psf(args: argparse.Namespace, voxel_size):
     if measured.voxel_size:  # on the image's grid
         psf = resize(psf.astype("float32"), target_shape(psf.shape[1:], measured.voxel_size, voxel_size))
     return checked_psf(psf[0], Path(args.psf).name)
+
+
+def psf_summary(args: argparse.Namespace, psf) -> dict:
+    return {"source": args.psf or f"Gaussian sigma {list(args.psf_sigma)} um", "shape": list(psf.shape)}
 
 
 def run_rl(args: argparse.Namespace, started: float) -> dict:
@@ -97,7 +117,7 @@ def run_rl(args: argparse.Namespace, started: float) -> dict:
         "model": f"Richardson-Lucy, {args.iterations} iterations, tv {args.tv:g}",
         "device": str(device),
         "input": {"path": args.image, "shape": list(volume.data.shape), "voxel_size": voxel_size},
-        "psf": {"source": args.psf or f"Gaussian sigma {list(args.psf_sigma)} um", "shape": list(psf.shape)},
+        "psf": psf_summary(args, psf),
         "outputs": {"deblurred": args.output},
         **timings(started, loaded, finished, volume.data[0].size),
     }

@@ -241,12 +241,19 @@ def _segment_dask(args, model, card, data, voxel_size) -> dict:
 
 
 def _deblur(args, model, card, data, voxel_size) -> dict:
+    from ..inference.deconvolution import deblur_input
     from ..inference.predict import run_model
 
+    psf = deconvolve.model_psf(args, voxel_size)
+    device = next(model.parameters()).device
     with image_output(args.output, data.shape, "float32", voxel_size, args.provenance) as sharp:
         with TileProgress("deblur", not args.json) as progress:
-            run_model(model, card, data, voxel_size, out=sharp, progress=progress, **_engine_options(args))
-    return {"outputs": {"deblurred": args.output}}
+            read = deblur_input(card, data, psf, device=device, progress=progress)
+            run_model(model, card, read, voxel_size, out=sharp, progress=progress, **_engine_options(args))
+    return {
+        "outputs": {"deblurred": args.output},
+        **({"psf": deconvolve.psf_summary(args, psf)} if psf is not None else {}),
+    }
 
 
 def _classify(args, model, card, data, voxel_size) -> dict:

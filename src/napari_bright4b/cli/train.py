@@ -17,9 +17,14 @@ from .options import add_zyx, positive_float, positive_int, safetensors_output
 # the recipes of training/recipes/catalog.py and the recipe each goes on from (named here so
 # that the CLI starts without torch)
 RECIPE_NAMES = ("organelles-classic", "organelles", "organelles-randomized")
-RECIPE_NAMES += ("deblur-classic", "deblur", "deblur-randomized")
+RECIPE_NAMES += ("deblur-classic", "deblur", "deblur-randomized", "deblur-rl")
 RECIPE_NAMES += ("stain-classic", "stain", "stain-randomized", "folder")
-STARTS_FROM = {"organelles": "organelles-classic", "deblur": "deblur-classic", "stain": "stain-classic"}
+STARTS_FROM = {
+    "organelles": "organelles-classic",
+    "deblur": "deblur-classic",
+    "deblur-rl": "deblur",
+    "stain": "stain-classic",
+}
 
 
 def add_parsers(sub) -> None:

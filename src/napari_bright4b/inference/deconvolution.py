@@ -141,3 +141,33 @@ def deconvolve(
     return predict_tiled(
         predict, volume, len(volume), tile, overlap, device=device, out=out, progress=progress, cancel=cancel
     )
+
+
+def deblur_input(
+    card,
+    volume,
+    psf: np.ndarray | None,
+    *,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+):
+    """What a deblurring model of ``card`` reads from ``volume (C, Z, Y, X)``: the volume itself,
+    or, for a model that refines Richardson-Lucy (``card.deconvolution``), its deconvolution
+    by ``psf`` (on the volume's grid) with the card's settings. A clear error where the PSF is
+    missing, or given to a model that would ignore it."""
+    if not card.deconvolution:
+        if psf is not None:
+            raise BadInputError(
+                f"model {card.name!r} reads the image alone and would ignore the PSF; drop it, or use --method rl"
+            )
+        return volume
+    if psf is None:
+        raise BadInputError(
+            f"model {card.name!r} refines a Richardson-Lucy deconvolution: give the microscope's PSF "
+            "(--psf PSF.tif or --psf-sigma Z Y X in um)"
+        )
+    settings = card.deconvolution
+    return deconvolve(
+        volume, psf, settings["iterations"], settings["tv"], device=device, progress=progress, cancel=cancel
+    )

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..models.registry import portable_name
 from ..models.session import ModelSession
+from .deconvolution import deblur_input
 from .engine import CancelToken, Progress
 from .estimate import TileCost, measure_tile
 from .postprocess import class_thresholds, instances, masks
@@ -150,21 +151,27 @@ def run_job(
     views: int | None = None,
     labelling: Labelling | None = None,
     task: str | None = None,
+    psf: np.ndarray | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
     """Run model ``spec`` (registry name or path, loaded for the run and released; or an open
     :class:`ModelSession`, kept open for the next run) over ``volume (C, Z, Y, X)`` at ``voxel_size``
     (z, y, x, um; ``None``: the model's, with a warning) on ``device`` (``views``: see
-    :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. The
-    volume is never modified. Raises :class:`~..errors.Cancelled` when cancelled,
-    :class:`BadInputError` for unusable input."""
+    :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. ``psf``
+    (on the volume's grid): for a deblurring model that refines Richardson-Lucy
+    (:func:`~.deconvolution.deblur_input`). The volume is never modified. Raises
+    :class:`~..errors.Cancelled` when cancelled, :class:`BadInputError` for unusable input."""
     report = _CountingProgress(progress)
     started = time.perf_counter()
     given = isinstance(spec, ModelSession)
     with nullcontext(spec) if given else ModelSession(spec, device, task=task) as session:
         card = session.card
         voxel_size = _checked_voxel_size(card, volume, voxel_size, task if given else None)
+        if psf is not None and card.head.task != "deblur":
+            raise BadInputError(f"model {card.name!r} is a {card.head.task} model; a PSF is for deblurring")
+        if card.head.task == "deblur":
+            volume = deblur_input(card, volume, psf, device=session.device, progress=report, cancel=cancel)
         maps = run_model(
             session.model, card, volume, voxel_size, tile, overlap, views=views, progress=report, cancel=cancel
         )

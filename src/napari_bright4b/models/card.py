@@ -26,6 +26,10 @@ class ModelCard:
     training data (sigmoid segmentation models; classes without one fall back to Otsu).
     ``views``: how many symmetric y-x views of each tile inference averages by default
     (1, 2, 4 or 8; :mod:`..inference.views`), the setting the card's metrics were measured with.
+    ``deconvolution``: for a deblurring model that refines a Richardson-Lucy deconvolution
+    with the user's PSF, its settings ``{"iterations": n, "tv": w}``
+    (:func:`..inference.deconvolution.deconvolve`, run before the model); empty for a model
+    that reads the image itself.
     """
 
     name: str
@@ -41,6 +45,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     views: int = 1
+    deconvolution: dict[str, float] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +64,7 @@ class ModelCard:
             "metrics": dict(self.metrics),
             "thresholds": dict(self.thresholds),
             "views": self.views,
+            "deconvolution": dict(self.deconvolution),
         }
 
     @classmethod
@@ -95,6 +101,7 @@ class ModelCard:
             metrics=_require(data, "metrics", dict),
             thresholds=_thresholds(data.get("thresholds", {}), head.class_names),
             views=_views(data.get("views", 1)),
+            deconvolution=_deconvolution(data.get("deconvolution", {}), head.task),
             format_version=version,
         )
 
@@ -171,3 +178,27 @@ def _thresholds(value: Any, class_names: tuple[str, ...]) -> dict[str, float]:
             f"got {value!r}"
         )
     return {name: float(cut) for name, cut in value.items()}
+
+
+def _deconvolution(value: Any, task: str) -> dict[str, float]:
+    """Optional (cards written before it have none): ``{}`` or a deblurring model's
+    ``{"iterations": n >= 1, "tv": w in [0, 0.5)}``."""
+    if value == {}:
+        return {}
+    iterations, tv = (value.get(k) if isinstance(value, dict) else None for k in ("iterations", "tv"))
+    ok = (
+        task == "deblur"
+        and set(value) == {"iterations", "tv"}
+        and isinstance(iterations, int)
+        and not isinstance(iterations, bool)
+        and iterations >= 1
+        and isinstance(tv, (int, float))
+        and not isinstance(tv, bool)
+        and 0 <= tv < 0.5
+    )
+    if not ok:
+        raise CheckpointError(
+            "model card field 'deconvolution' must be {} or, for a deblurring model, "
+            f"{{'iterations': n >= 1, 'tv': w in [0, 0.5)}}, got {value!r}"
+        )
+    return {"iterations": iterations, "tv": float(tv)}

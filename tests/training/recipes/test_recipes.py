@@ -17,8 +17,9 @@ def test_recipes_keep_their_splits_apart_and_name_their_command(name):
     assert DEMO_SEED not in set(recipe.train_seeds) | set(recipe.held_out_seeds)
     init = f" --init bright4b-nano-{recipe.starts_from}.safetensors" if recipe.starts_from else ""
     assert card.provenance["command"].endswith(f"bright4b train {name}{init} -o {card.name}.safetensors")
-    if recipe.starts_from:
-        assert card.provenance["command"].startswith(f"bright4b train {recipe.starts_from} ")
+    if recipe.starts_from:  # the chain of commands from a recipe that starts from nothing
+        assert f"bright4b train {recipe.starts_from} " in card.provenance["command"]
+        assert RECIPES[card.provenance["command"].split()[2]].starts_from is None
         assert set(RECIPES[recipe.starts_from].train_seeds) <= set(recipe.train_seeds)
     assert card.config.dim == 64, "bundled models use the nano preset"
 
@@ -124,3 +125,25 @@ def test_broad_recipes_keep_the_classic_corner_and_add_the_training_ranges(monke
     assert len([s for r, s in drawn if r == "training"]) == 2 * len(organelles.TRAIN_SEEDS)
     for name in ("organelles", "deblur", "stain"):
         assert RECIPES[name].card().name == f"bright4b-nano-{name}"
+
+
+def test_the_refining_deblur_model_learns_from_a_deconvolution_by_a_roughly_known_psf():
+    from napari_bright4b.data.synthetic.lightsheet_ranges import RANGES
+    from napari_bright4b.data.synthetic.nominal_psf import nominal_psf
+
+    seed = 2071  # a light sheet, blurred widely
+    sample = lightsheet.lightsheet_sample(seed, lightsheet.DEBLUR_SHAPE, RANGES["training"])
+    exact, rough = (
+        nominal_psf(sample.blur, sample.voxel_size, sample.image.shape),
+        lightsheet.misjudged_psf(sample, seed),
+    )
+    assert (
+        exact.shape != rough.shape or not np.allclose(exact, rough)
+    ) and lightsheet.deblur_rl_card().deconvolution == lightsheet.RL_SETTINGS
+    example = lightsheet.deblur_rl_example(seed)
+    assert example.image.shape == example.target.shape == (1, *lightsheet.DEBLUR_SHAPE)
+
+    def agreement(volume):  # with the sharp target, whatever the intensity scale
+        return np.corrcoef(volume.ravel(), example.target.ravel())[0, 1]
+
+    assert agreement(example.image) > agreement(sample.image) + 0.02

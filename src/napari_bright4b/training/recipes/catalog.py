@@ -121,6 +121,18 @@ RECIPES = {
         _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur", "broad", lightsheet.BROAD_DEBLUR_TRAIN_SEEDS),
+        Recipe(
+            "deblur-rl",
+            lightsheet.deblur_rl_card,
+            lightsheet.deblur_rl_example,
+            lightsheet.evaluate_deblur_conditions,
+            lightsheet.BROAD_DEBLUR_TRAIN_SEEDS,
+            lightsheet.DEBLUR_HELD_OUT_SEEDS,
+            lightsheet.PATCH,
+            steps=2400,
+            learning_rate=1e-3,  # going on from the bundled deblurring model
+            starts_from=STARTS_FROM["deblur-rl"],
+        ),
         _lightsheet("stain-classic", "classic", lightsheet.STAIN_TRAIN_SEEDS, evaluate=lightsheet.evaluate_stain),
         _lightsheet("stain-randomized", "training", lightsheet.STAIN_TRAIN_SEEDS),
         _lightsheet("stain", "broad", lightsheet.STAIN_TRAIN_SEEDS),

@@ -12,6 +12,7 @@ seed, so every split is balanced across stains.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -19,6 +20,8 @@ import numpy as np
 from ...analysis.metrics import classification_metrics, image_metrics
 from ...data.synthetic.lightsheet import LIGHTSHEET_VOXEL_SIZE, STAINS, LightSheetSample, simulate_lightsheet
 from ...data.synthetic.lightsheet_ranges import CLASSIC, RANGES, ImagingRanges
+from ...data.synthetic.nominal_psf import nominal_psf
+from ...inference.deconvolution import deblur_input, deconvolve
 from ...inference.normalize import Normalizer, percentile_range
 from ...inference.predict import run_model, volume_probabilities
 from ...models.bright4b import Bright4B
@@ -29,6 +32,9 @@ from ..patches import Example
 from .naming import STARTS_FROM, recipe_command
 
 DEBLUR = "bright4b-nano-deblur"
+DEBLUR_RL = "bright4b-nano-deblur-rl"
+RL_SETTINGS = {"iterations": 20, "tv": 0.002}  # `bright4b deblur --method rl`'s defaults
+PSF_ERROR = 1.35  # the refining model's training PSFs are off by up to this factor (axial, lateral)
 STAIN = "bright4b-nano-stain"
 DEBLUR_SHAPE = (32, 96, 96)  # 64 x 96 x 96 um
 STAIN_SHAPE = (32, 64, 64)  # 64 x 64 x 64 um, one field of view of the classifier
@@ -128,6 +134,20 @@ def deblur_card(ranges: str = "classic") -> ModelCard:
     return _card(name, head, description, recipe, DEBLUR_SHAPE, seeds, views=8, formation=formation)
 
 
+def deblur_rl_card() -> ModelCard:
+    """The card of ``bright4b-nano-deblur-rl``: it refines :data:`RL_SETTINGS`'s Richardson-Lucy
+    deconvolution with the user's PSF, going on from ``bright4b-nano-deblur`` on its volumes."""
+    description = (
+        "Trained on simulated light-sheet volumes only (Gaussian, light-sheet and depth-graded PSFs over wide "
+        "randomized ranges, 8 stain types): refines a Richardson-Lucy deconvolution (20 iterations, tv 0.002) "
+        f"with the microscope's PSF, known to within a factor {PSF_ERROR}"
+    )
+    head = HeadConfig("deblur", ("intensity",))
+    formation = _ranges_text("broad", DEBLUR_TRAIN_SEEDS)
+    card = _card(DEBLUR_RL, head, description, "deblur-rl", DEBLUR_SHAPE, BROAD_DEBLUR_TRAIN_SEEDS, 8, formation)
+    return dataclasses.replace(card, deconvolution=dict(RL_SETTINGS))
+
+
 def stain_card(ranges: str = "classic") -> ModelCard:
     """The card of the stain classifier trained on the ``classic`` ranges
     (``bright4b-nano-stain-classic``), on the ``training`` ranges (``stain-randomized``) or,
@@ -154,6 +174,23 @@ def deblur_example(seed: int, ranges: str = "classic") -> Example:
     return Example(normalize(sample.image)[None], normalize(sample.sharp)[None])
 
 
+def misjudged_psf(sample: LightSheetSample, seed: int) -> np.ndarray:
+    """``sample``'s nominal PSF with its axial and lateral widths each off by a factor drawn
+    log-uniformly up to :data:`PSF_ERROR` (seeded by ``seed``): a PSF known only roughly."""
+    rng = np.random.default_rng([seed, 1])
+    scale = np.exp(rng.uniform(-np.log(PSF_ERROR), np.log(PSF_ERROR), 2))
+    return nominal_psf(sample.blur, sample.voxel_size, sample.image.shape, tuple(scale))
+
+
+def deblur_rl_example(seed: int) -> Example:
+    """The Richardson-Lucy deconvolution of a ``broad`` volume by its :func:`misjudged_psf`
+    and the sharp target, both mapped by the deconvolution's percentile normalizer."""
+    sample = lightsheet_sample(seed, DEBLUR_SHAPE, RANGES[broad_ranges(seed, DEBLUR_TRAIN_SEEDS)])
+    restored = deconvolve(sample.image[None], misjudged_psf(sample, seed), **RL_SETTINGS)
+    normalize = Normalizer(*percentile_range(restored, **deblur_card().normalization))
+    return Example(normalize(restored), normalize(sample.sharp)[None])
+
+
 def stain_example(seed: int, ranges: str = "classic") -> Example:
     """A normalized volume and its stain index on every voxel ``(1, Z, Y, X)``; image
     formation from ``RANGES[ranges]`` (``broad``: :func:`broad_ranges`)."""
@@ -171,13 +208,18 @@ def _mean(values: Iterable[float]) -> float:
 
 def evaluate_deblur(model: Bright4B, card: ModelCard, seeds: Iterable[int], ranges: ImagingRanges = CLASSIC) -> dict:
     """SSIM and PSNR of the blurred input and of the restoration against the sharp volume,
-    image formation drawn from ``ranges``."""
+    image formation drawn from ``ranges``; for a model that refines Richardson-Lucy, which is
+    given each volume's nominal PSF, also of the deconvolution it reads (``ssim_read``)."""
     rows = []
     for seed in seeds:
         sample = lightsheet_sample(seed, DEBLUR_SHAPE, ranges)
-        restored = run_model(model, card, sample.image[None])[0]
+        psf = nominal_psf(sample.blur, sample.voxel_size, sample.image.shape) if card.deconvolution else None
+        read = deblur_input(card, sample.image[None], psf)
+        restored = run_model(model, card, read)[0]
         before, after = image_metrics(sample.image, sample.sharp), image_metrics(restored, sample.sharp)
-        rows.append({"stain": sample.stain, "before": before, "after": after})
+        rows.append(
+            {"stain": sample.stain, "before": before, "read": image_metrics(read[0], sample.sharp), "after": after}
+        )
     per_stain = {}
     for stain in dict.fromkeys(r["stain"] for r in rows):
         mine = [r for r in rows if r["stain"] == stain]
@@ -188,6 +230,7 @@ def evaluate_deblur(model: Bright4B, card: ModelCard, seeds: Iterable[int], rang
         "ssim_before": before,
         "ssim_after": after,
         "ssim_gain": round(after - before, 4),
+        **({"ssim_read": _mean(r["read"]["ssim"] for r in rows)} if card.deconvolution else {}),
         "psnr_before": _mean(r["before"]["psnr"] for r in rows),
         "psnr_after": _mean(r["after"]["psnr"] for r in rows),
         "per_stain": per_stain,

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 # the bundled models trained in two stages: each recipe and the recipe it goes on from
-STARTS_FROM = {"organelles": "organelles-classic", "deblur": "deblur-classic", "stain": "stain-classic"}
+STARTS_FROM = {
+    "organelles": "organelles-classic",
+    "deblur": "deblur-classic",
+    "deblur-rl": "deblur",
+    "stain": "stain-classic",
+}
 
 
 def recipe_command(recipe: str, name: str, starts_from: str | None = None) -> str:
@@ -13,4 +18,4 @@ def recipe_command(recipe: str, name: str, starts_from: str | None = None) -> st
         return f"bright4b train {recipe} -o {name}.safetensors"
     first = f"bright4b-nano-{starts_from}"
     then = f"bright4b train {recipe} --init {first}.safetensors -o {name}.safetensors"
-    return f"{recipe_command(starts_from, first)} && {then}"
+    return f"{recipe_command(starts_from, first, STARTS_FROM.get(starts_from))} && {then}"
