@@ -17,7 +17,8 @@ Cases:
 Methods: the blurred input; Richardson-Lucy (``inference/deconvolution.py``) with the true
 PSF for each ``--iterations``, with total variation (0.002), and with a PSF 30% too wide
 (what a user who knows the PSF only roughly gets); each of ``--models`` (``bright4b-nano-deblur``;
-scored as ``model`` when one is given, else by its name or file stem). Each volume
+scored as ``model`` when one is given, else by its name or file stem); a model that refines
+Richardson-Lucy (``bright4b-nano-deblur-rl``) with the true PSF and with the one 30% too wide. Each volume
 is normalized by the blurred input's 1st/99th percentiles and clipped to [0, 1], as the
 light-sheet paper does; 3D SSIM and PSNR against the truth. Prints a table, writes JSON.
 """
@@ -38,7 +39,7 @@ from napari_bright4b.api import load_model
 from napari_bright4b.data.external import read_member
 from napari_bright4b.data.synthetic.lightsheet import CAMERA_OFFSET, LIGHTSHEET_VOXEL_SIZE, simulate_lightsheet
 from napari_bright4b.data.synthetic.widefield import mirrored_convolution, widefield_psf
-from napari_bright4b.inference.deconvolution import checked_psf, deconvolve, gaussian_psf
+from napari_bright4b.inference.deconvolution import checked_psf, deblur_input, deconvolve, gaussian_psf
 from napari_bright4b.inference.predict import run_model
 
 MODEL = "bright4b-nano-deblur"
@@ -103,7 +104,10 @@ def one_case(case: dict, models: dict, iterations) -> dict:
         row[f"rl_{n}_tv"] = scores(deconvolve(blurred[None], psf, n, TV)[0], truth, blurred)
         row[f"rl_{n}_psf_30pct_wide"] = scores(deconvolve(blurred[None], widened(psf, TOO_WIDE), n)[0], truth, blurred)
     for label, (model, card) in models.items():  # every case is on the model's grid
-        row[label] = scores(run_model(model, card, blurred[None], card.voxel_size)[0], truth, blurred)
+        given = {label: psf, f"{label}_psf_30pct_wide": widened(psf, TOO_WIDE)} if card.deconvolution else {label: None}
+        for name, known in given.items():
+            read = deblur_input(card, blurred[None], known)
+            row[name] = scores(run_model(model, card, read, card.voxel_size)[0], truth, blurred)
     return row
 
 

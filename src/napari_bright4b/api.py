@@ -78,11 +78,13 @@ def _run(
     overlap: float = 0.25,
     views: int | None = None,
     psf: np.ndarray | None = None,
+    psf_sigma: Sequence[float] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
     data, voxel_size = _image(image, voxel_size, channel, axes)
-    options = dict(tile=tile, overlap=overlap, views=views, psf=psf, progress=progress, cancel=cancel)
+    psfs = dict(psf=psf, psf_sigma=psf_sigma)
+    options = dict(tile=tile, overlap=overlap, views=views, **psfs, progress=progress, cancel=cancel)
     return run_job(model, data, voxel_size, task=task, device=device, labelling=labelling, **options)
 
 
@@ -102,9 +104,10 @@ def segment(image: Image, model: str | os.PathLike = "bright4b-nano-organelles",
 def deblur(image: Image, model: str | os.PathLike = "bright4b-nano-deblur", **options) -> Result:
     """Deblur ``image`` with ``model``: ``result.maps (1, Z, Y, X)`` in the input's units
     (options as for :func:`segment`, without ``labelling``; here also ``psf (dz, dy, dx)`` on
-    the image's grid, which a model that refines Richardson-Lucy needs, such as
-    ``bright4b-nano-deblur-rl``). docs/inference.md compares the models with Richardson-Lucy
-    alone (:func:`~.inference.deconvolution.deconvolve`) on data this project did not make."""
+    the image's grid or ``psf_sigma`` (a Gaussian's, z, y, x um), which a model that refines
+    Richardson-Lucy needs, such as ``bright4b-nano-deblur-rl``). docs/inference.md compares the
+    models with Richardson-Lucy alone (:func:`~.inference.deconvolution.deconvolve`) on data
+    this project did not make."""
     return _run("deblur", image, model, **options)
 
 

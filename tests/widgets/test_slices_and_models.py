@@ -116,3 +116,30 @@ def test_the_plots_follow_the_viewers_theme(dock, viewer):
         assert to_hex(dock.slices.figure.get_facecolor()) == background
         assert to_hex(dock.finetune.plot.figure.get_facecolor()) == background
         assert to_hex(dock.inside.figure.get_facecolor()) == background
+
+
+def test_a_model_that_refines_richardson_lucy_takes_its_psf_from_the_run_tab(viewer, models_dir, qtbot):
+    import dataclasses
+
+    from napari_bright4b.api import deblur
+
+    blind = resolve("bright4b-nano-deblur").card
+    card = dataclasses.replace(blind, name="refine", views=1, deconvolution={"iterations": 3, "tv": 0.0})
+    save_checkpoint(build_model(card).eval(), card, models_dir / "refine.safetensors")
+    viewer.open_sample(PLUGIN, "lightsheet-nuclei")
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Bright-4B")
+    image = viewer.layers["light-sheet nuclei (simulated)"]
+    dock.runner.layer.setCurrentText(image.name)
+    dock.model.models.setCurrentIndex(dock.model.models.findText("bright4b-nano-deblur (bundled)"))
+    assert not any(box.isEnabled() for box in dock.runner.psf_sigma) and "psf_sigma" not in dock.runner.run_options()
+
+    dock.model.models.setCurrentIndex(dock.model.models.findText("refine (user)"))
+    assert all(box.isEnabled() for box in dock.runner.psf_sigma)
+    for box, sigma in zip(dock.runner.psf_sigma, (4.0, 1.5, 1.5)):
+        box.setValue(sigma)
+    assert dock.runner.settings() == ("deblur", {**dock.runner.settings()[1], "psf_sigma": (4.0, 1.5, 1.5)})
+    dock.runner.run_button.click()
+    qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)
+    sharp = viewer.layers["light-sheet nuclei (simulated) · refine · deblurred"]
+    expected = deblur(image.data, models_dir / "refine.safetensors", voxel_size=image.scale, psf_sigma=(4.0, 1.5, 1.5))
+    np.testing.assert_allclose(sharp.data, expected.maps[0], rtol=1e-5, atol=1e-3)

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..models.registry import portable_name
 from ..models.session import ModelSession
-from .deconvolution import deblur_input
+from .deconvolution import deblur_input, gaussian_psf
 from .engine import CancelToken, Progress
 from .estimate import TileCost, measure_tile
 from .postprocess import class_thresholds, instances, masks
@@ -152,6 +152,7 @@ def run_job(
     labelling: Labelling | None = None,
     task: str | None = None,
     psf: np.ndarray | None = None,
+    psf_sigma: Sequence[float] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
@@ -159,8 +160,8 @@ def run_job(
     :class:`ModelSession`, kept open for the next run) over ``volume (C, Z, Y, X)`` at ``voxel_size``
     (z, y, x, um; ``None``: the model's, with a warning) on ``device`` (``views``: see
     :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. ``psf``
-    (on the volume's grid): for a deblurring model that refines Richardson-Lucy
-    (:func:`~.deconvolution.deblur_input`). The volume is never modified. Raises
+    (on the volume's grid) or ``psf_sigma`` (a Gaussian's, z, y, x um): for a deblurring model
+    that refines Richardson-Lucy (:func:`~.deconvolution.deblur_input`). The volume is never modified. Raises
     :class:`~..errors.Cancelled` when cancelled, :class:`BadInputError` for unusable input."""
     report = _CountingProgress(progress)
     started = time.perf_counter()
@@ -168,8 +169,7 @@ def run_job(
     with nullcontext(spec) if given else ModelSession(spec, device, task=task) as session:
         card = session.card
         voxel_size = _checked_voxel_size(card, volume, voxel_size, task if given else None)
-        if psf is not None and card.head.task != "deblur":
-            raise BadInputError(f"model {card.name!r} is a {card.head.task} model; a PSF is for deblurring")
+        psf = _psf(card, voxel_size, psf, psf_sigma)
         if card.head.task == "deblur":
             volume = deblur_input(card, volume, psf, device=session.device, progress=report, cancel=cancel)
         maps = run_model(
@@ -213,6 +213,18 @@ class _CountingProgress:
         self.total = total
         if self.progress is not None:
             self.progress(done, total)
+
+
+def _psf(card, voxel_size: Sequence[float], psf: np.ndarray | None, sigma_um: Sequence[float] | None):
+    """The PSF on the volume's grid from an array or a Gaussian's sigma, or None; refused for
+    a model that does not deblur."""
+    if sigma_um is not None:
+        if psf is not None:
+            raise BadInputError("give one PSF: psf (an array) or psf_sigma (um), not both")
+        psf = gaussian_psf(sigma_um, voxel_size)
+    if psf is not None and card.head.task != "deblur":
+        raise BadInputError(f"model {card.name!r} is a {card.head.task} model; a PSF is for deblurring")
+    return psf
 
 
 def _checked_voxel_size(card, volume, voxel_size: Sequence[float] | None, task: str | None) -> Sequence[float]:
