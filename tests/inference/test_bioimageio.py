@@ -44,3 +44,15 @@ def test_a_classifier_or_a_wrong_suffix_is_refused_in_one_line(tmp_path, capsys)
     assert "bioimage.io export takes segment, deblur" in capsys.readouterr().err
     assert main(["export", "bright4b-nano-organelles", "-o", str(tmp_path / "s.tar")]) == 2
     assert "is a .zip file" in capsys.readouterr().err
+
+
+def test_a_model_that_refines_richardson_lucy_is_refused_in_one_line(tmp_path, capsys):
+    import dataclasses
+
+    from napari_bright4b.models.checkpoint import build_model, save_checkpoint
+    from napari_bright4b.models.registry import resolve
+
+    card = dataclasses.replace(resolve("bright4b-nano-deblur").card, deconvolution={"iterations": 3, "tv": 0.0})
+    path = save_checkpoint(build_model(card), card, tmp_path / "refine.safetensors")
+    assert main(["export", str(path), "-o", str(tmp_path / "r.zip")]) == 2
+    assert "cannot run before the model" in capsys.readouterr().err and not (tmp_path / "r.zip").exists()

@@ -170,6 +170,11 @@ def _network(spec, test_shape) -> tuple[BioimageioNetwork, ModelCard, tuple]:
         card = session.card
         if card.head.task not in TASKS:
             raise BadInputError(f"{card.name} is a {card.head.task} model; bioimage.io export takes {', '.join(TASKS)}")
+        if card.deconvolution:
+            raise BadInputError(
+                f"{card.name} refines a Richardson-Lucy deconvolution with the user's PSF, which a bioimage.io "
+                "package cannot run before the model; export a model that reads the image itself"
+            )
         shape = tuple(test_shape or card.tile)
         multiple = card.config.spatial_multiple
         if any(s % m for s, m in zip(shape, multiple)):
