@@ -12,6 +12,7 @@ from napari_bright4b.data.synthetic.lightsheet_ranges import (
     HELD_OUT_WIDEFIELD,
     RANDOMIZED,
     TRAINING,
+    TRAINING_DARK,
     ImagingRanges,
 )
 from napari_bright4b.data.synthetic.widefield import widefield_psf
@@ -100,3 +101,13 @@ def test_the_held_out_widefield_family_is_drawn_alone_and_never_in_training():
     assert {b["kind"] for b in draws} == {"widefield"}
     assert all(0.2 <= b["cone_slope"] <= 1.5 and 10 <= b["defocus_um"] <= 60 for b in draws)
     assert all(b["kind"] != "widefield" for b in (draw_blur(rng, 96.0, ranges=TRAINING) for _ in range(100)))
+
+
+def test_the_dark_training_ranges_leave_the_field_between_structures_near_the_camera_offset():
+    def background(ranges):  # the sharp signal between structures, relative to the structures'
+        sample = simulate_lightsheet((16, 48, 48), seed=5, stain="nuclear", ranges=ranges)
+        signal = sample.sharp - 100.0
+        return np.median(signal[~sample.mask]) / np.median(signal[sample.mask])
+
+    assert background(TRAINING_DARK) < 0.01 < background(TRAINING)
+    assert TRAINING_DARK.tissue[0] == 0.0 and TRAINING_DARK.kinds == TRAINING.kinds

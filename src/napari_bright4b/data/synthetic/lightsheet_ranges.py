@@ -8,7 +8,9 @@ space minus the widest-blur corner, which :data:`HELD_OUT_CORNER` draws from alo
 model trained on the one is scored on a region of the space it never saw
 (leave-a-region-out). :data:`HELD_OUT_WIDEFIELD` draws the same space through a widefield
 microscope's PSF instead (no optical sectioning: haze from every plane), a PSF family no
-recipe trains on. docs/models.md lists the ranges with a figure.
+recipe trains on. :data:`TRAINING_DARK` is the training space with almost no tissue
+background: sparse structure on a dark field, as in cleared samples and phantoms such as
+flowdec's bars. docs/models.md lists the ranges with a figure.
 """
 
 from __future__ import annotations
@@ -72,10 +74,12 @@ RANDOMIZED = ImagingRanges(
 TRAINING = replace(RANDOMIZED, excluded_corner=(2.8, 7.0))
 HELD_OUT_CORNER = replace(RANDOMIZED, kinds=("gaussian",), lateral_um=(2.8, 3.5), axial_um=(7.0, 10.0))
 HELD_OUT_WIDEFIELD = replace(TRAINING, kinds=("widefield",))
+TRAINING_DARK = replace(TRAINING, tissue=(0.0, 0.02))
 RANGES = {
     "classic": CLASSIC,
     "randomized": RANDOMIZED,
     "training": TRAINING,
     "held-out-corner": HELD_OUT_CORNER,
     "held-out-widefield": HELD_OUT_WIDEFIELD,
+    "training-dark": TRAINING_DARK,
 }

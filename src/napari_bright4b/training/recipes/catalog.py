@@ -126,7 +126,7 @@ RECIPES = {
             lightsheet.deblur_rl_card,
             lightsheet.deblur_rl_example,
             lightsheet.evaluate_deblur_conditions,
-            lightsheet.BROAD_DEBLUR_TRAIN_SEEDS,
+            lightsheet.RL_DEBLUR_TRAIN_SEEDS,
             lightsheet.DEBLUR_HELD_OUT_SEEDS,
             lightsheet.PATCH,
             steps=2400,

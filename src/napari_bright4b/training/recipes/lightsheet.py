@@ -93,6 +93,8 @@ DEBLUR_HELD_OUT_SEEDS = tuple(range(9100, 9116))
 STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
 # "broad": the classic ranges as one corner, the rest drawn from the training ranges
 BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192))  # 64 classic, 128 randomized
+DARK_DEBLUR_TRAIN_SEEDS = tuple(range(2256, 2320))  # the refining model's: sparse structure on a dark field
+RL_DEBLUR_TRAIN_SEEDS = BROAD_DEBLUR_TRAIN_SEEDS + DARK_DEBLUR_TRAIN_SEEDS
 BROAD_STAIN_CLASSIC_SEEDS = STAIN_TRAIN_SEEDS[:2048]  # the other half randomized; stains stay balanced
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
@@ -139,12 +141,14 @@ def deblur_rl_card() -> ModelCard:
     deconvolution with the user's PSF, going on from ``bright4b-nano-deblur`` on its volumes."""
     description = (
         "Trained on simulated light-sheet volumes only (Gaussian, light-sheet and depth-graded PSFs over wide "
-        "randomized ranges, 8 stain types): refines a Richardson-Lucy deconvolution (20 iterations, tv 0.002) "
-        f"with the microscope's PSF, known to within a factor {PSF_ERROR}"
+        "randomized ranges, 8 stain types, also on a dark field): refines a Richardson-Lucy deconvolution "
+        f"(20 iterations, tv 0.002) with the microscope's PSF, known to within a factor {PSF_ERROR}"
     )
     head = HeadConfig("deblur", ("intensity",))
-    formation = _ranges_text("broad", DEBLUR_TRAIN_SEEDS)
-    card = _card(DEBLUR_RL, head, description, "deblur-rl", DEBLUR_SHAPE, BROAD_DEBLUR_TRAIN_SEEDS, 8, formation)
+    formation = _ranges_text("broad", DEBLUR_TRAIN_SEEDS) + (
+        f" ('training-dark' for seeds {DARK_DEBLUR_TRAIN_SEEDS[0]}-{DARK_DEBLUR_TRAIN_SEEDS[-1]})"
+    )
+    card = _card(DEBLUR_RL, head, description, "deblur-rl", DEBLUR_SHAPE, RL_DEBLUR_TRAIN_SEEDS, 8, formation)
     return dataclasses.replace(card, deconvolution=dict(RL_SETTINGS))
 
 
@@ -183,9 +187,11 @@ def misjudged_psf(sample: LightSheetSample, seed: int) -> np.ndarray:
 
 
 def deblur_rl_example(seed: int) -> Example:
-    """The Richardson-Lucy deconvolution of a ``broad`` volume by its :func:`misjudged_psf`
-    and the sharp target, both mapped by the deconvolution's percentile normalizer."""
-    sample = lightsheet_sample(seed, DEBLUR_SHAPE, RANGES[broad_ranges(seed, DEBLUR_TRAIN_SEEDS)])
+    """The Richardson-Lucy deconvolution of a ``broad`` volume (``training-dark`` for
+    :data:`DARK_DEBLUR_TRAIN_SEEDS`) by its :func:`misjudged_psf` and the sharp target, both
+    mapped by the deconvolution's percentile normalizer."""
+    ranges = "training-dark" if seed in DARK_DEBLUR_TRAIN_SEEDS else broad_ranges(seed, DEBLUR_TRAIN_SEEDS)
+    sample = lightsheet_sample(seed, DEBLUR_SHAPE, RANGES[ranges])
     restored = deconvolve(sample.image[None], misjudged_psf(sample, seed), **RL_SETTINGS)
     normalize = Normalizer(*percentile_range(restored, **deblur_card().normalization))
     return Example(normalize(restored), normalize(sample.sharp)[None])
