@@ -74,6 +74,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  classes      {info['head']['class_names']}")
     if info.get("thresholds"):
         print(f"  thresholds   {info['thresholds']} (bright4b segment's default cuts)")
+    if info.get("deconvolution"):
+        settings = info["deconvolution"]
+        print(
+            f"  refines      Richardson-Lucy, {settings['iterations']} iterations, tv {settings['tv']:g} (give --psf)"
+        )
     print("  parameters:")
     for name, count in info["components"].items():
         print(f"    {name:20s} {count:>15,d}  ({_human(count)})")
