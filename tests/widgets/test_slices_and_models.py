@@ -131,12 +131,11 @@ def test_a_model_that_refines_richardson_lucy_takes_its_psf_from_the_run_tab(vie
     image = viewer.layers["light-sheet nuclei (simulated)"]
     dock.runner.layer.setCurrentText(image.name)
     dock.model.models.setCurrentIndex(dock.model.models.findText("bright4b-nano-deblur (bundled)"))
-    assert not any(box.isEnabled() for box in dock.runner.psf_sigma) and "psf_sigma" not in dock.runner.run_options()
+    assert not dock.runner.psf_sigma.isEnabled() and "psf_sigma" not in dock.runner.run_options()
 
     dock.model.models.setCurrentIndex(dock.model.models.findText("refine (user)"))
-    assert all(box.isEnabled() for box in dock.runner.psf_sigma)
-    for box, sigma in zip(dock.runner.psf_sigma, (4.0, 1.5, 1.5)):
-        box.setValue(sigma)
+    assert dock.runner.psf_sigma.isEnabled()
+    dock.runner.psf_sigma.set_values((4.0, 1.5, 1.5))
     assert dock.runner.settings() == ("deblur", {**dock.runner.settings()[1], "psf_sigma": (4.0, 1.5, 1.5)})
     dock.runner.run_button.click()
     qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)

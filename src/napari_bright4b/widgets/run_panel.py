@@ -38,6 +38,7 @@ from .layer_picker import LayerPicker
 from .layers import PREDICT, show_layers
 from .model_panel import ModelPanel
 from .probability_table import ProbabilityTable
+from .psf_sigma import PsfSigma
 from .settings_button import SettingsButton
 
 AUTOMATIC = "the model's cut per class (Otsu where it has none)"
@@ -70,7 +71,8 @@ class RunPanel(QWidget):
         form = QFormLayout()
         form.addRow("Image layer", self.layer)
         form.addRow("Task", self.task)
-        self._add_psf(form)
+        self.psf_sigma = PsfSigma()
+        form.addRow("PSF sigma (z, y, x)", self.psf_sigma)
         self._add_tiling(form)
         self._add_labelling(form)
         self._lay_out(form)
@@ -79,22 +81,6 @@ class RunPanel(QWidget):
         self.layer.currentTextChanged.connect(self.settings_changed)
         models.model_changed.connect(self._on_model)
         self._on_model()
-
-    def _add_psf(self, form: QFormLayout) -> None:
-        """The microscope's PSF as a Gaussian's sigma, for a model that refines Richardson-Lucy."""
-        self.psf_sigma = [QDoubleSpinBox() for _ in range(3)]
-        row = QHBoxLayout()
-        for box, value in zip(self.psf_sigma, (2.0, 1.0, 1.0)):
-            box.setRange(0.01, 100.0)
-            box.setSingleStep(0.1)
-            box.setValue(value)
-            box.setSuffix(" um")
-            box.setToolTip(
-                "the PSF's standard deviation along z, y and x: this model deconvolves with it "
-                "(Richardson-Lucy), then refines the result; within 30% is close enough"
-            )
-            row.addWidget(box)
-        form.addRow("PSF sigma (z, y, x)", row)
 
     def _add_tiling(self, form: QFormLayout) -> None:
         """The engine's tile, overlap and views."""
@@ -190,12 +176,8 @@ class RunPanel(QWidget):
     def run_options(self) -> dict:
         """The options of :func:`~..inference.job.run_job` that this tab sets."""
         tile, views = self.tile_size(), self.view_count()
-        options = dict(
-            device=self.models.device, tile=tile, overlap=self.overlap.value(), views=views, labelling=self.labelling()
-        )
-        if self.models.card is not None and self.models.card.deconvolution:
-            options["psf_sigma"] = tuple(box.value() for box in self.psf_sigma)
-        return options
+        engine = dict(device=self.models.device, tile=tile, overlap=self.overlap.value(), views=views)
+        return {**engine, **self.psf_sigma.options(self.models.card), "labelling": self.labelling()}
 
     def settings(self) -> tuple[str, dict]:
         """``(task, options)`` for a settings file (:mod:`..run_settings`)."""
@@ -312,6 +294,5 @@ class RunPanel(QWidget):
             widget.setEnabled(segment and not exclusive)
         for widget in (self.instances, self.split, self.radius):
             widget.setEnabled(segment)
-        for box in self.psf_sigma:
-            box.setEnabled(bool(card.deconvolution))
+        self.psf_sigma.setEnabled(bool(card.deconvolution))
         self.settings_changed.emit()
