@@ -161,8 +161,9 @@ def run_job(
     (z, y, x, um; ``None``: the model's, with a warning) on ``device`` (``views``: see
     :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. ``psf``
     (on the volume's grid) or ``psf_sigma`` (a Gaussian's, z, y, x um): for a deblurring model
-    that refines Richardson-Lucy (:func:`~.deconvolution.deblur_input`). The volume is never modified. Raises
-    :class:`~..errors.Cancelled` when cancelled, :class:`BadInputError` for unusable input."""
+    that refines Richardson-Lucy (:func:`~.deconvolution.deblur_input`). The volume is never
+    modified. Raises :class:`~..errors.Cancelled` when cancelled, :class:`BadInputError` for
+    unusable input."""
     report = _CountingProgress(progress)
     started = time.perf_counter()
     given = isinstance(spec, ModelSession)

@@ -4,6 +4,8 @@
 every PSF family (a residual on the input, trained on sharp/blurred pairs: it goes on from
 ``bright4b-nano-deblur-classic``, the classic ranges, on those volumes and twice as many
 from the randomized ranges; scored also through a widefield PSF, a family it never saw);
+``bright4b-nano-deblur-rl`` restores from a Richardson-Lucy deconvolution by a PSF known
+only roughly (it goes on from ``bright4b-nano-deblur`` on its volumes and 64 on a dark field);
 ``bright4b-nano-stain`` names a volume's stain among :data:`STAINS` (it goes on from
 ``bright4b-nano-stain-classic`` on those volumes, half of them redrawn from the randomized
 ranges). Both work at the simulator's voxel size (no resampling). Stains cycle with the
