@@ -28,7 +28,7 @@ from napari_bright4b.models.checkpoint import build_model
 from napari_bright4b.models.config import ROUTING_SETTINGS, total_parameters
 from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.training.recipes.catalog import RECIPES
-from napari_bright4b.training.trainer import TrainSettings, task_loss, train
+from napari_bright4b.training.trainer import TrainSettings, train
 
 TRAIN_SEEDS = (1000, 1001, 1002, 1003)
 HELD_OUT = (9000,)
@@ -44,14 +44,6 @@ def preset_card(preset: str):
     return dataclasses.replace(card, name=f"{preset}-organelles", config=config, views=1)
 
 
-def supervision_loss(model, card, steps: int):
-    """The bundled recipe's routing supervision for ``steps`` steps (its ramp scaled to them), or None."""
-    supervision = ROUTED.routing_supervision
-    if supervision is None:
-        return None
-    return supervision.for_steps(steps, ROUTED.steps).loss(model, task_loss(card), card.head.channels)
-
-
 def short_run(preset: str, steps: int, examples, seed: int = 0) -> dict:
     """Routing statistics of a fresh ``preset`` model before and after ``steps`` training steps."""
     recipe, card = RECIPES["organelles-classic"], preset_card(preset)
@@ -61,7 +53,7 @@ def short_run(preset: str, steps: int, examples, seed: int = 0) -> dict:
     sampler = recipe.sampler(examples, np.random.default_rng(seed))
     settings = TrainSettings(steps=steps, batch_size=2, learning_rate=5e-4, warmup=max(1, steps // 10), seed=seed)
     start = time.perf_counter()
-    loss = supervision_loss(model, card, steps)
+    loss = ROUTED.routing_loss(model, card, steps)
     result = train(model.train(), card, sampler, settings, None, loss=loss)
     seconds = time.perf_counter() - start
     if loss is not None:

@@ -135,7 +135,8 @@ def test_a_model_that_refines_richardson_lucy_takes_its_psf_from_the_run_tab(vie
 
     dock.model.models.setCurrentIndex(dock.model.models.findText("refine (user)"))
     assert dock.runner.psf_sigma.isEnabled()
-    dock.runner.psf_sigma.set_values((4.0, 1.5, 1.5))
+    for box, sigma in zip(dock.runner.psf_sigma.boxes, (4.0, 1.5, 1.5)):
+        box.setValue(sigma)
     assert dock.runner.settings() == ("deblur", {**dock.runner.settings()[1], "psf_sigma": (4.0, 1.5, 1.5)})
     dock.runner.run_button.click()
     qtbot.waitUntil(lambda: not dock.runner.busy, timeout=60_000)

@@ -58,7 +58,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from ..models.checkpoint import save_checkpoint
-    from ..training.trainer import TrainSettings, task_loss, train
+    from ..training.trainer import TrainSettings, train
 
     recipe = _recipe(args, out)
     card = recipe.card()
@@ -79,9 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     examples = recipe.examples(seeds)
     prepare_s = time.perf_counter() - started
     sampler = recipe.sampler(examples, np.random.default_rng(args.seed))
-    supervision = recipe.routing_supervision  # its confidence ramp at the same fractions of a longer or shorter run
-    supervision = supervision and supervision.for_steps(settings.steps, recipe.steps)
-    loss = supervision.loss(model, task_loss(card), card.head.channels) if supervision else None
+    loss = recipe.routing_loss(model, card, settings.steps)
     with _StepBar(settings.steps, enabled=not args.json and sys.stderr.isatty()) as progress:
         result = train(model, card, sampler, settings, out, resume=args.resume, progress=progress, loss=loss)
     if loss is not None:

@@ -159,13 +159,14 @@ def deblur_input(
     if not card.deconvolution:
         if psf is not None:
             raise BadInputError(
-                f"model {card.name!r} reads the image alone and would ignore the PSF; drop it, or use --method rl"
+                f"model {card.name!r} reads the image alone and would ignore the PSF; drop the PSF, or deconvolve "
+                "with Richardson-Lucy alone (--method rl)"
             )
         return volume
     if psf is None:
         raise BadInputError(
             f"model {card.name!r} refines a Richardson-Lucy deconvolution: give the microscope's PSF "
-            "(--psf PSF.tif or --psf-sigma Z Y X in um)"
+            "(--psf PSF.tif or --psf-sigma Z Y X in um; psf= or psf_sigma= in Python)"
         )
     settings = card.deconvolution
     return deconvolve(

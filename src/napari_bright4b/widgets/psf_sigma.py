@@ -33,7 +33,3 @@ class PsfSigma(QWidget):
     def options(self, card) -> dict:
         """``{"psf_sigma": (z, y, x) um}`` for a model of ``card`` that refines Richardson-Lucy, else ``{}``."""
         return {"psf_sigma": self.sigma_um()} if card is not None and card.deconvolution else {}
-
-    def set_values(self, sigma_um) -> None:
-        for box, value in zip(self.boxes, sigma_um):
-            box.setValue(value)

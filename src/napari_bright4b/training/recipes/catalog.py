@@ -12,7 +12,8 @@ import numpy as np
 from ...models.bright4b import Bright4B
 from ...models.card import ModelCard
 from ..patches import Example, PatchSampler
-from ..structure_routing import RoutingSupervision
+from ..structure_routing import RoutingSupervision, StructureRouting
+from ..trainer import task_loss
 from . import lightsheet, organelles
 from .naming import STARTS_FROM
 
@@ -39,6 +40,14 @@ class Recipe:
     calibrate: Callable[[Bright4B, ModelCard], dict] | None = None
     starts_from: str | None = None
     routing_supervision: RoutingSupervision | None = None
+
+    def routing_loss(self, model: Bright4B, card: ModelCard, steps: int) -> StructureRouting | None:
+        """The task loss wrapped in :attr:`routing_supervision`, its confidence ramp at the
+        same fractions of a run of ``steps`` as of the recipe's own; ``None`` without it."""
+        if self.routing_supervision is None:
+            return None
+        supervision = self.routing_supervision.for_steps(steps, self.steps)
+        return supervision.loss(model, task_loss(card), card.head.channels)
 
     def examples(self, seeds: Iterable[int]) -> list[Example]:
         return [self.example(seed) for seed in seeds]

@@ -224,10 +224,10 @@ def evaluate_deblur(model: Bright4B, card: ModelCard, seeds: Iterable[int], rang
         psf = nominal_psf(sample.blur, sample.voxel_size, sample.image.shape) if card.deconvolution else None
         read = deblur_input(card, sample.image[None], psf)
         restored = run_model(model, card, read)[0]
-        before, after = image_metrics(sample.image, sample.sharp), image_metrics(restored, sample.sharp)
-        rows.append(
-            {"stain": sample.stain, "before": before, "read": image_metrics(read[0], sample.sharp), "after": after}
-        )
+        row = {"stain": sample.stain, "before": image_metrics(sample.image, sample.sharp)}
+        if card.deconvolution:  # what the model read, when that is not the image itself
+            row["read"] = image_metrics(read[0], sample.sharp)
+        rows.append({**row, "after": image_metrics(restored, sample.sharp)})
     per_stain = {}
     for stain in dict.fromkeys(r["stain"] for r in rows):
         mine = [r for r in rows if r["stain"] == stain]
