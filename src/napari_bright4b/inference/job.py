@@ -160,19 +160,15 @@ def run_job(
     :class:`ModelSession`, kept open for the next run) over ``volume (C, Z, Y, X)`` at ``voxel_size``
     (z, y, x, um; ``None``: the model's, with a warning) on ``device`` (``views``: see
     :func:`~.predict.run_model`); with ``task`` set, a model of another task is refused. ``psf``
-    (on the volume's grid) or ``psf_sigma`` (a Gaussian's, z, y, x um): for a deblurring model
-    that refines Richardson-Lucy (:func:`~.deconvolution.deblur_input`). The volume is never
-    modified. Raises :class:`~..errors.Cancelled` when cancelled, :class:`BadInputError` for
-    unusable input."""
+    or ``psf_sigma``: see :func:`_model_input`. The volume is never modified. Raises
+    :class:`~..errors.Cancelled` when cancelled, :class:`BadInputError` for unusable input."""
     report = _CountingProgress(progress)
     started = time.perf_counter()
     given = isinstance(spec, ModelSession)
     with nullcontext(spec) if given else ModelSession(spec, device, task=task) as session:
         card = session.card
         voxel_size = _checked_voxel_size(card, volume, voxel_size, task if given else None)
-        psf = _psf(card, voxel_size, psf, psf_sigma)
-        if card.head.task == "deblur":
-            volume = deblur_input(card, volume, psf, device=session.device, progress=report, cancel=cancel)
+        volume = _model_input(session, volume, voxel_size, psf, psf_sigma, report, cancel)
         maps = run_model(
             session.model, card, volume, voxel_size, tile, overlap, views=views, progress=report, cancel=cancel
         )
@@ -216,16 +212,20 @@ class _CountingProgress:
             self.progress(done, total)
 
 
-def _psf(card, voxel_size: Sequence[float], psf: np.ndarray | None, sigma_um: Sequence[float] | None):
-    """The PSF on the volume's grid from an array or a Gaussian's sigma, or None; refused for
-    a model that does not deblur."""
+def _model_input(session: ModelSession, volume, voxel_size, psf, sigma_um, report, cancel):
+    """What the session's model reads of ``volume``: :func:`~.deconvolution.deblur_input` with
+    the PSF ``psf`` (on the volume's grid) or a Gaussian's ``sigma_um`` (z, y, x), for a
+    deblurring model that refines Richardson-Lucy; a PSF is refused for any other task."""
+    card = session.card
     if sigma_um is not None:
         if psf is not None:
             raise BadInputError("give one PSF: psf (an array) or psf_sigma (um), not both")
         psf = gaussian_psf(sigma_um, voxel_size)
-    if psf is not None and card.head.task != "deblur":
-        raise BadInputError(f"model {card.name!r} is a {card.head.task} model; a PSF is for deblurring")
-    return psf
+    if card.head.task != "deblur":
+        if psf is not None:
+            raise BadInputError(f"model {card.name!r} is a {card.head.task} model; a PSF is for deblurring")
+        return volume
+    return deblur_input(card, volume, psf, device=session.device, progress=report, cancel=cancel)
 
 
 def _checked_voxel_size(card, volume, voxel_size: Sequence[float] | None, task: str | None) -> Sequence[float]:
