@@ -96,7 +96,8 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
     of ``card``, in place; returns the tensors copied. The two must share a backbone
     configuration (:meth:`~.config.Bright4BConfig.same_weights`: the routing settings may
     differ, and ``model`` keeps its own). The head is copied too where both have the same
-    head (task, classes and activation: training on from a bundled model), else left as it is.
+    head (:meth:`~.config.HeadConfig.same_weights`: training on from a bundled model), else left as
+    it is.
     A centred router's running centre is a statistic, not a weight: a model that routes
     uncentred leaves it, and one that routes centred from an uncentred checkpoint learns it anew.
     Router context weights start at zero where the checkpoint has none, and are left where the
@@ -107,7 +108,7 @@ def load_backbone(model: Bright4B, card: ModelCard, path: str | os.PathLike) -> 
             f"{Path(path).name}'s backbone is not this model's (another preset or channel count): start from a "
             "checkpoint of the same preset and channels"
         )
-    same_head = source_card.head == card.head
+    same_head = source_card.head.same_weights(card.head)
     own = model.state_dict()
     backbone = {
         k: v

@@ -8,7 +8,10 @@ what users see (probabilities or intensities).
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from monai.networks.blocks import UnetOutBlock
 from torch import nn
 
@@ -27,11 +30,33 @@ class SegmentationHead(nn.Module):
         return self.out(features)
 
 
+def local_mean(x: torch.Tensor, sigmas: tuple[float, float, float]) -> torch.Tensor:
+    """``x (B, C, Z, Y, X)`` averaged under a Gaussian of ``sigmas`` (voxels, z, y, x; 3 sigma
+    each side) over the voxels that exist: near an edge the window's outside part is left out
+    and the rest reweighted (normalized convolution), so no edge value is counted twice.
+    Same shape."""
+    ones = torch.ones((1, 1, *x.shape[2:]), device=x.device, dtype=x.dtype)
+    for axis, sigma in enumerate(sigmas):
+        radius = math.ceil(3 * sigma)
+        offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+        shape = [1, 1, 1]
+        shape[axis] = 2 * radius + 1
+        kernel = torch.exp(-0.5 * (offsets / sigma) ** 2).view(1, 1, *shape)
+        padding = [0, 0, 0]
+        padding[axis] = radius
+        x = F.conv3d(x, kernel.expand(x.shape[1], 1, *shape), padding=padding, groups=x.shape[1])
+        ones = F.conv3d(ones, kernel, padding=padding)
+    return x / ones
+
+
 class DeblurHead(nn.Module):
     """A residual on the (normalized) input: ``image + out(features)``, shape ``(B, C, D, H, W)``.
 
     Predicting the residual, as in the light-sheet paper, makes the identity the
-    starting point and leaves the model only the blur to undo.
+    starting point and leaves the model only the blur to undo. With the head's
+    ``flux_window`` the residual minus its :func:`local_mean` is added instead: a blur
+    conserves flux, so undoing it only moves intensity, and no haze can be added to an
+    empty field.
     """
 
     def __init__(self, config: Bright4BConfig, head: HeadConfig):
@@ -40,7 +65,10 @@ class DeblurHead(nn.Module):
         self.out = UnetOutBlock(spatial_dims=3, in_channels=config.decoder_features, out_channels=head.channels)
 
     def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        return image + self.out(features)
+        residual = self.out(features)
+        if self.config.flux_window is not None:
+            residual = residual - local_mean(residual, self.config.flux_window)
+        return image + residual
 
 
 class AttentionPool(nn.Module):
