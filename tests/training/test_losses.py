@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from napari_bright4b.training.losses import deblur_loss, gaussian_ssim, segmentation_loss, soft_dice_loss
+from napari_bright4b.training.losses import deblur_loss, gaussian_ssim, root_l1, segmentation_loss, soft_dice_loss
 from napari_bright4b.training.schedule import warmup_cosine
 
 
@@ -35,6 +35,18 @@ def test_deblur_loss_is_zero_only_for_the_sharp_image():
     sharp = torch.rand(1, 1, 8, 16, 16)
     assert deblur_loss(sharp, sharp) == pytest.approx(0.0, abs=1e-5)
     assert deblur_loss(sharp + 0.1 * torch.randn_like(sharp), sharp) > 0.01
+
+
+def test_the_root_term_weighs_a_haze_on_a_dark_field_more_than_the_same_error_on_a_bright_one():
+    dark = torch.zeros(1, 1, 8, 8, 8)
+    dark[..., 4, 4, 4] = 1.0
+    assert root_l1(dark, dark) == 0 and deblur_loss(dark, dark, root_weight=1.0) == pytest.approx(0.0, abs=1e-5)
+    haze = root_l1(dark + 0.01, dark)
+    assert haze > 5 * torch.nn.functional.l1_loss(dark + 0.01, dark)  # plain L1 barely sees it
+    bright = torch.ones(1, 1, 8, 8, 8)
+    assert root_l1(bright + 0.01, bright) < 0.1 * haze
+    with_root = deblur_loss(dark + 0.01, dark, root_weight=1.0)
+    assert with_root == pytest.approx(float(deblur_loss(dark + 0.01, dark) + haze), rel=1e-5)
 
 
 def test_warmup_then_cosine():

@@ -79,18 +79,27 @@ def gaussian_ssim(
     return ssim.mean()
 
 
-def deblur_loss(restored: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
+def root_l1(restored: torch.Tensor, sharp: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
+    """L1 between the square roots of the (non-negative parts of the) normalized intensities:
+    the Poisson variance-stabilizing scale, on which an error on a dark background weighs as
+    much as a proportionate one on a bright structure. ``floor`` bounds the gradient at 0."""
+    return F.l1_loss((restored.clamp_min(0) + floor).sqrt(), (sharp.clamp_min(0) + floor).sqrt())
+
+
+def deblur_loss(restored: torch.Tensor, sharp: torch.Tensor, root_weight: float = 0.0) -> torch.Tensor:
     """The light-sheet paper's restoration loss on ``(B, C, Z, Y, X)``:
-    L1 + 0.2 (1 - SSIM) + 0.1 edge (L1 of finite differences) + 0.1 high-frequency."""
+    L1 + 0.2 (1 - SSIM) + 0.1 edge (L1 of finite differences) + 0.1 high-frequency, plus
+    ``root_weight`` x :func:`root_l1`."""
     data_range = (sharp.amax() - sharp.amin()).clamp_min(1e-6)
     ssim = gaussian_ssim(restored, sharp, data_range, window=min(7, *sharp.shape[2:]) | 1)
     edge = sum(F.l1_loss(a, b) for a, b in zip(_gradients(restored), _gradients(sharp)))
-    return (
+    loss = (
         F.l1_loss(restored, sharp)
         + 0.2 * (1 - ssim)
         + 0.1 * edge
         + 0.1 * F.l1_loss(_high_pass(restored), _high_pass(sharp))
     )
+    return loss + root_weight * root_l1(restored, sharp) if root_weight else loss
 
 
 def classification_loss(logits: torch.Tensor, classes: torch.Tensor, weights: torch.Tensor | None = None):

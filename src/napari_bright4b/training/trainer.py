@@ -67,13 +67,18 @@ class TrainResult:
     held_out: list[list[float]] = field(default_factory=list)  # [step, loss] on held-out data, where measured
 
 
+ROOT_WEIGHT = 1.0  # of the square-root L1 for a model that refines Richardson-Lucy
+
+
 def task_loss(card: ModelCard) -> Loss:
-    """``loss(output, image, target)`` for the card's task (see :mod:`.losses`)."""
+    """``loss(output, image, target)`` for the card's task (see :mod:`.losses`); a model that
+    refines Richardson-Lucy adds :data:`ROOT_WEIGHT` x :func:`~.losses.root_l1`."""
     head = card.head
     if head.task == "segment":
         return lambda output, image, target: segmentation_loss(output, target, head.activation)
-    if head.task == "deblur":
-        return lambda output, image, target: deblur_loss(output, target)
+    if head.task == "deblur":  # a model refining RL reads a far wider range than the image's:
+        root = ROOT_WEIGHT if card.deconvolution else 0.0  # its dark background needs the weight
+        return lambda output, image, target: deblur_loss(output, target, root)
     return lambda output, image, target: classification_loss(output, target[:, 0, 0, 0, 0].long())
 
 
