@@ -11,9 +11,10 @@ from napari_bright4b.models.card import ModelCard
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint
 from napari_bright4b.models.config import HeadConfig
 from napari_bright4b.models.presets import PRESETS
+from napari_bright4b.training.losses import deblur_loss, root_l1
 from napari_bright4b.training.patches import Example, PatchSampler
 from napari_bright4b.training.state import KEY, state_path
-from napari_bright4b.training.trainer import TrainSettings, train
+from napari_bright4b.training.trainer import ROOT_WEIGHT, TrainSettings, task_loss, train
 
 CARD = ModelCard(
     name="tiny",
@@ -103,3 +104,14 @@ def test_sampler_centres_half_the_patches_on_foreground():
     assert all(sampler.sample()[1].any() for _ in range(20))
     with pytest.raises(ValueError, match="same grid"):
         Example(np.zeros((1, 4, 8, 8), np.float32), np.zeros((1, 4, 8, 9), np.uint8))
+
+
+def test_a_model_refining_richardson_lucy_adds_the_square_root_term_to_its_loss():
+    blind = replace(CARD, head=HeadConfig("deblur", ("intensity",)))
+    refining = replace(blind, deconvolution={"iterations": 20, "tv": 0.002})
+    sharp = torch.zeros(1, 1, 8, 16, 16)
+    sharp[..., 4, 8, 8] = 1.0
+    hazy = sharp + 0.01
+    root = ROOT_WEIGHT * root_l1(hazy, sharp)
+    assert task_loss(blind)(hazy, hazy, sharp) == pytest.approx(float(deblur_loss(hazy, sharp)), rel=1e-6)
+    assert task_loss(refining)(hazy, hazy, sharp) == pytest.approx(float(deblur_loss(hazy, sharp) + root), rel=1e-5)

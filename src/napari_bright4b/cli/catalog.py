@@ -79,6 +79,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(
             f"  refines      Richardson-Lucy, {settings['iterations']} iterations, tv {settings['tv']:g} (give --psf)"
         )
+    if info["head"].get("flux_window"):
+        sigmas = " x ".join(f"{s:g}" for s in info["head"]["flux_window"])
+        print(f"  conserves    flux: its correction has zero mean over Gaussian windows of {sigmas} voxels (z, y, x)")
     print("  parameters:")
     for name, count in info["components"].items():
         print(f"    {name:20s} {count:>15,d}  ({_human(count)})")
