@@ -55,8 +55,8 @@ class DeblurHead(nn.Module):
     Predicting the residual, as in the light-sheet paper, makes the identity the
     starting point and leaves the model only the blur to undo. With the head's
     ``flux_window`` the residual minus its :func:`local_mean` is added instead: a blur
-    conserves flux, so undoing it only moves intensity, and no haze can be added to an
-    empty field.
+    conserves flux, so undoing it only moves intensity, and no haze can be laid over an
+    empty region wider than the window.
     """
 
     def __init__(self, config: Bright4BConfig, head: HeadConfig):

@@ -80,9 +80,10 @@ def gaussian_ssim(
 
 
 def root_l1(restored: torch.Tensor, sharp: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
-    """L1 between the square roots of the (non-negative parts of the) normalized intensities:
-    the Poisson variance-stabilizing scale, on which an error on a dark background weighs as
-    much as a proportionate one on a bright structure. ``floor`` bounds the gradient at 0."""
+    """L1 between the square roots of the (non-negative parts of the) normalized intensities,
+    the Poisson variance-stabilizing scale: an error ``d`` at intensity ``y`` weighs about
+    ``d / (2 sqrt(y))``, so a haze on a dark background costs far more than the same error
+    on a bright structure. ``floor`` bounds the gradient at 0."""
     return F.l1_loss((restored.clamp_min(0) + floor).sqrt(), (sharp.clamp_min(0) + floor).sqrt())
 
 
