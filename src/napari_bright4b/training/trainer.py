@@ -76,8 +76,9 @@ def task_loss(card: ModelCard) -> Loss:
     head = card.head
     if head.task == "segment":
         return lambda output, image, target: segmentation_loss(output, target, head.activation)
-    if head.task == "deblur":  # a model refining RL reads a far wider range than the image's:
-        root = ROOT_WEIGHT if card.deconvolution else 0.0  # its dark background needs the weight
+    if head.task == "deblur":
+        # a model refining RL reads a range far wider than the image's: its dark background needs the weight
+        root = ROOT_WEIGHT if card.deconvolution else 0.0
         return lambda output, image, target: deblur_loss(output, target, root)
     return lambda output, image, target: classification_loss(output, target[:, 0, 0, 0, 0].long())
 
