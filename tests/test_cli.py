@@ -36,9 +36,9 @@ def test_info_shows_the_default_cuts_and_views_of_bundled_models(capsys):
     assert f"thresholds   {resolve('bright4b-nano-organelles').card.thresholds}" in capsys.readouterr().out
     assert main(["info", "bright4b-nano-deblur"]) == 0
     out = capsys.readouterr().out
-    assert "views        8" in out and "conserves" not in out
+    assert "views        8" in out and "corrects" not in out
     assert main(["info", "bright4b-nano-deblur-rl"]) == 0
-    assert "conserves    flux" in capsys.readouterr().out
+    assert "corrects     by a factor within 1/20-20" in capsys.readouterr().out
 
 
 def test_a_reader_that_stops_early_gets_no_traceback():

@@ -1,15 +1,14 @@
 import dataclasses
+import math
 
-import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from napari_bright4b.analysis.capture import capturing
 from napari_bright4b.errors import BadInputError
 from napari_bright4b.models.bright4b import Bright4B, stem_under_tokens
 from napari_bright4b.models.config import HeadConfig
-from napari_bright4b.models.heads import DeblurHead, activate, local_mean
+from napari_bright4b.models.heads import DeblurHead, activate, scale_positive
 from napari_bright4b.models.presets import PRESETS
 from napari_bright4b.nn.hypersphere import renormalize_
 
@@ -106,35 +105,21 @@ def test_deblur_head_is_a_residual_on_the_input_and_classification_gives_one_dis
     assert torch.allclose(probs.sum(1), torch.ones(2)) and (probs > 0).all()
 
 
-def test_a_flux_conserving_deblur_head_adds_nothing_to_a_flat_field_and_only_moves_intensity():
-    head = DeblurHead(NANO, HeadConfig("deblur", ("sharp",), flux_window=(1.0, 2.0, 2.0)))
-    free = DeblurHead(NANO, HeadConfig("deblur", ("sharp",)))
-    free.load_state_dict(head.state_dict())
+def test_a_multiplicative_deblur_head_lays_no_light_on_a_dark_field_and_bounds_its_gain():
+    head = DeblurHead(NANO, HeadConfig("deblur", ("sharp",), correction="multiplicative"))
     image = torch.rand(1, 1, 6, 20, 20)
-    flat = torch.ones(1, NANO.decoder_features, 6, 20, 20)  # features of an empty field
-    with torch.no_grad():
-        torch.testing.assert_close(head(flat, image, None), image)
-        assert not torch.allclose(free(flat, image, None), image)  # the free residual adds its bias
-        features = torch.randn(1, NANO.decoder_features, 6, 20, 20)
-        correction = head(features, image, None) - image
-        assert correction.abs().mean() > 1e-3
-        free_correction = free(features, image, None) - image
-        torch.testing.assert_close(correction, free_correction - local_mean(free_correction, (1.0, 2.0, 2.0)))
-        # away from the edges the correction's smoothed mean is near 0: intensity moved, not added
-        centre = (..., slice(2, 4), slice(6, 14), slice(6, 14))
-        assert local_mean(correction, (1.0, 2.0, 2.0))[centre].abs().max() < 0.2 * correction[centre].abs().mean()
-
-
-def test_local_mean_is_a_gaussian_average_over_the_voxels_that_exist():
-    x = torch.randn(1, 2, 7, 9, 11)
-    sigmas = (0, 0, 1.0, 1.5, 2.0)
-    weight = ndimage.gaussian_filter(np.ones(x.shape), sigmas, mode="constant", truncate=3.0)
-    want = ndimage.gaussian_filter(x.numpy(), sigmas, mode="constant", truncate=3.0) / weight
-    np.testing.assert_allclose(local_mean(x, (1.0, 1.5, 2.0)).numpy(), want, atol=1e-5)
-    np.testing.assert_allclose(local_mean(torch.full((1, 1, 3, 4, 5), 2.5), (2.0, 2.0, 2.0)).numpy(), 2.5, rtol=1e-6)
-    edge = torch.zeros(1, 1, 1, 1, 40)
-    edge[..., 0] = 1.0  # one bright edge voxel weighs as one voxel, not as the padding's many copies
-    assert local_mean(edge, (1.0, 1.0, 4.0))[..., 4] < 0.08  # with the edge replicated: 0.19
+    image[..., :10] = torch.linspace(-0.2, 0.0, 10)  # a dark half: noise at or below the black level 0
+    features = torch.randn(1, NANO.decoder_features, 6, 20, 20, requires_grad=True)
+    restored = head(features, image, None)
+    torch.testing.assert_close(restored[..., :10], image[..., :10])  # nothing laid where there is none
+    bound = math.log(20.0)
+    gain = torch.exp(bound * torch.tanh(head.out(features)[..., 10:] / bound))
+    assert not torch.allclose(gain, torch.ones_like(gain))
+    torch.testing.assert_close(restored[..., 10:], image[..., 10:] * gain)
+    restored.sum().backward()
+    assert features.grad.abs().sum() > 0
+    ones = torch.ones(3)
+    torch.testing.assert_close(scale_positive(ones, torch.tensor([-1e4, 0.0, 1e4])), torch.tensor([0.05, 1.0, 20.0]))
 
 
 def test_classification_trains_every_parameter():

@@ -289,16 +289,16 @@ def test_initialising_copies_the_head_only_where_the_heads_match(saved, card):
     assert all(torch.equal(after[name], t) for name, t in source.items() if not name.startswith("head."))
 
 
-def test_initialising_a_flux_conserving_deblur_head_copies_the_free_ones_weights(card, tmp_path):
+def test_initialising_a_multiplicative_deblur_head_copies_the_additive_ones_weights(card, tmp_path):
     free = dataclasses.replace(card, head=HeadConfig("deblur", ("sharp",)), thresholds={}, metrics={})
     source = build_model(free)
     path = save_checkpoint(source, free, tmp_path / "free.safetensors")
-    conserving = dataclasses.replace(free, head=HeadConfig("deblur", ("sharp",), flux_window=(1, 2, 2)))
-    model = build_model(conserving)
-    load_backbone(model, conserving, path)
+    other = dataclasses.replace(free, head=HeadConfig("deblur", ("sharp",), correction="multiplicative"))
+    model = build_model(other)
+    load_backbone(model, other, path)
     assert all(torch.equal(model.state_dict()[k], t) for k, t in source.state_dict().items())
-    reloaded = load_checkpoint(save_checkpoint(model, conserving, tmp_path / "conserving.safetensors"))[1]
-    assert reloaded.head.flux_window == (1.0, 2.0, 2.0)
+    reloaded = load_checkpoint(save_checkpoint(model, other, tmp_path / "other.safetensors"))[1]
+    assert reloaded.head == other.head
 
 
 def test_initialising_across_routing_settings_copies_the_weights_and_keeps_the_new_routing(saved, card, tmp_path):

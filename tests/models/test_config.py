@@ -89,13 +89,11 @@ def test_config_round_trips_and_rejects_bad_values():
     assert HeadConfig(task="classify", class_names=("a", "b")).activation == "softmax"
 
 
-def test_a_flux_window_round_trips_and_is_checked():
-    head = HeadConfig("deblur", ("sharp",), flux_window=[4, 8, 8.0])
-    assert head.flux_window == (4.0, 8.0, 8.0) and HeadConfig.from_dict(head.to_dict()) == head
-    assert "flux_window" not in HeadConfig("deblur", ("sharp",)).to_dict()  # cards without it read as before
-    assert head.same_weights(HeadConfig("deblur", ("sharp",))) and head != HeadConfig("deblur", ("sharp",))
+def test_a_multiplicative_correction_round_trips_and_is_checked():
+    head = HeadConfig("deblur", ("sharp",), correction="multiplicative")
+    assert HeadConfig.from_dict(head.to_dict()) == head and head.same_weights(HeadConfig("deblur", ("sharp",)))
+    assert "correction" not in HeadConfig("deblur", ("sharp",)).to_dict()  # cards without it read as before
     with pytest.raises(ValueError, match="for a deblurring head, not a 'segment'"):
-        HeadConfig(flux_window=(1, 1, 1))
-    for bad in ((1, 2), (1, 0, 1), (1, "2", 1), 3.0, (True, 1, 1)):
-        with pytest.raises(ValueError, match="flux_window"):
-            HeadConfig("deblur", ("sharp",), flux_window=bad)
+        HeadConfig(correction="multiplicative")
+    with pytest.raises(ValueError, match="correction must be one of \\('additive', 'multiplicative'\\)"):
+        HeadConfig("deblur", ("sharp",), correction="log")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..models.config import total_parameters
+from ..models.config import MAX_GAIN, total_parameters
 from ..models.presets import PRESETS
 from ..models.registry import ModelEntry, list_models, resolve, user_models_dir
 
@@ -79,9 +79,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(
             f"  refines      Richardson-Lucy, {settings['iterations']} iterations, tv {settings['tv']:g} (give --psf)"
         )
-    if info["head"].get("flux_window"):
-        sigmas = " x ".join(f"{s:g}" for s in info["head"]["flux_window"])
-        print(f"  conserves    flux: its correction has zero mean over Gaussian windows of {sigmas} voxels (z, y, x)")
+    if info["head"].get("correction") == "multiplicative":
+        print(
+            f"  corrects     by a factor within 1/{MAX_GAIN:g}-{MAX_GAIN:g} above the black level: a dark field stays dark"
+        )
     print("  parameters:")
     for name, count in info["components"].items():
         print(f"    {name:20s} {count:>15,d}  ({_human(count)})")

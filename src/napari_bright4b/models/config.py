@@ -205,16 +205,17 @@ class HeadConfig:
     input's channels) or ``classify`` (volume-level classes). ``class_names`` names the
     output channels. ``activation``: ``sigmoid`` (overlapping structures) or ``softmax``
     (exclusive classes) for segmentation; classification is always ``softmax`` and
-    deblurring ``identity``; ``None`` picks the task's default. ``flux_window`` (deblurring
-    only): Gaussian sigmas ``(z, y, x)`` in voxels over which the head's correction has zero
-    mean, so it moves intensity between neighbours but adds none to a region (blur conserves
-    flux); ``None`` leaves the correction free.
+    deblurring ``identity``; ``None`` picks the task's default. ``correction`` (deblurring
+    only): ``additive`` adds the head's output to the input; ``multiplicative`` scales the
+    input's positive part by its exponential, bounded to a factor :data:`MAX_GAIN` either
+    way, so no intensity appears where the input has none (a refined Richardson-Lucy
+    estimate keeps its dark background).
     """
 
     task: str = "segment"
     class_names: tuple[str, ...] = ("foreground",)
     activation: str | None = None
-    flux_window: tuple[float, float, float] | None = None
+    correction: str = "additive"
 
     def __post_init__(self):
         if isinstance(self.class_names, str) or not isinstance(self.class_names, (tuple, list)):
@@ -233,18 +234,10 @@ class HeadConfig:
             raise ValueError(f"head class_names must be non-empty strings, got {self.class_names!r}")
         if self.task == "classify" and self.channels < 2:
             raise ValueError(f"a classification head needs at least 2 classes, got {list(self.class_names)}")
-        if self.flux_window is not None:
-            self._check_flux_window()
-
-    def _check_flux_window(self) -> None:
-        window = self.flux_window
-        if self.task != "deblur":
-            raise ValueError(f"flux_window is for a deblurring head, not a {self.task!r} head")
-        if not isinstance(window, (tuple, list)) or len(window) != 3:
-            raise ValueError(f"head flux_window must be 3 sigmas (z, y, x) in voxels, got {window!r}")
-        if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in window):
-            raise ValueError(f"head flux_window sigmas must be positive numbers, got {list(window)}")
-        object.__setattr__(self, "flux_window", tuple(float(s) for s in window))
+        if self.correction not in CORRECTIONS:
+            raise ValueError(f"head correction must be one of {CORRECTIONS}, got {self.correction!r}")
+        if self.correction != "additive" and self.task != "deblur":
+            raise ValueError(f"a {self.correction} correction is for a deblurring head, not a {self.task!r} head")
 
     @property
     def channels(self) -> int:
@@ -260,7 +253,7 @@ class HeadConfig:
 
     def same_weights(self, other: HeadConfig) -> bool:
         """Whether ``other`` has this head's weights (task, classes, activation): the
-        ``flux_window`` changes what the weights' output means, not their shape."""
+        ``correction`` changes what the weights' output means, not their shape."""
         return (self.task, self.class_names, self.activation) == (other.task, other.class_names, other.activation)
 
     def parameter_count(self, config: Bright4BConfig) -> int:
@@ -270,8 +263,8 @@ class HeadConfig:
 
     def to_dict(self) -> dict:
         out = {"task": self.task, "class_names": list(self.class_names), "activation": self.activation}
-        if self.flux_window is not None:
-            out["flux_window"] = list(self.flux_window)
+        if self.correction != "additive":
+            out["correction"] = self.correction
         return out
 
     @classmethod
@@ -279,6 +272,8 @@ class HeadConfig:
         return cls(**data)
 
 
+CORRECTIONS = ("additive", "multiplicative")
+MAX_GAIN = 20.0  # a multiplicative correction scales each voxel by a factor within [1/20, 20]
 ACTIVATIONS = {"segment": ("sigmoid", "softmax"), "deblur": ("identity",), "classify": ("softmax",)}
 TASKS = tuple(ACTIVATIONS)
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from monai.networks.blocks import UnetOutBlock
 from torch import nn
 
-from .config import Bright4BConfig, HeadConfig
+from .config import MAX_GAIN, Bright4BConfig, HeadConfig
 
 
 class SegmentationHead(nn.Module):
@@ -30,33 +29,13 @@ class SegmentationHead(nn.Module):
         return self.out(features)
 
 
-def local_mean(x: torch.Tensor, sigmas: tuple[float, float, float]) -> torch.Tensor:
-    """``x (B, C, Z, Y, X)`` averaged under a Gaussian of ``sigmas`` (voxels, z, y, x; 3 sigma
-    each side) over the voxels that exist: near an edge the window's outside part is left out
-    and the rest reweighted (normalized convolution), so no edge value is counted twice.
-    Same shape."""
-    ones = torch.ones((1, 1, *x.shape[2:]), device=x.device, dtype=x.dtype)
-    for axis, sigma in enumerate(sigmas):
-        radius = math.ceil(3 * sigma)
-        offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-        shape = [1, 1, 1]
-        shape[axis] = 2 * radius + 1
-        kernel = torch.exp(-0.5 * (offsets / sigma) ** 2).view(1, 1, *shape)
-        padding = [0, 0, 0]
-        padding[axis] = radius
-        x = F.conv3d(x, kernel.expand(x.shape[1], 1, *shape), padding=padding, groups=x.shape[1])
-        ones = F.conv3d(ones, kernel, padding=padding)
-    return x / ones
-
-
 class DeblurHead(nn.Module):
-    """A residual on the (normalized) input: ``image + out(features)``, shape ``(B, C, D, H, W)``.
+    """A correction of the (normalized) input ``image``, shape ``(B, C, D, H, W)``: the
+    residual ``image + out(features)``, or with a ``multiplicative`` correction the input's
+    positive part scaled by ``exp(out(features))`` (:func:`scale_positive`).
 
-    Predicting the residual, as in the light-sheet paper, makes the identity the
-    starting point and leaves the model only the blur to undo. With the head's
-    ``flux_window`` the residual minus its :func:`local_mean` is added instead: a blur
-    conserves flux, so undoing it only moves intensity, and no haze can be laid over an
-    empty region wider than the window.
+    Predicting a correction, as in the light-sheet paper, makes the identity the starting
+    point and leaves the model only the blur to undo.
     """
 
     def __init__(self, config: Bright4BConfig, head: HeadConfig):
@@ -66,9 +45,19 @@ class DeblurHead(nn.Module):
 
     def forward(self, features: torch.Tensor, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         residual = self.out(features)
-        if self.config.flux_window is not None:
-            residual = residual - local_mean(residual, self.config.flux_window)
+        if self.config.correction == "multiplicative":
+            return scale_positive(image, residual)
         return image + residual
+
+
+def scale_positive(image: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
+    """``image``'s positive part times ``exp(log_gain)``, the gain bounded smoothly to
+    ``[1/MAX_GAIN, MAX_GAIN]``; values at or below the black level 0 pass unchanged. Like a
+    Richardson-Lucy update, it can concentrate or thin out light but cannot lay any where
+    there is none. Same shape."""
+    bound = math.log(MAX_GAIN)
+    gain = torch.exp(bound * torch.tanh(log_gain / bound))
+    return image + image.clamp(min=0) * (gain - 1)
 
 
 class AttentionPool(nn.Module):

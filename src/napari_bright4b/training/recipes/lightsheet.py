@@ -97,9 +97,6 @@ STAIN_TRAIN_SEEDS = tuple(range(3000, 3000 + 4096))
 BROAD_DEBLUR_TRAIN_SEEDS = DEBLUR_TRAIN_SEEDS + tuple(range(2064, 2192))  # 64 classic, 128 randomized
 DARK_DEBLUR_TRAIN_SEEDS = tuple(range(2256, 2320))  # the refining model's: sparse structure on a dark field
 RL_DEBLUR_TRAIN_SEEDS = BROAD_DEBLUR_TRAIN_SEEDS + DARK_DEBLUR_TRAIN_SEEDS
-# the refining model's correction has zero mean over 8 um (twice the widest lateral PSF
-# sigma trained on): RL has restored the low frequencies, the model only moves intensity
-RL_FLUX_WINDOW = (4.0, 8.0, 8.0)  # Gaussian sigmas, voxels (z, y, x) at (2, 1, 1) um
 BROAD_STAIN_CLASSIC_SEEDS = STAIN_TRAIN_SEEDS[:2048]  # the other half randomized; stains stay balanced
 STAIN_HELD_OUT_SEEDS = tuple(range(9200, 9264))
 
@@ -149,7 +146,8 @@ def deblur_rl_card() -> ModelCard:
         "randomized ranges, 8 stain types, also on a dark field): refines a Richardson-Lucy deconvolution "
         f"(20 iterations, tv 0.002) with the microscope's PSF, known to within a factor {PSF_ERROR}"
     )
-    head = HeadConfig("deblur", ("intensity",), flux_window=RL_FLUX_WINDOW)
+    # a gain on RL's estimate, not a residual: it lays no light where RL left none (docs/models.md)
+    head = HeadConfig("deblur", ("intensity",), correction="multiplicative")
     formation = _ranges_text("broad", DEBLUR_TRAIN_SEEDS) + (
         f" ('training-dark' for seeds {DARK_DEBLUR_TRAIN_SEEDS[0]}-{DARK_DEBLUR_TRAIN_SEEDS[-1]})"
     )
