@@ -80,9 +80,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"  refines      Richardson-Lucy, {settings['iterations']} iterations, tv {settings['tv']:g} (give --psf)"
         )
     if info["head"].get("correction") == "multiplicative":
-        print(
-            f"  corrects     by a factor within 1/{MAX_GAIN:g}-{MAX_GAIN:g} above the black level: a dark field stays dark"
-        )
+        print(f"  corrects     by a factor within 1/{MAX_GAIN:g}-{MAX_GAIN:g} above the black level (dark stays dark)")
     print("  parameters:")
     for name, count in info["components"].items():
         print(f"    {name:20s} {count:>15,d}  ({_human(count)})")
