@@ -207,8 +207,8 @@ class HeadConfig:
     (exclusive classes) for segmentation; classification is always ``softmax`` and
     deblurring ``identity``; ``None`` picks the task's default. ``correction`` (deblurring
     only): ``additive`` adds the head's output to the input; ``multiplicative`` scales the
-    input's positive part by its exponential, bounded to a factor :data:`MAX_GAIN` either
-    way, so no intensity appears where the input has none (a refined Richardson-Lucy
+    input's positive part by the exponential of the output, bounded to a factor
+    :data:`MAX_GAIN` either way, so no intensity appears where the input has none (a refined Richardson-Lucy
     estimate keeps its dark background).
     """
 
