@@ -208,8 +208,8 @@ class HeadConfig:
     deblurring ``identity``; ``None`` picks the task's default. ``correction`` (deblurring
     only): ``additive`` adds the head's output to the input; ``multiplicative`` scales the
     input's positive part by the exponential of the output, bounded to a factor
-    :data:`MAX_GAIN` either way, so no intensity appears where the input has none (a refined Richardson-Lucy
-    estimate keeps its dark background).
+    :data:`MAX_GAIN` either way, so no intensity appears where the input has none (a
+    refined Richardson-Lucy estimate keeps its dark background).
     """
 
     task: str = "segment"
