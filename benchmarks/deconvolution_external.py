@@ -1,6 +1,7 @@
 """Deblurring on data this project did not make, and on PSFs outside the model's training ranges.
 
     OMP_NUM_THREADS=2 python benchmarks/deconvolution_external.py --json OUT.json [--iterations 20 100]
+        [--tv 0.002 [0.004 ...]]
 
 Cases:
 
@@ -15,10 +16,11 @@ Cases:
   widefield PSF, and the simulator's held-out widefield family draws slopes 0.2-1.5.
 
 Methods: the blurred input; Richardson-Lucy (``inference/deconvolution.py``) with the true
-PSF for each ``--iterations``, with total variation (0.002), and with a PSF 30% too wide
-(what a user who knows the PSF only roughly gets); each of ``--models`` (``bright4b-nano-deblur``;
-scored as ``model`` when one is given, else by its name or file stem); a model that refines
-Richardson-Lucy (``bright4b-nano-deblur-rl``) with the true PSF and with the one 30% too wide. Each volume
+PSF for each ``--iterations``, with each total variation ``--tv`` (0.002: ``rl_N_tv``; others
+``rl_N_tvT``), and with a PSF 30% too wide (what a user who knows the PSF only roughly
+gets); each of ``--models`` (``bright4b-nano-deblur``; scored as ``model`` when one is
+given, else by its name or file stem); a model that refines Richardson-Lucy
+(``bright4b-nano-deblur-rl``) with the true PSF and with the one 30% too wide. Each volume
 is normalized by the blurred input's 1st/99th percentiles and clipped to [0, 1], as the
 light-sheet paper does; 3D SSIM and PSNR against the truth. Prints a table, writes JSON.
 """
@@ -95,13 +97,15 @@ def simulated_cases() -> list[dict]:
     return cases
 
 
-def one_case(case: dict, models: dict, iterations) -> dict:
+def one_case(case: dict, models: dict, iterations, tvs=(TV,)) -> dict:
     blurred, truth, psf = case["blurred"], case["truth"], case["psf"]
     row = {"name": case["name"], "shape": list(blurred.shape), "psf_shape": list(psf.shape)}
     row["input"] = scores(blurred, truth, blurred)
     for n in iterations:
         row[f"rl_{n}"] = scores(deconvolve(blurred[None], psf, n)[0], truth, blurred)
-        row[f"rl_{n}_tv"] = scores(deconvolve(blurred[None], psf, n, TV)[0], truth, blurred)
+        for tv in tvs:
+            key = f"rl_{n}_tv" if tv == TV else f"rl_{n}_tv{tv:g}"
+            row[key] = scores(deconvolve(blurred[None], psf, n, tv)[0], truth, blurred)
         row[f"rl_{n}_psf_30pct_wide"] = scores(deconvolve(blurred[None], widened(psf, TOO_WIDE), n)[0], truth, blurred)
     for label, (model, card) in models.items():  # every case is on the model's grid
         given = {label: psf, f"{label}_psf_30pct_wide": widened(psf, TOO_WIDE)} if card.deconvolution else {label: None}
@@ -122,13 +126,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--iterations", type=int, nargs="+", default=[20, 100], help="Richardson-Lucy iterations")
+    parser.add_argument("--tv", type=float, nargs="+", default=[TV], help=f"RL's total variation ({TV})")
     parser.add_argument("--models", nargs="+", default=[MODEL], help=f"the learned models to compare ({MODEL})")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     labels = ["model"] if len(args.models) == 1 else [Path(m).stem for m in args.models]
     models = {label: load_model(m) for label, m in zip(labels, args.models)}
-    rows = [one_case(case, models, args.iterations) for case in [flowdec_case(), *simulated_cases()]]
+    rows = [one_case(case, models, args.iterations, args.tv) for case in [flowdec_case(), *simulated_cases()]]
     table(rows)
     if args.json:
         write_json(args.json, {"models": args.models, "environment": environment(args.threads), "cases": rows})
