@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=2 python benchmarks/pretraining.py --json OUT.json [--pretrain-s 240] [--finetune-s 60]
         [--objectives masked_reconstruction [ema_teacher] [token_unify] [image_text]]
         [--bases scratch pretrained base] [--mode full|adapter|head] [--instant]
+        [--mask-block 1|2|4] [--mask-ratio 0.6]
 
 1. Pretrain ``nano`` by masked reconstruction (:mod:`napari_bright4b.training.pretrain`),
    plus the other objectives ``--objectives`` name (image-text with the captions of
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--mode", default="full", choices=("full", "adapter", "head"), help="deep mode (full)")
     parser.add_argument("--instant", action="store_true", help="also instant mode on each base's features")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mask-block", type=int, default=1, help="side of a hidden block in tokens (1)")
+    parser.add_argument("--mask-ratio", type=float, default=0.6, help="share of blocks hidden (0.6)")
     parser.add_argument(
         "--objectives", nargs="+", default=["masked_reconstruction"], help="pretraining objectives (bright4b pretrain)"
     )
@@ -126,13 +129,17 @@ def main() -> None:
         out = folder / "pretrained.safetensors"
         captions = folder / "captions.json"
         captions.write_text(json.dumps(CAPTIONS))
-        kwargs = dict(voxel_size=VOXEL, objectives=args.objectives)
+        kwargs = dict(
+            voxel_size=VOXEL, objectives=args.objectives, mask_block=args.mask_block, mask_ratio=args.mask_ratio
+        )
         if "image_text" in args.objectives:  # only it reads captions, and it needs them
             kwargs["captions"] = captions
         result = pretrain(inputs, out, settings=settings, held_out=held_out, **kwargs)
         pretrain_row = {
             "inputs": [p.name for p in inputs],
             "objectives": args.objectives,
+            "mask_block": args.mask_block,
+            "mask_ratio": args.mask_ratio,
             "steps": result.steps,
             "seconds": round(time.perf_counter() - started, 1),
             "first_loss": result.losses[0][1],

@@ -48,7 +48,7 @@ def test_the_curve_scores_fixed_patches_by_the_pretraining_loss_in_eval_mode(pre
     model, card = pretrained
     model.train()
     image = np.random.default_rng(0).random((1, 16, 72, 72), dtype=np.float32)
-    curve = HeldOutCurve(model, [image], card, 0.6, seed=5, batch_size=3)
+    curve = HeldOutCurve(model, [image], card.tile, (card.config.patch, 0.6), seed=5, batch_size=3)
     first, again = curve.measure(0), curve.measure(1)
     assert first == again and curve.points == [[0, first], [1, first]]  # the same patches and masks each time
     assert model.training  # the model goes back to training
@@ -97,7 +97,7 @@ def test_each_point_is_written_at_once_and_replaces_those_of_an_interrupted_run_
     image = np.random.default_rng(1).random((1, 16, 72, 72), dtype=np.float32)
     log = tmp_path / "run.safetensors"
     interrupted = [[0, 0.5], [100, 0.4], [200, 0.3]]  # the run stopped after 200; its checkpoint was at 150
-    curve = HeldOutCurve(model, [image], card, 0.6, seed=5, points=interrupted, log=log)
+    curve = HeldOutCurve(model, [image], card.tile, (card.config.patch, 0.6), seed=5, points=interrupted, log=log)
     loss = curve.measure(200)
     assert curve.points == [[0, 0.5], [100, 0.4], [200, loss]] and read_curve(log) == curve.points
     curve.measure(100)

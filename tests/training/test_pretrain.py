@@ -24,7 +24,7 @@ from napari_bright4b.nn.hypersphere import l2norm
 from napari_bright4b.training.patches import Example, PatchSampler
 from napari_bright4b.training.pretrain.ema_teacher import EmaTeacher, distillation_loss, token_cosine_loss
 from napari_bright4b.training.pretrain.masking import MaskedPatches, cells_to_voxels, masked_reconstruction_loss
-from napari_bright4b.training.pretrain.run import HEAD, pretrain
+from napari_bright4b.training.pretrain.run import HEAD, hidden_block, pretrain
 from napari_bright4b.training.pretrain.token_unify import task_cells
 from napari_bright4b.training.trainer import TrainSettings
 
@@ -90,6 +90,19 @@ def test_a_pretrained_checkpoint_records_its_objective_and_loads(volume, tmp_pat
     model, card = load_model(tmp_path / "pre.safetensors")
     assert card.head.task == "deblur" and card.head.class_names == ("reconstruction",)
     assert card.provenance["objectives"] == ["masked_reconstruction"] and card.voxel_size == (0.5, 0.2, 0.2)
+
+
+def test_a_larger_masked_block_hides_whole_cubes_of_tokens_and_is_recorded(volume, tmp_path):
+    pretrain([volume], tmp_path / "cubes.safetensors", settings=ONE_STEP, mask_block=2)
+    _, card = load_model(tmp_path / "cubes.safetensors")
+    assert card.tile == (16, 64, 64) and card.provenance["mask_block"] == 2
+    assert hidden_block(card, 1) == (2, 16, 16) and hidden_block(card, 2) == (4, 32, 32)
+    mask = block_mask((2, *card.tile), hidden_block(card, 2), 0.5, np.random.default_rng(0))
+    cubes = mask[:, 0].reshape(2, 4, 4, 2, 32, 2, 32)
+    assert torch.all(cubes.amin((2, 4, 6)) == cubes.amax((2, 4, 6))) and torch.all(mask.mean((1, 2, 3, 4)) == 0.5)
+    for tokens in (3, 8):  # 3 does not divide the 8 x 4 x 4 tokens; 8 leaves no whole block
+        with pytest.raises(BadInputError, match="use 1, 2, 4"):
+            hidden_block(card, tokens)
 
 
 def _free_port() -> int:

@@ -39,7 +39,13 @@ def add_parsers(sub) -> None:
     parser.add_argument("--steps", type=positive_int, default=500, help="optimizer steps (500)")
     parser.add_argument("--time-budget", type=positive_float, help="seconds (with --steps: whichever ends first)")
     parser.add_argument("--batch-size", type=positive_int, default=2, help="patches per step and process (2)")
-    parser.add_argument("--mask-ratio", type=_ratio, default=0.6, help="share of token blocks hidden (0.6)")
+    parser.add_argument("--mask-ratio", type=_ratio, default=0.6, help="share of blocks hidden (0.6)")
+    parser.add_argument(
+        "--mask-block",
+        type=positive_int,
+        default=1,
+        help="side of a hidden block in tokens: 1 hides single tokens (2 x 16 x 16 voxels in nano), 2 cubes of 8 (1)",
+    )
     parser.add_argument(
         "--objectives",
         nargs="+",
@@ -112,6 +118,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         settings=settings,
         voxel_size=args.voxel_size,
         mask_ratio=args.mask_ratio,
+        mask_block=args.mask_block,
         objectives=args.objectives,
         captions=args.captions,
         sharding=args.sharding,

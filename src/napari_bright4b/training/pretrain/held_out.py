@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...models.card import ModelCard
 from ..trainer import write_loss_log
 from .masking import MaskedPatches, masked_reconstruction_loss, volume_patches
 
@@ -26,9 +25,9 @@ KIND = "held_out"  # the curve's file: <model stem>.held_out.csv
 
 
 class HeldOutCurve:
-    """``[step, loss]`` points of ``model``'s masked-reconstruction loss on ``PATCHES`` patches
-    of ``volumes`` ``(C, Z, Y, X)`` (the card's tile, ``mask_ratio`` of their token blocks
-    hidden, drawn from ``seed``), a point every ``every`` steps; ``points`` are those of an
+    """``[step, loss]`` points of ``model``'s masked-reconstruction loss on ``PATCHES`` ``tile``
+    patches of ``volumes`` ``(C, Z, Y, X)`` (``masking``: the block in voxels and the share
+    of blocks hidden, drawn from ``seed``), a point every ``every`` steps; ``points`` are those of an
     earlier run being resumed. Every process measures (a sharded model's forward needs them
     all); with a ``log`` path (rank 0's) the points so far are written there after each one,
     so an interrupted run keeps its curve."""
@@ -37,8 +36,8 @@ class HeldOutCurve:
         self,
         model: nn.Module,
         volumes: Sequence[np.ndarray],
-        card: ModelCard,
-        mask_ratio: float,
+        tile: Sequence[int],
+        masking: tuple[Sequence[int], float],
         seed: int,
         *,
         every: int = EVERY,
@@ -46,8 +45,8 @@ class HeldOutCurve:
         points: Sequence[Sequence[float]] = (),
         log: Path | None = None,
     ):
-        sampler = volume_patches(volumes, card.tile, np.random.default_rng(seed), augment=False)
-        self.image, self.target = MaskedPatches(sampler, card.config.patch, mask_ratio).batch(PATCHES)
+        sampler = volume_patches(volumes, tile, np.random.default_rng(seed), augment=False)
+        self.image, self.target = MaskedPatches(sampler, *masking).batch(PATCHES)
         self.model, self.every, self.batch_size = model, every, batch_size
         self.points = [[int(step), float(loss)] for step, loss in points]
         self.log = log

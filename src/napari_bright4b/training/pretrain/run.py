@@ -103,6 +103,7 @@ def pretrain(
     settings: TrainSettings = DEFAULT_SETTINGS,
     voxel_size: Sequence[float] | None = None,
     mask_ratio: float = MASK_RATIO,
+    mask_block: int = 1,
     objectives: Sequence[str] = ("masked_reconstruction",),
     captions: str | os.PathLike | None = None,
     sharding: str = "auto",
@@ -111,7 +112,8 @@ def pretrain(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Pretrain a ``preset`` backbone (or one of ``config``) on ``inputs`` (files, folders,
-    globs) by masked reconstruction, plus EMA-teacher distillation when ``objectives`` name
+    globs) by masked reconstruction (``mask_ratio`` of the blocks of ``mask_block`` tokens a
+    side hidden), plus EMA-teacher distillation when ``objectives`` name
     ``ema_teacher`` (:mod:`.ema_teacher`) and TokenUnify's curriculum of random, next and
     next-all token prediction when they name ``token_unify`` (:mod:`.token_unify`) and
     image-text alignment against the ``captions`` file's captions when they name
@@ -135,15 +137,17 @@ def pretrain(
     unseen = load_volumes(expand(held_out), voxel)[0] if held_out else None
     if unseen is not None and any(v.shape[0] != config.in_channels for v in unseen):
         raise BadInputError("the held-out volumes must have the same number of channels as the inputs")
-    card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio, objectives, texts)
+    card = _pretrain_card(Path(out).stem, config, voxel, files, (mask_ratio, mask_block), objectives, texts)
+    block = hidden_block(card, mask_block)
     model = _initial_model(card, out, resume, settings.seed)
     with process_group() as (rank, world):
         core = model.to(process_device())
         if world > 1:
             model = distribute(core, strategy)
-        batches = _masked_patches(volumes, card, settings, mask_ratio, objectives, (rank, world))
+        masking = (block, mask_ratio)
+        batches = _masked_patches(volumes, card, settings, masking, objectives, (rank, world))
         log = Path(out) if rank == 0 else None
-        curve = _held_out_curve(core, unseen, card, mask_ratio, settings.seed, log, resume)
+        curve = _held_out_curve(core, unseen, card, masking, settings.seed, log, resume)
         progress = curve.watching(progress) if curve is not None else progress
         with _objective(core, objectives, texts) as loss:
             result = train(model, card, batches, settings, out, resume=resume, progress=progress, loss=loss)
@@ -157,18 +161,19 @@ def _held_out_curve(
     core: Bright4B,
     unseen: Sequence[np.ndarray] | None,
     card: ModelCard,
-    mask_ratio: float,
+    masking: tuple[tuple[int, int, int], float],
     seed: int,
     out: Path | None,
     resume: bool,
 ) -> HeldOutCurve | None:
-    """The held-out loss curve of ``core`` on the ``unseen`` volumes, written beside ``out``
+    """The held-out loss curve of ``core`` on the ``unseen`` volumes (``masking``: the hidden
+    block in voxels and the share hidden, as in training), written beside ``out``
     (rank 0's model path) and continuing the points there when resuming, else with its
     step-0 point measured; ``None`` without volumes."""
     if unseen is None:
         return None
     points = read_curve(out) if resume and out is not None else ()
-    curve = HeldOutCurve(core, unseen, card, mask_ratio, seed, points=points, log=out)
+    curve = HeldOutCurve(core, unseen, card.tile, masking, seed, points=points, log=out)
     if not resume:
         curve.measure(0)
     return curve
@@ -178,15 +183,30 @@ def _masked_patches(
     volumes: Sequence[np.ndarray],
     card: ModelCard,
     settings: TrainSettings,
-    mask_ratio: float,
+    masking: tuple[tuple[int, int, int], float],
     objectives: tuple[str, ...],
     process: tuple[int, int],
 ) -> MaskedPatches:
     """This ``process`` ``(rank, world)``'s batches of ``volumes``' patches, each patch's target
-    the index of its volume, masked at random or by TokenUnify's curriculum."""
+    the index of its volume, masked (``masking``: block in voxels, share hidden) at random or
+    by TokenUnify's curriculum."""
     sampler = volume_patches(volumes, card.tile, np.random.default_rng(settings.seed))
     token_unify = "token_unify" in objectives
-    return MaskedPatches(sampler, card.config.patch, mask_ratio, *process, token_unify=token_unify)
+    return MaskedPatches(sampler, *masking, *process, token_unify=token_unify)
+
+
+def hidden_block(card: ModelCard, tokens: int) -> tuple[int, int, int]:
+    """The masked block of ``tokens`` tokens a side, in voxels ``(z, y, x)``; it must divide
+    the card's tile into whole blocks, at least two."""
+    grid = [t // p for t, p in zip(card.tile, card.config.patch)]
+    whole = [n for n in range(1, max(grid) + 1) if all(g % n == 0 for g in grid)]
+    fits = [n for n in whole if np.prod([g // n for g in grid]) >= 2]
+    if tokens not in fits:
+        raise BadInputError(
+            f"a masked block of {tokens} tokens a side does not cut the {tuple(card.tile)} tile "
+            f"({' x '.join(map(str, grid))} tokens) into whole blocks; use {', '.join(map(str, fits))}"
+        )
+    return tuple(tokens * p for p in card.config.patch)
 
 
 @contextmanager
@@ -230,12 +250,13 @@ def _pretrain_card(
     config: Bright4BConfig,
     voxel_size: tuple,
     files: Sequence[Path],
-    mask_ratio: float,
+    masking: tuple[float, int],
     objectives: tuple[str, ...],
     captions: Sequence[str] | None,
 ) -> ModelCard:
     """The card of a backbone pretrained on ``files`` at ``voxel_size`` (z, y, x, um) with a
-    one-channel reconstruction head; its tile is one brick of tokens across, four deep."""
+    one-channel reconstruction head, ``masking`` its share hidden and block side in tokens;
+    its tile is one brick of tokens across, four deep."""
     multiple = config.spatial_multiple
     tile = (4 * multiple[0], multiple[1], multiple[2])
     return ModelCard(
@@ -249,7 +270,8 @@ def _pretrain_card(
         provenance={
             "recipe": "pretrain",
             "objectives": list(objectives),
-            "mask_ratio": mask_ratio,
+            "mask_ratio": masking[0],
+            "mask_block": masking[1],
             "inputs": [str(p) for p in files],
             "captions": None if captions is None else list(captions),
         },
