@@ -5,6 +5,7 @@ import pytest
 from napari_bright4b.cli import main
 from napari_bright4b.data.io import read_image
 from napari_bright4b.models.checkpoint import build_model, load_checkpoint, save_checkpoint
+from napari_bright4b.training.recipes import RECIPES
 from napari_bright4b.training.recipes.organelles import organelles_card
 
 
@@ -74,3 +75,17 @@ def test_train_recipe_writes_a_model_with_its_held_out_metrics(tmp_path, capsys,
     assert (tmp_path / f"{recipe}.loss.csv").read_text().startswith("step,loss")
     if metric == "ssim_gain":  # scored apart under each range set of docs/models.md
         assert set(card.metrics["conditions"]) == {"classic", "training", "held-out-corner", "held-out-widefield"}
+
+
+def test_a_recipe_trains_in_its_own_batches_unless_told_otherwise(tmp_path, capsys):
+    first_card = RECIPES["stain-broad"].card()
+    first = tmp_path / f"{first_card.name}.safetensors"
+    save_checkpoint(build_model(first_card), first_card, first)
+    for extra, batch in (([], RECIPES["stain"].batch_size), (["--batch-size", "2"], 2)):
+        out = tmp_path / f"stain-{batch}.safetensors"
+        argv = ["train", "stain", "--init", str(first), "-o", str(out), "--steps", "1", "--volumes", "8"]
+        assert main([*argv, "--held-out", "1", "--json", *extra]) == 0
+        capsys.readouterr()
+        card = load_checkpoint(out)[1]
+        assert card.provenance["settings"]["batch_size"] == batch and card.name == "bright4b-nano-stain"
+    assert RECIPES["stain"].batch_size == 8 and RECIPES["stain"].starts_from == "stain-broad"

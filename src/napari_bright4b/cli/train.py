@@ -18,12 +18,13 @@ from .options import add_zyx, positive_float, positive_int, safetensors_output
 # that the CLI starts without torch)
 RECIPE_NAMES = ("organelles-classic", "organelles", "organelles-randomized")
 RECIPE_NAMES += ("deblur-classic", "deblur", "deblur-randomized", "deblur-rl")
-RECIPE_NAMES += ("stain-classic", "stain", "stain-randomized", "folder")
+RECIPE_NAMES += ("stain-classic", "stain-broad", "stain", "stain-randomized", "folder")
 STARTS_FROM = {
     "organelles": "organelles-classic",
     "deblur": "deblur-classic",
     "deblur-rl": "deblur",
-    "stain": "stain-classic",
+    "stain-broad": "stain-classic",
+    "stain": "stain-broad",
 }
 
 
@@ -39,7 +40,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("--modality", choices=MODALITIES, default="brightfield", help="folder: the images' modality")
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (default: the recipe's)")
     parser.add_argument("--time-budget", type=positive_float, help="stop after this many seconds")
-    parser.add_argument("--batch-size", type=positive_int, default=2, help="patches per step (2)")
+    parser.add_argument("--batch-size", type=positive_int, help="patches per step (default: the recipe's, mostly 2)")
     parser.add_argument("--learning-rate", type=positive_float, help="peak learning rate (default: the recipe's)")
     parser.add_argument("--checkpoint-every", type=positive_int, default=250, help="steps between checkpoints")
     parser.add_argument("--volumes", type=positive_int, help="simulated training volumes (default: the recipe's)")
@@ -64,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = recipe.card()
     settings = TrainSettings(
         steps=args.steps or recipe.steps,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.learning_rate or recipe.learning_rate,
         checkpoint_every=args.checkpoint_every,
         time_budget_s=args.time_budget,

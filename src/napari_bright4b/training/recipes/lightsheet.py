@@ -8,8 +8,8 @@ from the randomized ranges; scored also through a widefield PSF, a family it nev
 only roughly (it goes on from ``bright4b-nano-deblur`` on its volumes and 64 on a dark field);
 ``bright4b-nano-stain`` names a volume's stain among :data:`STAINS` (it goes on from
 ``bright4b-nano-stain-classic`` on those volumes, half of them redrawn from the randomized
-ranges). Both work at the simulator's voxel size (no resampling). Stains cycle with the
-seed, so every split is balanced across stains.
+ranges, first in batches of 2, then of 8). Both work at the simulator's voxel size (no
+resampling). Stains cycle with the seed, so every split is balanced across stains.
 """
 
 from __future__ import annotations
@@ -158,17 +158,18 @@ def deblur_rl_card() -> ModelCard:
     return dataclasses.replace(card, deconvolution=dict(RL_SETTINGS))
 
 
-def stain_card(ranges: str = "classic") -> ModelCard:
+def stain_card(ranges: str = "classic", recipe: str | None = None) -> ModelCard:
     """The card of the stain classifier trained on the ``classic`` ranges
     (``bright4b-nano-stain-classic``), on the ``training`` ranges (``stain-randomized``) or,
     going on from the classic model, on ``broad``: half the volumes classic, half from the
-    training ranges (the bundled ``bright4b-nano-stain``)."""
+    training ranges (``stain-broad``, then in larger batches the bundled
+    ``bright4b-nano-stain``); ``recipe`` names it, else the ranges do."""
     head = HeadConfig("classify", STAINS)
     formation = "" if ranges == "classic" else " over wide randomized image formation"
     description = f"Trained on simulated light-sheet volumes only{formation}: stain classification, " + ", ".join(
         STAINS
     )
-    name, recipe = _named(STAIN, ranges)
+    name, recipe = (f"bright4b-nano-{recipe}", recipe) if recipe else _named(STAIN, ranges)
     formation = _ranges_text(ranges, BROAD_STAIN_CLASSIC_SEEDS)
     return _card(name, head, description, recipe, STAIN_SHAPE, STAIN_TRAIN_SEEDS, views=8, formation=formation)
 

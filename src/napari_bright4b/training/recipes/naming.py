@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-# the bundled models trained in two stages: each recipe and the recipe it goes on from
+# the bundled models trained in stages: each recipe and the recipe it goes on from
 STARTS_FROM = {
     "organelles": "organelles-classic",
     "deblur": "deblur-classic",
     "deblur-rl": "deblur",
-    "stain": "stain-classic",
+    "stain-broad": "stain-classic",
+    "stain": "stain-broad",
 }
 
 
