@@ -140,8 +140,8 @@ RECIPES = {
         _lightsheet("stain-classic", "classic", lightsheet.STAIN_TRAIN_SEEDS, evaluate=lightsheet.evaluate_stain),
         _lightsheet("stain-randomized", "training", lightsheet.STAIN_TRAIN_SEEDS),
         _lightsheet("stain-broad", "broad", lightsheet.STAIN_TRAIN_SEEDS),
-        # the third stage: the same volumes in batches of 8, whose steadier gradients name
-        # 0.11 more of the training ranges right than 4000 more steps in batches of 2 (docs/models.md)
+        # the third stage: the same volumes in batches of 8, whose steadier gradients name 0.09
+        # more of the training ranges right than as many volumes in batches of 2 did (docs/models.md)
         _lightsheet("stain", "broad", lightsheet.STAIN_TRAIN_SEEDS, steps=1000, batch_size=8),
     )
 }
