@@ -116,7 +116,7 @@ def names(volume) -> dict[int, str]:
     return {k + 2: name for k, name in enumerate(volume.class_names)}
 
 
-def one_case(volume, budgets, model, threads: int, folder: Path, methods=METHODS) -> dict:
+def one_case(volume, budgets, model, threads: int, folder: Path, methods=METHODS, base: str = BASE) -> dict:
     labels = paint_strokes(volume.truth, np.random.default_rng(0))
     row = {
         "name": volume.name,
@@ -127,7 +127,7 @@ def one_case(volume, budgets, model, threads: int, folder: Path, methods=METHODS
     }
     if "rf" in methods:
         row["rf"] = dice(forest(volume, labels, threads), volume)
-    for key, spec in (("instant_bank", FeatureSpec()), ("instant", FeatureSpec(base=BASE))):
+    for key, spec in (("instant_bank", FeatureSpec()), ("instant", FeatureSpec(base=base))):
         if key in methods:
             predicted, row[f"{key}_timing"], agreed = instant(volume, labels, spec, model, threads)
             row[key] = dice(predicted, volume)
@@ -136,7 +136,7 @@ def one_case(volume, budgets, model, threads: int, folder: Path, methods=METHODS
     for budget in budgets if "finetune" in methods else ():
         try:
             scores, result = deep(
-                volume, labels, FinetuneSettings(time_budget_s=budget), folder / f"{budget}.safetensors"
+                volume, labels, FinetuneSettings(time_budget_s=budget), folder / f"{budget}.safetensors", base
             )
         except BadInputError as err:  # the product refuses these strokes (e.g. too thin at the model's voxel size)
             row[f"finetune_{budget:g}"], row[f"finetune_{budget:g}_error"] = {}, str(err)
@@ -148,14 +148,14 @@ def one_case(volume, budgets, model, threads: int, folder: Path, methods=METHODS
     return row
 
 
-def speed(model, threads: int) -> dict:
+def speed(model, threads: int, base: str = BASE) -> dict:
     """Instant refit and slab prediction on a 60x256x256 simulated volume, features cached."""
     sample = simulate_brightfield(SPEED_SHAPE, seed=7000)
     truth = (sample.colony.nuclei > 0).astype(np.uint8)
     labels = paint_strokes(truth, np.random.default_rng(0))
     classes = painted_classes(labels)
     start = time.perf_counter()
-    features = compute_features(sample.image[None], sample.voxel_size, FeatureSpec(base=BASE), model)
+    features = compute_features(sample.image[None], sample.voxel_size, FeatureSpec(base=base), model)
     computed = time.perf_counter()
     fitted = InstantModel.fit(features, classes.codes(labels), classes, InstantSettings(threads=threads))
     refit = time.perf_counter()
@@ -194,24 +194,25 @@ def main() -> None:
         help="what to run (default: all); with --cases and an existing --json file the others keep their figures",
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--base", default=BASE, help=f"the base model, bundled name or file ({BASE})")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_model(BASE)
+    model = load_model(args.base)
     volumes = [v for v in external_volumes() + shifted_simulations() if not args.cases or v.name in args.cases]
-    payload = {"base": BASE, "budgets": args.budgets, "environment": environment(args.threads), "cases": []}
+    payload = {"base": args.base, "budgets": args.budgets, "environment": environment(args.threads), "cases": []}
     if args.json and args.cases and Path(args.json).exists():  # rerun the named cases, keep the others
         payload = json.loads(Path(args.json).read_text())
     rows: list[dict] = payload["cases"]
     with tempfile.TemporaryDirectory() as folder:
         for volume in volumes:
-            row = one_case(volume, args.budgets, model, args.threads, Path(folder), args.methods)
+            row = one_case(volume, args.budgets, model, args.threads, Path(folder), args.methods, args.base)
             row = next((r for r in rows if r["name"] == volume.name), {}) | row
             rows[:] = [r for r in rows if r["name"] != volume.name] + [row]
             table([row], args.budgets)
             if args.json:
                 write_json(args.json, payload)
     if not args.cases or "speed" not in payload:
-        payload["speed"] = speed(model, args.threads)
+        payload["speed"] = speed(model, args.threads, args.base)
     table(rows, args.budgets)
     write_json(args.json, payload)
 
