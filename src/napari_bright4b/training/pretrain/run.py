@@ -137,7 +137,7 @@ def pretrain(
     unseen = load_volumes(expand(held_out), voxel)[0] if held_out else None
     if unseen is not None and any(v.shape[0] != config.in_channels for v in unseen):
         raise BadInputError("the held-out volumes must have the same number of channels as the inputs")
-    card = _pretrain_card(Path(out).stem, config, voxel, files, (mask_ratio, mask_block), objectives, texts)
+    card = _pretrain_card(Path(out).stem, config, voxel, files, mask_ratio, mask_block, objectives, texts)
     block = hidden_block(card, mask_block)
     model = _initial_model(card, out, resume, settings.seed)
     with process_group() as (rank, world):
@@ -250,13 +250,14 @@ def _pretrain_card(
     config: Bright4BConfig,
     voxel_size: tuple,
     files: Sequence[Path],
-    masking: tuple[float, int],
+    mask_ratio: float,
+    mask_block: int,
     objectives: tuple[str, ...],
     captions: Sequence[str] | None,
 ) -> ModelCard:
     """The card of a backbone pretrained on ``files`` at ``voxel_size`` (z, y, x, um) with a
-    one-channel reconstruction head, ``masking`` its share hidden and block side in tokens;
-    its tile is one brick of tokens across, four deep."""
+    one-channel reconstruction head, ``mask_ratio`` of its blocks of ``mask_block`` tokens a
+    side hidden; its tile is one brick of tokens across, four deep."""
     multiple = config.spatial_multiple
     tile = (4 * multiple[0], multiple[1], multiple[2])
     return ModelCard(
@@ -270,8 +271,8 @@ def _pretrain_card(
         provenance={
             "recipe": "pretrain",
             "objectives": list(objectives),
-            "mask_ratio": masking[0],
-            "mask_block": masking[1],
+            "mask_ratio": mask_ratio,
+            "mask_block": mask_block,
             "inputs": [str(p) for p in files],
             "captions": None if captions is None else list(captions),
         },

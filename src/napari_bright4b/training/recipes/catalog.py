@@ -74,8 +74,8 @@ def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=Non
     )
     evaluate = evaluate or (lightsheet.evaluate_deblur_conditions if deblur else lightsheet.evaluate_stain_conditions)
     held_out = lightsheet.DEBLUR_HELD_OUT_SEEDS if deblur else lightsheet.STAIN_HELD_OUT_SEEDS
-    second_stage = {"learning_rate": 1e-3, "starts_from": STARTS_FROM[name]} if ranges == "broad" else {}
-    schedule = {"steps": 4000, **second_stage, **schedule}
+    later_stage = {"learning_rate": 1e-3, "starts_from": STARTS_FROM[name]} if ranges == "broad" else {}
+    schedule = {"steps": 4000, **later_stage, **schedule}
     return Recipe(
         name, card, partial(example, ranges=ranges), evaluate, train_seeds, held_out, lightsheet.PATCH, **schedule
     )
