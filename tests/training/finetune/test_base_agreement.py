@@ -1,5 +1,6 @@
-"""Instant mode keeps the base's answer for a class exactly when the strokes agree with the
-base's mask of it, and a part stays inside its whole where the base's masks overlap."""
+"""Instant mode keeps the base's answer for a class exactly when the strokes, and the
+classifier they train, agree with the base's mask of it, and a part stays inside its whole
+where the base's masks overlap."""
 
 import numpy as np
 import pytest
@@ -37,11 +38,20 @@ def scene():
     return features, truth, labels
 
 
-def test_the_strokes_keep_the_classes_the_base_gets_right(scene):
-    features, _, labels = scene
+def by_intensity(rows: np.ndarray) -> np.ndarray:
+    """The scene's perfect classifier: class index = the intensity feature."""
+    return rows[:, 0].astype(np.int64)
+
+
+def judged(features, labels) -> dict:
     classes = painted_classes(labels, {2: "nuclei", 3: "nucleoli", 4: "mitochondria"})
-    found = {a.name: a for a in agreements(features, classes.codes(labels), classes)}
+    return {a.name: a for a in agreements(features, classes.codes(labels), classes, by_intensity)}
+
+
+def test_the_strokes_keep_the_classes_the_base_gets_right(scene):
+    found = judged(*scene[::2])
     assert found["nuclei"].covered == 1.0 and found["nuclei"].background == 0.0 and found["nuclei"].kept
+    assert found["nuclei"].called_background == 0.0
     assert found["nucleoli"].kept and found["nucleoli"].within == "nuclei"
     assert found["mitochondria"].covered == 0.0 and not found["mitochondria"].kept
 
@@ -49,9 +59,17 @@ def test_the_strokes_keep_the_classes_the_base_gets_right(scene):
 def test_a_base_that_covers_painted_background_is_not_kept(scene):
     features, _, labels = scene
     features.array[..., 1] = 0.9  # the base calls everything a nucleus
-    classes = painted_classes(labels, {2: "nuclei", 3: "nucleoli", 4: "mitochondria"})
-    found = {a.name: a for a in agreements(features, classes.codes(labels), classes)}
+    found = judged(features, labels)
     assert found["nuclei"].background == 1.0 and not found["nuclei"].kept
+
+
+def test_a_base_whose_mask_the_strokes_classifier_calls_background_is_not_kept(scene):
+    features, _, labels = scene
+    features.array[:, 0:2, :, 1] = 0.9  # two false rows of nucleus, far from any painted voxel
+    found = judged(features, labels)["nuclei"]
+    assert found.covered == 1.0 and found.background == 0.0  # the strokes alone see nothing wrong
+    assert found.called_background == pytest.approx(40 / 140) and not found.kept  # 2 x 20 of 140 per slice
+    assert "29% of it background" in found.describe()
 
 
 def test_kept_classes_take_the_bases_extent_and_the_others_stay(scene):

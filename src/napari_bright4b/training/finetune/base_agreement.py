@@ -6,7 +6,11 @@ mitochondria at Dice 0.65, instant's at 0.07 on the same image). The strokes are
 the base keeps a class when its mask, from its card's cut on the ``p(class)`` feature and
 widened by one voxel in-plane (thin structures are often painted over their rims), covers
 at least :data:`COVERED` of the voxels painted as that class and at most
-:data:`BACKGROUND_INSIDE` of those painted as background. A kept class then takes the
+:data:`BACKGROUND_INSIDE` of those painted as background, and the strokes' own classifier
+calls at most :data:`CALLED_BACKGROUND` of that mask background. The last is the whole
+image's evidence rather than a few thousand painted voxels': on the cases measured, a base
+worth keeping had at most 1.5% of its mask called background and one that cost Dice 13% or
+more (docs/finetune.md). A kept class then takes the
 base's extent: wherever instant mode says background or a kept class, the base decides;
 every other class comes from the strokes. Where the base's masks overlap, a part wins inside
 its whole (nucleoli inside nuclei, :func:`~.adaptation.nested_parts`), otherwise the class
@@ -15,7 +19,7 @@ the furthest above its cut.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -27,7 +31,10 @@ from .adaptation import nested_parts
 from .painted import PaintedClasses
 
 COVERED = 0.5  # the base's (widened) mask covers at least half the class's strokes...
-BACKGROUND_INSIDE = 0.02  # ...and at most 2% of the background strokes (docs/finetune.md)
+BACKGROUND_INSIDE = 0.02  # ...and at most 2% of the background strokes (docs/finetune.md)...
+CALLED_BACKGROUND = 0.05  # ...and the strokes' classifier calls at most 5% of the mask background
+SAMPLED = 50_000  # mask voxels per class the classifier judges: the share to within about 0.2%
+Classify = Callable[[np.ndarray], np.ndarray]  # feature rows (N, F) -> class indices (N,)
 IN_PLANE = ndimage.generate_binary_structure(2, 1)[None]  # (1, 3, 3): widen by one voxel in y and x
 
 
@@ -36,6 +43,8 @@ class Agreement:
     """How the base's mask of class ``name`` (probability >= ``cut``) meets the strokes: the
     fraction of the class's painted voxels it ``covered`` and of the background's painted
     voxels it covered (``background``), both with the mask widened one voxel in-plane; the
+    fraction of the (unwidened) mask the strokes' classifier calls background
+    (``called_background``; 0 in files saved before 2026-12-07, judged without it); the
     base's class it is a part of (``within``), if any."""
 
     name: str
@@ -43,16 +52,22 @@ class Agreement:
     covered: float
     background: float
     within: str | None = None
+    called_background: float = 0.0
 
     @property
     def kept(self) -> bool:
-        return self.covered >= COVERED and self.background <= BACKGROUND_INSIDE
+        return (
+            self.covered >= COVERED
+            and self.background <= BACKGROUND_INSIDE
+            and self.called_background <= CALLED_BACKGROUND
+        )
 
     def describe(self) -> str:
         verdict = "kept the base's" if self.kept else "learned from the strokes:"
         return (
             f"{verdict} {self.name} (its mask covers {self.covered:.0%} of these strokes "
-            f"and {self.background:.0%} of the background's)"
+            f"and {self.background:.0%} of the background's; the strokes call "
+            f"{self.called_background:.0%} of it background)"
         )
 
     def to_dict(self) -> dict:
@@ -68,10 +83,25 @@ def base_mask(features: VoxelFeatures, name: str, cut: float, z=slice(None)) -> 
     return np.asarray(features.array[z][..., features.names.index(f"p({name})")]) >= cut
 
 
-def agreements(features: VoxelFeatures, codes: np.ndarray, classes: PaintedClasses) -> tuple[Agreement, ...]:
+def called_background(features: VoxelFeatures, mask: np.ndarray, classify: Classify, seed: int = 0) -> float:
+    """The fraction of ``mask (Z, Y, X)`` bool (at most :data:`SAMPLED` of its voxels, drawn
+    with ``seed``) whose feature rows ``classify`` puts in class 0, background; 0 if empty."""
+    where = np.flatnonzero(mask)
+    if where.size == 0:
+        return 0.0
+    if where.size > SAMPLED:
+        where = np.sort(np.random.default_rng(seed).choice(where, SAMPLED, replace=False))
+    rows = np.asarray(features.array.reshape(-1, features.array.shape[-1])[where], np.float32)
+    return float(np.mean(classify(rows) == 0))
+
+
+def agreements(
+    features: VoxelFeatures, codes: np.ndarray, classes: PaintedClasses, classify: Classify
+) -> tuple[Agreement, ...]:
     """The :class:`Agreement` of each painted class the base segments (it has a card cut for
     it, :attr:`VoxelFeatures.base_cuts`) with stroke ``codes (Z, Y, X)`` (0 = not painted,
-    ``c + 1`` = class ``c``); none without background strokes."""
+    ``c + 1`` = class ``c``) and with ``classify``, the strokes' classifier (feature rows
+    ``(N, F)`` to class indices ``(N,)``); none without background strokes."""
     painted_z = np.flatnonzero(codes.any(axis=(1, 2)))
     codes = codes[painted_z]
     background = codes == 1
@@ -88,7 +118,8 @@ def agreements(features: VoxelFeatures, codes: np.ndarray, classes: PaintedClass
             continue
         mask = ndimage.binary_dilation(base_mask(features, name, cut, painted_z), IN_PLANE)
         covered, inside = float(mask[strokes].mean()), float(mask[background].mean())
-        found.append(Agreement(name, cut, covered, inside, parts.get(name)))
+        called = called_background(features, base_mask(features, name, cut), classify)
+        found.append(Agreement(name, cut, covered, inside, parts.get(name), called))
     return tuple(found)
 
 

@@ -109,8 +109,10 @@ class InstantModel:
             raise BadInputError(f"strokes {tuple(codes.shape)} and features {features.shape} differ in shape")
         index, targets = training_rows(codes, settings.samples_per_class, np.random.default_rng(settings.seed))
         rows = np.asarray(features.array.reshape(-1, features.array.shape[-1])[index], dtype=np.float32)
-        found = agreements(features, codes, classes) if settings.keep_base else ()
-        return cls(classes, features.spec, features.names, rows, targets, settings, agreements=found)
+        fitted = cls(classes, features.spec, features.names, rows, targets, settings)
+        if settings.keep_base:
+            fitted.agreements = agreements(features, codes, classes, fitted.classify)
+        return fitted
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """Class probabilities ``(K, N)`` float32 of feature ``rows (N, F)``; a class with no
@@ -119,6 +121,10 @@ class InstantModel:
         out = np.zeros((len(self.classes.names), len(rows)), np.float32)
         out[self.estimator.classes_] = found.T
         return out
+
+    def classify(self, rows: np.ndarray) -> np.ndarray:
+        """The most probable class index ``(N,)`` of each of feature ``rows (N, F)``."""
+        return self.probabilities(rows).argmax(0)
 
     def predict(self, features: VoxelFeatures, z: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, uncertainty)`` on slices ``z`` of ``features``: painted values ``(dz, Y, X)``
