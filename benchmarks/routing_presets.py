@@ -32,7 +32,7 @@ from napari_bright4b.training.trainer import TrainSettings, train
 
 TRAIN_SEEDS = (1000, 1001, 1002, 1003)
 HELD_OUT = (9000,)
-ROUTED = RECIPES["organelles"]  # the bundled organelle model: its routing settings and supervision
+ROUTED = RECIPES["organelles-broad"]  # where the bundled organelle model learned its routing
 
 
 def preset_card(preset: str):

@@ -2,12 +2,12 @@
 
     OMP_NUM_THREADS=2 python benchmarks/structure_routing.py -o OUT.safetensors [--steps 1500]
         [--token-weight 0.5] [--routing-weight 0.5] [--centred] [--balance-weight 0.01]
-        [--confidence 0.5] [--sharpen START END] [--router-context] [--recipe organelles --init MODEL]
+        [--confidence 0.5] [--sharpen START END] [--router-context] [--recipe organelles-broad --init MODEL]
         [--resume]
     OMP_NUM_THREADS=2 python benchmarks/expert_specialization.py --model OUT.safetensors --json OUT.json
 
 The ``organelles-classic`` recipe (or ``--recipe``, e.g. the bundled model's second stage
-``organelles`` from ``--init bright4b-nano-organelles-classic.safetensors``, at its learning
+``organelles-broad`` from ``--init bright4b-nano-organelles-classic.safetensors``, at its learning
 rate; :mod:`napari_bright4b.training.recipes`) with its task loss
 wrapped in :class:`~napari_bright4b.training.structure_routing.StructureRouting` (through
 :class:`~napari_bright4b.training.structure_routing.RoutingSupervision`, as recipes do: token and
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--balance-weight", type=float, help="the load term's weight (default: the recipe's)")
     parser.add_argument("--confidence", type=float, help="the sharpness term's weight (default: the recipe's)")
     parser.add_argument("--sharpen", type=int, nargs=2, metavar=("START", "END"), help="ramp the confidence term in")
-    parser.add_argument("--recipe", default="organelles-classic", choices=["organelles-classic", "organelles"])
+    parser.add_argument("--recipe", default="organelles-classic", choices=["organelles-classic", "organelles-broad"])
     parser.add_argument("--init", help="start from this model (the recipe's starts_from)")
     parser.add_argument("--resume", action="store_true", help="go on from OUT and its training state")
     args = parser.parse_args()

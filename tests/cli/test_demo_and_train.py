@@ -36,7 +36,7 @@ def test_demo_simulates_segments_scores_and_writes_everything(tmp_path, capsys):
         (["train", "organelles", "-o", "m.safetensors", "--resume"], "--resume needs"),
         (["train", "nonsense", "-o", "m.safetensors"], "invalid choice"),
         (["train", "organelles", "-o", "m.safetensors", "--steps", "0"], "steps"),
-        (["train", "organelles", "-o", "m.safetensors"], "--init organelles-classic.safetensors"),
+        (["train", "organelles", "-o", "m.safetensors"], "--init organelles-broad.safetensors"),
         (["demo", "--model", "no-such-model"], "unknown model"),
     ],
 )

@@ -16,11 +16,12 @@ from .options import add_zyx, positive_float, positive_int, safetensors_output
 
 # the recipes of training/recipes/catalog.py and the recipe each goes on from (named here so
 # that the CLI starts without torch)
-RECIPE_NAMES = ("organelles-classic", "organelles", "organelles-randomized")
+RECIPE_NAMES = ("organelles-classic", "organelles-broad", "organelles", "organelles-randomized")
 RECIPE_NAMES += ("deblur-classic", "deblur", "deblur-randomized", "deblur-rl")
 RECIPE_NAMES += ("stain-classic", "stain-broad", "stain", "stain-randomized", "folder")
 STARTS_FROM = {
-    "organelles": "organelles-classic",
+    "organelles-broad": "organelles-classic",
+    "organelles": "organelles-broad",
     "deblur": "deblur-classic",
     "deblur-rl": "deblur",
     "stain-broad": "stain-classic",

@@ -44,6 +44,17 @@ def test_randomized_colonies_come_at_their_own_voxel_size_and_train_at_the_model
     assert not scored & set(organelles.RANDOMIZED_TRAIN_SEEDS) and DEMO_SEED not in scored
 
 
+@pytest.mark.parametrize("name", ["organelles", "stain"])
+def test_a_third_stage_sees_the_same_volumes_in_larger_batches(name):
+    third, second = RECIPES[name], RECIPES[f"{name}-broad"]
+    assert third.starts_from == second.name and third.train_seeds == second.train_seeds
+    assert third.batch_size == 8 > second.batch_size and third.learning_rate == second.learning_rate
+    assert third.card().config == second.card().config and third.card().name == f"bright4b-nano-{name}"
+    if second.routing_supervision is not None:  # the confidence ramps in over the same quarter of the run
+        ramp = second.routing_supervision.for_steps(third.steps, second.steps)
+        assert third.routing_supervision == ramp
+
+
 def test_stain_splits_are_balanced_and_examples_carry_their_class():
     assert [lightsheet.stain_of(s) for s in range(8)] == list(STAINS)
     seeds = RECIPES["stain"].held_out_seeds

@@ -81,6 +81,24 @@ def _lightsheet(name: str, ranges: str, train_seeds: Sequence[int], evaluate=Non
     )
 
 
+def _organelles_broad(name: str, **schedule) -> Recipe:
+    """A later stage of the organelle model on the ``broad`` colonies, going on from
+    :data:`STARTS_FROM`'s model at learning rate 1e-3 with ``schedule``."""
+    return Recipe(
+        name,
+        partial(organelles.organelles_card, "broad", name),
+        organelles.broad_example,
+        organelles.evaluate_organelle_conditions,
+        organelles.BROAD_TRAIN_SEEDS,
+        organelles.HELD_OUT_SEEDS,
+        organelles.PATCH,
+        learning_rate=1e-3,
+        calibrate=organelles.calibrate_broad,
+        starts_from=STARTS_FROM[name],
+        **schedule,
+    )
+
+
 RECIPES = {
     recipe.name: recipe
     for recipe in (
@@ -106,21 +124,20 @@ RECIPES = {
             steps=4400,
             calibrate=organelles.calibrate_randomized,
         ),
-        Recipe(
-            "organelles",
-            partial(organelles.organelles_card, "broad"),
-            organelles.broad_example,
-            organelles.evaluate_organelle_conditions,
-            organelles.BROAD_TRAIN_SEEDS,
-            organelles.HELD_OUT_SEEDS,
-            organelles.PATCH,
+        _organelles_broad(
+            "organelles-broad",
             steps=4400,
-            learning_rate=1e-3,  # going on from organelles-classic
-            calibrate=organelles.calibrate_broad,
-            starts_from=STARTS_FROM["organelles"],
             # experts that follow structure: the routing probes, the confidence ramped in over
             # the third quarter (docs/inspect.md)
             routing_supervision=RoutingSupervision(token_weight=0.5, routing_weight=1.0, sharpen=(2200, 3300)),
+        ),
+        # the third stage: the same colonies in batches of 8, the routing confidence ramped in
+        # again over the run's third quarter; better on every held-out row (docs/models.md)
+        _organelles_broad(
+            "organelles",
+            steps=1100,
+            batch_size=8,
+            routing_supervision=RoutingSupervision(token_weight=0.5, routing_weight=1.0, sharpen=(550, 825)),
         ),
         _lightsheet("deblur-classic", "classic", lightsheet.DEBLUR_TRAIN_SEEDS),
         _lightsheet("deblur-randomized", "training", lightsheet.RANDOMIZED_DEBLUR_TRAIN_SEEDS),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 # the bundled models trained in stages: each recipe and the recipe it goes on from
 STARTS_FROM = {
-    "organelles": "organelles-classic",
+    "organelles-broad": "organelles-classic",
+    "organelles": "organelles-broad",
     "deblur": "deblur-classic",
     "deblur-rl": "deblur",
     "stain-broad": "stain-classic",

@@ -3,9 +3,10 @@
 The ``nano`` preset with the ``pyramid`` decoder stem and a sigmoid head for nuclei,
 nucleoli and mitochondria, trained on simulated brightfield colonies resampled to the
 model's voxel size, exactly as the inference engine resamples a user's image. The bundled
-``bright4b-nano-organelles`` goes on from ``bright4b-nano-organelles-classic`` (the classic
-simulator's colonies at the Allen Cell voxel size) with those colonies and twice as many
-drawn from the randomized imaging ranges (``broad``).
+``bright4b-nano-organelles`` is made in three stages: ``bright4b-nano-organelles-classic``
+(the classic simulator's colonies at the Allen Cell voxel size), then
+``bright4b-nano-organelles-broad`` with those colonies and twice as many drawn from the
+randomized imaging ranges (``broad``), then the same colonies in larger batches.
 """
 
 from __future__ import annotations
@@ -50,13 +51,14 @@ PATCH = (32, 64, 64)  # training patch = the card's inference tile (NSA's block 
 BROAD_ROUTING = {"router_context": True, "balance_weight": 0.1, "routing_confidence": 0.1}
 
 
-def organelles_card(ranges: str = "classic") -> ModelCard:
+def organelles_card(ranges: str = "classic", recipe: str | None = None) -> ModelCard:
     """The organelle model's card: trained on the ``classic`` simulator
     (``bright4b-nano-organelles-classic``), on the ``training`` ranges of
     :mod:`~...data.synthetic.brightfield_ranges` (randomized minus the held-out low NA), or,
     going on from the classic model, on ``broad``: the classic colonies and twice as many
-    from the training ranges (the bundled ``bright4b-nano-organelles``, routed by
-    :data:`BROAD_ROUTING`)."""
+    from the training ranges, routed by :data:`BROAD_ROUTING` (``organelles-broad``, then in
+    larger batches the bundled ``bright4b-nano-organelles``); ``recipe`` names a ``broad``
+    card, else it is the bundled model's."""
     # convolutions at half and quarter resolution: held-out nuclei Dice 0.49 -> 0.69 after
     # 800 steps, at the same step cost (docs/models.md)
     config = dataclasses.replace(PRESETS["nano"].config, decoder_stem="pyramid")
@@ -64,7 +66,7 @@ def organelles_card(ranges: str = "classic") -> ModelCard:
         name, seeds = f"{ORGANELLES}-classic", TRAIN_SEEDS
         data = f"{SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um"
     elif ranges == "broad":
-        name, seeds = ORGANELLES, BROAD_TRAIN_SEEDS
+        name, seeds = f"bright4b-nano-{recipe}" if recipe else ORGANELLES, BROAD_TRAIN_SEEDS
         config = dataclasses.replace(config, **BROAD_ROUTING)
         data = (
             f"seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]} classic {SIMULATED_SHAPE} at {ALLEN_VOXEL_SIZE} um, the rest "
