@@ -7,14 +7,13 @@ the base keeps a class when its mask, from its card's cut on the ``p(class)`` fe
 widened by one voxel in-plane (thin structures are often painted over their rims), covers
 at least :data:`COVERED` of the voxels painted as that class and at most
 :data:`BACKGROUND_INSIDE` of those painted as background, and the strokes' own classifier
-calls at most :data:`CALLED_BACKGROUND` of that mask background. The last is the whole
-image's evidence rather than a few thousand painted voxels': on the cases measured, a base
-worth keeping had at most 1.5% of its mask called background and one that cost Dice 13% or
-more (docs/finetune.md). A kept class then takes the
-base's extent: wherever instant mode says background or a kept class, the base decides;
-every other class comes from the strokes. Where the base's masks overlap, a part wins inside
-its whole (nucleoli inside nuclei, :func:`~.adaptation.nested_parts`), otherwise the class
-the furthest above its cut.
+calls at most :data:`CALLED_BACKGROUND` of the (unwidened) mask background. The last is the
+whole image's evidence rather than a few thousand painted voxels': on the cases measured,
+the base classes worth keeping had at most 1.5% of their mask called background, the others
+at least 13% (docs/finetune.md). A kept class then takes the base's extent: wherever instant
+mode says background or a kept class, the base decides; every other class comes from the
+strokes. Where the base's masks overlap, a part wins inside its whole (nucleoli inside
+nuclei, :func:`~.adaptation.nested_parts`), otherwise the class the furthest above its cut.
 """
 
 from __future__ import annotations
