@@ -54,6 +54,7 @@ def test_the_strokes_keep_the_classes_the_base_gets_right(scene):
     assert found["nuclei"].called_background == 0.0
     assert found["nucleoli"].kept and found["nucleoli"].within == "nuclei"
     assert found["mitochondria"].covered == 0.0 and not found["mitochondria"].kept
+    assert found["mitochondria"].called_background == 0.0  # the base's mask of it is empty
 
 
 def test_a_base_that_covers_painted_background_is_not_kept(scene):

@@ -19,7 +19,7 @@ nuclei, :func:`~.adaptation.nested_parts`), otherwise the class the furthest abo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -82,16 +82,20 @@ def base_mask(features: VoxelFeatures, name: str, cut: float, z=slice(None)) -> 
     return np.asarray(features.array[z][..., features.names.index(f"p({name})")]) >= cut
 
 
-def called_background(features: VoxelFeatures, mask: np.ndarray, classify: Classify, seed: int = 0) -> float:
-    """The fraction of ``mask (Z, Y, X)`` bool (at most :data:`SAMPLED` of its voxels, drawn
-    with ``seed``) whose feature rows ``classify`` puts in class 0, background; 0 if empty."""
-    where = np.flatnonzero(mask)
-    if where.size == 0:
-        return 0.0
-    if where.size > SAMPLED:
-        where = np.sort(np.random.default_rng(seed).choice(where, SAMPLED, replace=False))
-    rows = np.asarray(features.array.reshape(-1, features.array.shape[-1])[where], np.float32)
-    return float(np.mean(classify(rows) == 0))
+def called_background(features: VoxelFeatures, masks: Sequence[np.ndarray], classify: Classify) -> list[float]:
+    """Per mask of ``masks (Z, Y, X)`` bool, the fraction of its voxels (at most
+    :data:`SAMPLED`, drawn with a fixed seed) whose feature rows ``classify`` puts in class
+    0, background; 0 for an empty mask. One call of ``classify`` for all of them."""
+    rng = np.random.default_rng(0)
+    chosen = []
+    for mask in masks:
+        where = np.flatnonzero(mask)
+        chosen.append(np.sort(rng.choice(where, SAMPLED, replace=False)) if where.size > SAMPLED else where)
+    index = np.concatenate(chosen)
+    rows = np.asarray(features.array.reshape(-1, features.array.shape[-1])[index], np.float32)
+    background = classify(rows) == 0 if index.size else np.zeros(0, bool)
+    calls = np.split(background, np.cumsum([c.size for c in chosen])[:-1])
+    return [float(call.mean()) if call.size else 0.0 for call in calls]
 
 
 def agreements(
@@ -117,9 +121,9 @@ def agreements(
             continue
         mask = ndimage.binary_dilation(base_mask(features, name, cut, painted_z), IN_PLANE)
         covered, inside = float(mask[strokes].mean()), float(mask[background].mean())
-        called = called_background(features, base_mask(features, name, cut), classify)
-        found.append(Agreement(name, cut, covered, inside, parts.get(name), called))
-    return tuple(found)
+        found.append(Agreement(name, cut, covered, inside, parts.get(name)))
+    called = called_background(features, [base_mask(features, a.name, a.cut) for a in found], classify)
+    return tuple(replace(a, called_background=share) for a, share in zip(found, called))
 
 
 def keep_base(
