@@ -58,6 +58,16 @@ def test_the_strokes_keep_the_classes_the_base_gets_right(scene):
     assert found["mitochondria"].called_background == 0.0  # the base's mask of it is empty
 
 
+def test_only_painted_classes_the_base_segments_are_judged(scene):
+    features, _, labels = scene
+    no_nuclei = np.where(labels == 2, 0, labels).astype(labels.dtype)
+    assert judged(features, no_nuclei).keys() == {"nucleoli", "mitochondria"}
+    only_other = np.where(labels > 1, 0, labels).astype(labels.dtype)
+    only_other[1, 18, 2:6] = 5  # a class the base does not segment
+    classes = painted_classes(only_other, {5: "cilia"})
+    assert agreements(features, classes.codes(only_other), classes, by_intensity) == ()
+
+
 def test_a_base_that_covers_painted_background_is_not_kept(scene):
     features, _, labels = scene
     features.array[..., 1] = 0.9  # the base calls everything a nucleus

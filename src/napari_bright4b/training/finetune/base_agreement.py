@@ -91,7 +91,7 @@ def called_background(features: VoxelFeatures, masks: Sequence[np.ndarray], clas
     for mask in masks:
         where = np.flatnonzero(mask)
         chosen.append(np.sort(rng.choice(where, SAMPLED, replace=False)) if where.size > SAMPLED else where)
-    index = np.concatenate(chosen)
+    index = np.concatenate([np.zeros(0, np.int64), *chosen])
     rows = np.asarray(features.array.reshape(-1, features.array.shape[-1])[index], np.float32)
     background = classify(rows) == 0 if index.size else np.zeros(0, bool)
     calls = np.split(background, np.cumsum([c.size for c in chosen])[:-1])
