@@ -98,6 +98,19 @@ def test_kept_classes_take_the_bases_extent_and_the_others_stay(scene):
     np.testing.assert_array_equal(keep_base(predicted, features, (), classes, slice(None)), predicted)
 
 
+def test_the_strokes_may_grow_a_kept_part_inside_the_bases_whole_but_not_outside_it(scene):
+    features, truth, _ = scene
+    classes = painted_classes(np.arange(5), {2: "nuclei", 3: "nucleoli", 4: "mitochondria"})
+    kept = (Agreement("nuclei", 0.45, 1.0, 0.0), Agreement("nucleoli", 0.5, 1.0, 0.0, within="nuclei"))
+    predicted = truth.astype(np.int64)
+    predicted[:, 8, 5:8] = 2  # one row more of nucleolus, inside the base's nucleus
+    predicted[:, 14, 5:8] = 2  # and a nucleolus in the background
+    combined = keep_base(predicted, features, kept, classes, slice(None))
+    expected = truth.astype(np.int64)
+    expected[:, 8, 5:8] = 2
+    np.testing.assert_array_equal(combined, expected)
+
+
 def test_agreements_are_saved_with_the_model_and_can_be_switched_off(scene, tmp_path):
     features, _, labels = scene
     classes = painted_classes(labels, {2: "nuclei", 3: "nucleoli", 4: "mitochondria"})

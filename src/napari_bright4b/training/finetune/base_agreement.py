@@ -13,7 +13,8 @@ the base classes worth keeping had at most 1.5% of their mask called background,
 at least 13% (docs/finetune.md). A kept class then takes the base's extent: wherever instant
 mode says background or a kept class, the base decides; every other class comes from the
 strokes. Where the base's masks overlap, a part wins inside its whole (nucleoli inside
-nuclei, :func:`~.adaptation.nested_parts`), otherwise the class the furthest above its cut.
+nuclei, :func:`~.adaptation.nested_parts`), otherwise the class the furthest above its cut;
+inside a kept whole, instant mode's calls of a kept part stand too.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def keep_base(
     """Class indices ``(dz, Y, X)`` of slices ``z``: ``predicted`` (instant mode's), with the
     base deciding wherever it says background or a ``kept`` class: of the kept classes whose
     mask is on, a part inside its whole, else the one the furthest above its cut (as a
-    share of the way from its cut to 1); background where no kept mask is on."""
+    share of the way from its cut to 1); background where no kept mask is on. Inside the
+    base's whole, a kept part stays wherever instant mode finds it: the base bounds the
+    nucleus, the strokes may find more nucleolus in it (docs/finetune.md)."""
     if not kept:
         return predicted
     index = {name: c for c, name in enumerate(classes.names)}
@@ -146,5 +149,9 @@ def keep_base(
     stacked = np.stack(list(margins.values()))
     decision = np.asarray([index[name] for name in margins])[stacked.argmax(0)]
     decision = np.where(stacked.max(0) >= 0, decision, 0).astype(predicted.dtype)
+    for a in kept:  # inside the base's whole, the strokes may find more of a part than the base
+        if a.within in margins:
+            grown = (predicted == index[a.name]) & (decision == index[a.within])
+            decision = np.where(grown, index[a.name], decision).astype(predicted.dtype)
     decided = np.isin(predicted, [0, *(index[a.name] for a in kept)])
     return np.where(decided, decision, predicted)
