@@ -205,16 +205,7 @@ class InstantModel:
             )
         if targets.size and int(targets.max()) >= len(classes.names):
             raise CheckpointError(f"{path.name}: 'targets' names class {int(targets.max())} of {len(classes.names)}")
-        return cls(
-            classes,
-            spec,
-            names,
-            samples,
-            targets,
-            settings,
-            card.get("provenance", {}),
-            found,
-        )
+        return cls(classes, spec, names, samples, targets, settings, card.get("provenance", {}), found)
 
 
 def is_instant_model(path: str | os.PathLike) -> bool:
