@@ -2,7 +2,8 @@
 
 One painted stroke set is a noisy judge (the forest's nucleoli Dice in the low-NA case
 ranges 0.30-0.44 over three seeds), so every feature family and the random forest are
-scored on the same strokes from ``--seeds`` and averaged. Families, each beside the base
+scored on the same strokes from ``--seeds`` and averaged (with, for the default family, the
+base classes each stroke set kept: ``agreements``). Families, each beside the base
 model's own features (``bright4b-nano-organelles``): ``micrometre`` (the bank with scales
 in um and the raw intensity), ``voxel`` (scikit-image's multiscale basic features at 1-8
 voxels: what instant mode computes by default) and ``both`` (``--micrometre-bank``). Cases
@@ -54,6 +55,8 @@ def one_case(volume, model, seeds, threads: int) -> dict:
             classes = painted_classes(labels, names(volume))
             fitted = InstantModel.fit(chosen, classes.codes(labels), classes, InstantSettings(threads=threads))
             row[keep].append(dice(fitted.predict(chosen)[0], volume))
+            if keep == "voxel":  # the default family: which base classes the strokes kept
+                row.setdefault("agreements", []).append([a.report() for a in fitted.agreements])
     row["mean"] = {key: mean(row[key]) for key in ("rf", "micrometre", "voxel", "both")}
     return row
 
